@@ -1,0 +1,18 @@
+//! Types shared by the punchport crates: the punch [`PortRange`] and helpers
+//! that read a QUIC socket address out of a [`Multiaddr`](libp2p_core::Multiaddr).
+//!
+//! ```
+//! use punchport_core::PortRange;
+//!
+//! let range: PortRange = "40000-40050".parse()?;
+//! assert!(range.contains(40010));
+//! assert_eq!(range.to_string(), "40000-40050");
+//! assert_eq!(PortRange::default(), range);
+//! # Ok::<_, punchport_core::ParseRangeError>(())
+//! ```
+
+mod addr;
+mod range;
+
+pub use addr::{AddrError, AddrErrorReason, QuicAddr, is_quic_addr};
+pub use range::{ParseRangeError, PortRange};
