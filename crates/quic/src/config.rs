@@ -1,0 +1,87 @@
+//! Configuration of the port-aware transport.
+
+use libp2p_identity::Keypair;
+use punchport_core::PortRange;
+
+/// Configuration of the port-aware [`Transport`](crate::Transport): libp2p-quic's
+/// own [`libp2p_quic::Config`], the punch [`PortRange`], and how the DCUtR
+/// initiator punches.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) quic: libp2p_quic::Config,
+    pub(crate) range: PortRange,
+    pub(crate) initiator: InitiatorRole,
+}
+
+impl Config {
+    /// libp2p-quic's defaults for `keypair`, the default range `40000-40050`
+    /// and the default [`InitiatorRole`].
+    pub fn new(keypair: &Keypair) -> Self {
+        Self::from_quic(libp2p_quic::Config::new(keypair))
+    }
+
+    /// Wraps an existing libp2p-quic configuration (timeouts, MTU, limits are
+    /// used unchanged for every socket).
+    pub fn from_quic(quic: libp2p_quic::Config) -> Self {
+        Self {
+            quic,
+            range: PortRange::default(),
+            initiator: InitiatorRole::default(),
+        }
+    }
+
+    /// Sets the punch range.
+    pub fn with_range(mut self, range: PortRange) -> Self {
+        self.range = range;
+        self
+    }
+
+    /// Sets how the DCUtR initiator punches.
+    pub fn with_initiator_role(mut self, role: InitiatorRole) -> Self {
+        self.initiator = role;
+        self
+    }
+
+    /// The punch range.
+    pub fn range(&self) -> PortRange {
+        self.range
+    }
+
+    /// How the DCUtR initiator punches.
+    pub fn initiator_role(&self) -> InitiatorRole {
+        self.initiator
+    }
+
+    /// The inner libp2p-quic configuration, to change its timeouts and limits.
+    pub fn quic_mut(&mut self) -> &mut libp2p_quic::Config {
+        &mut self.quic
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("range", &self.range)
+            .field("initiator", &self.initiator)
+            .field("handshake_timeout", &self.quic.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the side that initiates DCUtR (the one holding the relay reservation,
+/// which dials with the *listener* role) opens its hole.
+///
+/// Both ways leave from the punch socket; they differ in what is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InitiatorRole {
+    /// A QUIC client connect from the punch socket, at the same time as the
+    /// other side's connect (what rust-libp2p 0.57 does with one listener).
+    /// Whichever Initial passes both NATs first completes a handshake.
+    #[default]
+    Client,
+    /// The DCUtR spec's QUIC role: send random UDP packets from the punch
+    /// socket to open the NAT mapping, and accept the other side's connection
+    /// as the QUIC server.
+    Server,
+}
