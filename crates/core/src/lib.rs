@@ -12,7 +12,11 @@
 //! ```
 
 mod addr;
+mod family;
+mod punch;
 mod range;
 
 pub use addr::{AddrError, AddrErrorReason, QuicAddr, is_quic_addr};
+pub use family::Family;
+pub use punch::{NoPunchSocket, NoPunchSocketReason};
 pub use range::{ParseRangeError, PortRange};

@@ -37,11 +37,9 @@
 
 mod config;
 mod error;
-mod family;
 mod transport;
 
 pub use config::{Config, InitiatorRole};
-pub use error::{Error, NoPunchSocket, NoPunchSocketReason, PunchSocketTaken, RangeExhausted};
-pub use family::Family;
-pub use punchport_core::PortRange;
+pub use error::{Error, PunchSocketTaken, RangeExhausted};
+pub use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, PortRange};
 pub use transport::Transport;

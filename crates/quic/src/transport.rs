@@ -13,11 +13,11 @@ use libp2p_core::{
     Endpoint, Multiaddr, Transport as _,
     transport::{DialOpts, ListenerId, PortUse, TransportError, TransportEvent},
 };
-use punchport_core::QuicAddr;
+use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, QuicAddr};
 
 use crate::{
-    Config, Family, InitiatorRole,
-    error::{Error, NoPunchSocket, NoPunchSocketReason, PunchSocketTaken, RangeExhausted},
+    Config, InitiatorRole,
+    error::{Error, PunchSocketTaken, RangeExhausted},
 };
 
 type Inner = libp2p_quic::tokio::Transport;

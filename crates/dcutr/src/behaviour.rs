@@ -1,0 +1,251 @@
+//! The [`NetworkBehaviour`] that wraps `libp2p_dcutr::Behaviour`.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    task::{Context, Poll},
+};
+
+use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
+use libp2p_identity::PeerId;
+use libp2p_swarm::{
+    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NewExternalAddrCandidate,
+    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
+use punchport_core::{AddrError, Family, NoPunchSocket, NoPunchSocketReason, QuicAddr};
+
+use crate::{
+    Config,
+    filter::{Filter, Source, Stats, Verdict},
+};
+
+/// What the [`Behaviour`] reports: DCUtR's own events, and the filter's
+/// decisions.
+#[derive(Debug)]
+pub enum Event {
+    /// An event of the wrapped `libp2p_dcutr::Behaviour`, unchanged.
+    Dcutr(libp2p_dcutr::Event),
+    /// The filter decided about an address candidate.
+    Candidate(Verdict),
+}
+
+impl From<libp2p_dcutr::Event> for Event {
+    fn from(event: libp2p_dcutr::Event) -> Self {
+        Event::Dcutr(event)
+    }
+}
+
+/// `libp2p_dcutr::Behaviour` behind a candidate filter.
+///
+/// DCUtR advertises every address candidate the swarm reports. This wrapper
+/// decides first: candidates whose port is inside the punch range pass, those
+/// outside become `observed IP + punch port` (see
+/// [`Config::with_translation`]), and DCUtR is never left with no candidate
+/// while a punch socket is bound. Everything else is forwarded to DCUtR as is.
+///
+/// It learns the punch port from the swarm's listen addresses: a listen
+/// address whose port is inside the range is the punch socket.
+pub struct Behaviour {
+    inner: libp2p_dcutr::Behaviour,
+    filter: Filter,
+    /// Connection ids of the direct dials DCUtR asked for.
+    punch_dials: HashSet<ConnectionId>,
+    events: VecDeque<Event>,
+}
+
+impl Behaviour {
+    /// DCUtR for `local_peer_id` behind a filter with the default [`Config`].
+    pub fn new(local_peer_id: PeerId) -> Self {
+        Self::with_config(local_peer_id, Config::default())
+    }
+
+    /// DCUtR for `local_peer_id` behind a filter with `config`.
+    pub fn with_config(local_peer_id: PeerId, config: Config) -> Self {
+        Self {
+            inner: libp2p_dcutr::Behaviour::new(local_peer_id),
+            filter: Filter::new(config),
+            punch_dials: HashSet::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Offers an address of ours that no remote has observed, for example the
+    /// public IP from the node's configuration. It passes the same filter as
+    /// observations: with port 0 or a port outside the range, DCUtR gets
+    /// `its IP + punch port` once the punch socket listens.
+    pub fn add_announced_address(&mut self, addr: Multiaddr) -> Result<(), AddrError> {
+        QuicAddr::parse(&addr)?;
+        let verdict = self.filter.candidate(Source::Announced, addr);
+        self.apply(verdict);
+        Ok(())
+    }
+
+    /// Counts of the filter's decisions so far.
+    pub fn stats(&self) -> Stats {
+        self.filter.stats()
+    }
+
+    /// The filter's configuration.
+    pub fn config(&self) -> &Config {
+        self.filter.config()
+    }
+
+    /// The port of the punch socket of `family`, as learnt from the swarm's
+    /// listen addresses.
+    pub fn punch_port(&self, family: Family) -> Option<u16> {
+        self.filter.punch_port(family)
+    }
+
+    fn apply(&mut self, verdict: Verdict) {
+        match verdict.candidate() {
+            Some(candidate) => {
+                tracing::debug!(
+                    source=?verdict.source, observed=%verdict.addr, %candidate,
+                    decision=?verdict.decision, "address candidate handed to DCUtR"
+                );
+                self.inner
+                    .on_swarm_event(FromSwarm::NewExternalAddrCandidate(
+                        NewExternalAddrCandidate { addr: candidate },
+                    ));
+            }
+            None => tracing::debug!(
+                source=?verdict.source, observed=%verdict.addr,
+                decision=?verdict.decision, "address candidate withheld from DCUtR"
+            ),
+        }
+        self.events.push_back(Event::Candidate(verdict));
+    }
+
+    /// A DCUtR dial whose addresses have no punch socket of their family.
+    fn missing_punch_socket(&self, addresses: &[Multiaddr]) -> Option<NoPunchSocket> {
+        let quic: Vec<_> = addresses
+            .iter()
+            .filter_map(|addr| QuicAddr::parse(addr).ok().map(|q| (addr, q)))
+            .collect();
+        let (addr, first) = quic.first()?;
+        let reachable = quic
+            .iter()
+            .any(|(_, q)| self.filter.punch_port(Family::of(q.socket.ip())).is_some());
+        if reachable {
+            return None;
+        }
+        let family = Family::of(first.socket.ip());
+        Some(NoPunchSocket::new(
+            (*addr).clone(),
+            family,
+            self.filter.config().range(),
+            NoPunchSocketReason::NotBound(family),
+        ))
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = THandler<libp2p_dcutr::Behaviour>;
+    type ToSwarm = Event;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.inner
+            .handle_pending_inbound_connection(connection_id, local_addr, remote_addr)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.inner
+            .handle_established_inbound_connection(connection_id, peer, local_addr, remote_addr)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        maybe_peer: Option<PeerId>,
+        addresses: &[Multiaddr],
+        effective_role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        if self.punch_dials.contains(&connection_id)
+            && let Some(missing) = self.missing_punch_socket(addresses)
+        {
+            tracing::warn!("{missing}");
+            self.punch_dials.remove(&connection_id);
+            return Err(ConnectionDenied::new(missing));
+        }
+        self.inner.handle_pending_outbound_connection(
+            connection_id,
+            maybe_peer,
+            addresses,
+            effective_role,
+        )
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role_override: Endpoint,
+        port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.punch_dials.remove(&connection_id);
+        self.inner.handle_established_outbound_connection(
+            connection_id,
+            peer,
+            addr,
+            role_override,
+            port_use,
+        )
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::NewExternalAddrCandidate(NewExternalAddrCandidate { addr }) => {
+                let verdict = self.filter.candidate(Source::Observed, addr.clone());
+                self.apply(verdict);
+                return;
+            }
+            FromSwarm::NewListenAddr(listen) => {
+                for verdict in self.filter.new_listen_addr(listen.addr) {
+                    self.apply(verdict);
+                }
+            }
+            FromSwarm::ExpiredListenAddr(expired) => {
+                for verdict in self.filter.expired_listen_addr(expired.addr) {
+                    self.apply(verdict);
+                }
+            }
+            FromSwarm::DialFailure(failure) => {
+                self.punch_dials.remove(&failure.connection_id);
+            }
+            _ => {}
+        }
+        self.inner.on_swarm_event(event);
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        self.inner
+            .on_connection_handler_event(peer_id, connection_id, event);
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        if let Some(event) = self.events.pop_front() {
+            return Poll::Ready(ToSwarm::GenerateEvent(event));
+        }
+        let event = std::task::ready!(self.inner.poll(cx));
+        if let ToSwarm::Dial { opts } = &event {
+            self.punch_dials.insert(opts.connection_id());
+        }
+        Poll::Ready(event.map_out(Event::Dcutr))
+    }
+}

@@ -1,0 +1,452 @@
+//! The candidate filter: which of our observed addresses DCUtR may advertise.
+//!
+//! Pure logic without I/O: it is fed observations and listen addresses and
+//! answers with a [`Verdict`] for each candidate.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    fmt,
+    net::IpAddr,
+};
+
+use libp2p_core::{Multiaddr, multiaddr::Protocol};
+use punchport_core::{Family, QuicAddr};
+
+use crate::Config;
+
+/// How many recent candidates are kept to be decided again when the punch
+/// socket appears or moves (DCUtR itself keeps 20).
+const RECENT: usize = 20;
+
+/// Where a candidate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Reported by the swarm as `NewExternalAddrCandidate` (usually identify).
+    Observed,
+    /// Added by the application with
+    /// [`Behaviour::add_announced_address`](crate::Behaviour::add_announced_address).
+    Announced,
+}
+
+/// What the filter did with one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Its port is inside the range: handed to DCUtR unchanged.
+    Kept,
+    /// Its port is outside the range: DCUtR got `observed IP + punch port` instead.
+    Translated(Multiaddr),
+    /// Its port is outside the range and translation is off (or the punch
+    /// socket is of another IP family), but DCUtR had no candidate at all:
+    /// handed over unchanged rather than leaving DCUtR with nothing.
+    Fallback,
+    /// Not a QUIC address: the range says nothing about it, handed over unchanged.
+    Bypassed,
+    /// Not handed to DCUtR.
+    Dropped(DropReason),
+}
+
+/// Why a candidate was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The port is outside the range and translation is off.
+    OutsideRange,
+    /// The port is outside the range and no punch socket of its family is
+    /// bound yet to translate it to; it is decided again once one is.
+    NoPunchSocket,
+    /// A relayed (`/p2p-circuit`) address, which DCUtR ignores anyway.
+    Relayed,
+    /// An unspecified, multicast or broadcast IP that nobody can dial.
+    Unroutable,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DropReason::OutsideRange => "port outside the punch range",
+            DropReason::NoPunchSocket => "port outside the punch range and no punch socket bound",
+            DropReason::Relayed => "relayed address",
+            DropReason::Unroutable => "unroutable IP",
+        })
+    }
+}
+
+/// A decision about one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Where the candidate came from.
+    pub source: Source,
+    /// The candidate as observed or announced.
+    pub addr: Multiaddr,
+    /// What was done with it.
+    pub decision: Decision,
+}
+
+impl Verdict {
+    /// The address handed to DCUtR, if any.
+    pub fn candidate(&self) -> Option<&Multiaddr> {
+        match &self.decision {
+            Decision::Kept | Decision::Fallback | Decision::Bypassed => Some(&self.addr),
+            Decision::Translated(to) => Some(to),
+            Decision::Dropped(_) => None,
+        }
+    }
+}
+
+/// Counts of the filter's decisions. A candidate is decided again (and
+/// counted again) when the punch socket appears or moves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Candidates decided.
+    pub seen: u64,
+    /// Handed to DCUtR unchanged, their port being inside the range.
+    pub kept: u64,
+    /// Handed to DCUtR as `observed IP + punch port`.
+    pub translated: u64,
+    /// Handed to DCUtR unchanged so that it is not left with nothing.
+    pub fallback: u64,
+    /// Not QUIC, handed to DCUtR unchanged.
+    pub bypassed: u64,
+    /// Not handed to DCUtR.
+    pub dropped: u64,
+}
+
+impl Stats {
+    fn count(&mut self, decision: &Decision) {
+        self.seen += 1;
+        match decision {
+            Decision::Kept => self.kept += 1,
+            Decision::Translated(_) => self.translated += 1,
+            Decision::Fallback => self.fallback += 1,
+            Decision::Bypassed => self.bypassed += 1,
+            Decision::Dropped(_) => self.dropped += 1,
+        }
+    }
+}
+
+/// The filter's state: the punch ports it knows and the recent candidates.
+#[derive(Debug)]
+pub(crate) struct Filter {
+    config: Config,
+    /// Listen addresses inside the range: the punch socket(s), per family.
+    punch: HashMap<Family, Vec<QuicAddr>>,
+    /// Recent candidates, to decide again when the punch port changes.
+    recent: VecDeque<(Source, Multiaddr)>,
+    /// Whether DCUtR has been handed any candidate.
+    offered_any: bool,
+    stats: Stats,
+}
+
+impl Filter {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            config,
+            punch: HashMap::new(),
+            recent: VecDeque::new(),
+            offered_any: false,
+            stats: Stats::default(),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The port of the punch socket of `family`, if one is listening.
+    pub(crate) fn punch_port(&self, family: Family) -> Option<u16> {
+        self.punch
+            .get(&family)
+            .and_then(|addrs| addrs.first())
+            .map(|addr| addr.socket.port())
+    }
+
+    /// Decides about a new candidate and remembers it.
+    pub(crate) fn candidate(&mut self, source: Source, addr: Multiaddr) -> Verdict {
+        self.recent.retain(|(s, a)| !(*s == source && *a == addr));
+        self.recent.push_back((source, addr.clone()));
+        while self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
+        self.decide(source, addr)
+    }
+
+    /// A new listen address. If it changes the punch port of its family, the
+    /// recent candidates of that family are decided again.
+    pub(crate) fn new_listen_addr(&mut self, addr: &Multiaddr) -> Vec<Verdict> {
+        let Some(quic) = self.punch_addr(addr) else {
+            return Vec::new();
+        };
+        let family = Family::of(quic.socket.ip());
+        let before = self.punch_port(family);
+        let addrs = self.punch.entry(family).or_default();
+        if !addrs.contains(&quic) {
+            addrs.push(quic);
+        }
+        self.decide_again_if_moved(family, before)
+    }
+
+    /// An expired listen address.
+    pub(crate) fn expired_listen_addr(&mut self, addr: &Multiaddr) -> Vec<Verdict> {
+        let Some(quic) = self.punch_addr(addr) else {
+            return Vec::new();
+        };
+        let family = Family::of(quic.socket.ip());
+        let before = self.punch_port(family);
+        if let Some(addrs) = self.punch.get_mut(&family) {
+            addrs.retain(|a| *a != quic);
+        }
+        self.decide_again_if_moved(family, before)
+    }
+
+    fn punch_addr(&self, addr: &Multiaddr) -> Option<QuicAddr> {
+        QuicAddr::parse(addr)
+            .ok()
+            .filter(|quic| self.config.range.contains(quic.socket.port()))
+            .map(|quic| QuicAddr {
+                peer_id: None,
+                ..quic
+            })
+    }
+
+    fn decide_again_if_moved(&mut self, family: Family, before: Option<u16>) -> Vec<Verdict> {
+        let after = self.punch_port(family);
+        if after == before || after.is_none() {
+            return Vec::new();
+        }
+        let recent: Vec<_> = self
+            .recent
+            .iter()
+            .filter(|(_, addr)| {
+                QuicAddr::parse(addr).is_ok_and(|q| Family::of(q.socket.ip()) == family)
+            })
+            .cloned()
+            .collect();
+        recent
+            .into_iter()
+            .map(|(source, addr)| self.decide(source, addr))
+            .collect()
+    }
+
+    fn decide(&mut self, source: Source, addr: Multiaddr) -> Verdict {
+        let decision = self.decision(&addr);
+        self.stats.count(&decision);
+        let verdict = Verdict {
+            source,
+            addr,
+            decision,
+        };
+        if verdict.candidate().is_some() {
+            self.offered_any = true;
+        }
+        verdict
+    }
+
+    fn decision(&self, addr: &Multiaddr) -> Decision {
+        if addr.iter().any(|p| p == Protocol::P2pCircuit) {
+            return Decision::Dropped(DropReason::Relayed);
+        }
+        let Ok(quic) = QuicAddr::parse(addr) else {
+            return Decision::Bypassed;
+        };
+        let ip = quic.socket.ip();
+        if !is_routable(ip) {
+            return Decision::Dropped(DropReason::Unroutable);
+        }
+        if self.config.range.contains(quic.socket.port()) {
+            return Decision::Kept;
+        }
+        let punch_port = self.punch_port(Family::of(ip));
+        let reason = match punch_port {
+            Some(port) if self.config.translate => {
+                let to = QuicAddr {
+                    socket: (ip, port).into(),
+                    peer_id: None,
+                };
+                return Decision::Translated(to.to_multiaddr());
+            }
+            Some(_) => DropReason::OutsideRange,
+            None => DropReason::NoPunchSocket,
+        };
+        let any_punch_socket = self.punch.values().any(|addrs| !addrs.is_empty());
+        if !self.offered_any && any_punch_socket {
+            return Decision::Fallback;
+        }
+        Decision::Dropped(reason)
+    }
+}
+
+/// Whether anyone could send to `ip`. Private, loopback and documentation
+/// addresses are routable here: LANs and labs punch too.
+fn is_routable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use punchport_core::PortRange;
+
+    fn addr(text: &str) -> Multiaddr {
+        text.parse().unwrap()
+    }
+
+    fn filter(translate: bool) -> Filter {
+        Filter::new(
+            Config::new()
+                .with_range(PortRange::new(40000, 40050).unwrap())
+                .with_translation(translate),
+        )
+    }
+
+    fn with_punch_socket(translate: bool) -> Filter {
+        let mut filter = filter(translate);
+        assert!(filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1")).is_empty());
+        filter
+    }
+
+    #[test]
+    fn keeps_candidates_inside_the_range() {
+        let mut filter = with_punch_socket(true);
+        for text in [
+            "/ip4/203.0.113.9/udp/40000/quic-v1",
+            "/ip4/198.51.100.1/udp/40050/quic-v1",
+            "/ip4/192.0.2.200/udp/40007/quic-v1",
+            "/ip6/2001:db8::1/udp/40001/quic-v1",
+        ] {
+            let verdict = filter.candidate(Source::Observed, addr(text));
+            assert_eq!(verdict.decision, Decision::Kept, "{text}");
+            assert_eq!(verdict.candidate(), Some(&addr(text)));
+        }
+    }
+
+    #[test]
+    fn translates_ports_outside_the_range_to_the_punch_port() {
+        let mut filter = with_punch_socket(true);
+        for text in [
+            "/ip4/203.0.113.9/udp/443/quic-v1",
+            "/ip4/203.0.113.9/udp/51234/quic-v1",
+            "/ip4/203.0.113.9/udp/39999/quic-v1",
+            "/ip4/203.0.113.9/udp/40051/quic-v1",
+        ] {
+            let verdict = filter.candidate(Source::Observed, addr(text));
+            let want = addr("/ip4/203.0.113.9/udp/40007/quic-v1");
+            assert_eq!(verdict.decision, Decision::Translated(want.clone()), "{text}");
+            assert_eq!(verdict.candidate(), Some(&want));
+        }
+        assert_eq!(filter.stats().translated, 4);
+    }
+
+    #[test]
+    fn drops_ports_outside_the_range_when_translation_is_off() {
+        let mut filter = with_punch_socket(false);
+        let kept = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/40001/quic-v1"));
+        assert_eq!(kept.decision, Decision::Kept);
+        let dropped = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/443/quic-v1"));
+        assert_eq!(dropped.decision, Decision::Dropped(DropReason::OutsideRange));
+        assert_eq!(dropped.candidate(), None);
+    }
+
+    #[test]
+    fn never_leaves_dcutr_without_a_candidate_when_a_punch_socket_is_bound() {
+        let mut filter = with_punch_socket(false);
+        let first = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/443/quic-v1"));
+        assert_eq!(first.decision, Decision::Fallback);
+        assert!(first.candidate().is_some());
+        let second = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/444/quic-v1"));
+        assert_eq!(second.decision, Decision::Dropped(DropReason::OutsideRange));
+
+        // An observation of another family than the punch socket.
+        let mut filter = with_punch_socket(true);
+        let v6 = filter.candidate(Source::Observed, addr("/ip6/2001:db8::7/udp/443/quic-v1"));
+        assert_eq!(v6.decision, Decision::Fallback);
+    }
+
+    #[test]
+    fn waits_for_the_punch_socket_then_decides_again() {
+        let mut filter = filter(true);
+        let early = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/443/quic-v1"));
+        assert_eq!(early.decision, Decision::Dropped(DropReason::NoPunchSocket));
+        let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40003/quic-v1"));
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            again[0].decision,
+            Decision::Translated(addr("/ip4/203.0.113.9/udp/40003/quic-v1"))
+        );
+        // A second interface address of the same socket changes nothing.
+        assert!(filter.new_listen_addr(&addr("/ip4/127.0.0.1/udp/40003/quic-v1")).is_empty());
+    }
+
+    #[test]
+    fn a_moved_punch_socket_yields_new_translations() {
+        let mut filter = with_punch_socket(true);
+        filter.candidate(Source::Announced, addr("/ip4/203.0.113.9/udp/0/quic-v1"));
+        assert!(filter.expired_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1")).is_empty());
+        let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40008/quic-v1"));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].source, Source::Announced);
+        assert_eq!(
+            again[0].candidate(),
+            Some(&addr("/ip4/203.0.113.9/udp/40008/quic-v1"))
+        );
+    }
+
+    #[test]
+    fn ignores_listen_addresses_outside_the_range() {
+        let mut filter = filter(true);
+        filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/443/quic-v1"));
+        assert_eq!(filter.punch_port(Family::Ipv4), None);
+        let v = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/443/quic-v1"));
+        assert_eq!(v.decision, Decision::Dropped(DropReason::NoPunchSocket));
+    }
+
+    #[test]
+    fn drops_relayed_and_unroutable_and_bypasses_other_transports() {
+        let mut filter = with_punch_socket(true);
+        let relayed = format!(
+            "/ip4/203.0.113.1/udp/443/quic-v1/p2p/{}/p2p-circuit",
+            libp2p_identity::PeerId::random()
+        );
+        for (text, decision) in [
+            (relayed.as_str(), Decision::Dropped(DropReason::Relayed)),
+            ("/ip4/0.0.0.0/udp/40001/quic-v1", Decision::Dropped(DropReason::Unroutable)),
+            ("/ip4/224.0.0.1/udp/40001/quic-v1", Decision::Dropped(DropReason::Unroutable)),
+            ("/ip4/255.255.255.255/udp/40001/quic-v1", Decision::Dropped(DropReason::Unroutable)),
+            ("/ip6/::/udp/40001/quic-v1", Decision::Dropped(DropReason::Unroutable)),
+            ("/ip4/203.0.113.1/tcp/443", Decision::Bypassed),
+        ] {
+            assert_eq!(filter.candidate(Source::Observed, addr(text)).decision, decision, "{text}");
+        }
+        let stats = filter.stats();
+        assert_eq!((stats.seen, stats.dropped, stats.bypassed), (6, 5, 1));
+    }
+
+    #[test]
+    fn documentation_and_private_addresses_are_not_rejected() {
+        let mut filter = with_punch_socket(true);
+        for text in [
+            "/ip4/192.0.2.1/udp/40001/quic-v1",
+            "/ip4/198.51.100.1/udp/40001/quic-v1",
+            "/ip4/203.0.113.1/udp/40001/quic-v1",
+            "/ip4/10.1.2.3/udp/40001/quic-v1",
+            "/ip4/127.0.0.1/udp/40001/quic-v1",
+        ] {
+            assert_eq!(filter.candidate(Source::Observed, addr(text)).decision, Decision::Kept);
+        }
+    }
+
+    #[test]
+    fn remembers_a_bounded_number_of_candidates() {
+        let mut filter = filter(true);
+        for port in 1000..1100 {
+            filter.candidate(Source::Observed, addr(&format!("/ip4/203.0.113.9/udp/{port}/quic-v1")));
+        }
+        let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40000/quic-v1"));
+        assert_eq!(again.len(), RECENT);
+    }
+}

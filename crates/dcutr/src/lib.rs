@@ -1,0 +1,48 @@
+//! DCUtR behind a candidate filter: DCUtR advertises only addresses on the
+//! punch port range.
+//!
+//! identify reports our observed addresses as seen by each remote: the port
+//! of 443, an ephemeral port, a port the NAT rewrote. libp2p-dcutr advertises
+//! all of them to the peer it punches to, which then aims at ports our punch
+//! never leaves from. [`Behaviour`] wraps `libp2p_dcutr::Behaviour` and hands
+//! it only candidates inside the range (or translated onto the punch port).
+//! It must wrap DCUtR rather than sit beside it: the swarm shows every event to
+//! every behaviour.
+//!
+//! ```
+//! use libp2p::{identify, identity::Keypair, ping, relay, swarm::NetworkBehaviour};
+//! use punchport_dcutr::{Behaviour, Config, Decision, Event};
+//!
+//! #[derive(NetworkBehaviour)]
+//! struct Node {
+//!     relay_client: relay::client::Behaviour,
+//!     identify: identify::Behaviour,
+//!     ping: ping::Behaviour,
+//!     dcutr: punchport_dcutr::Behaviour, // was: libp2p::dcutr::Behaviour
+//! }
+//!
+//! let key = Keypair::generate_ed25519();
+//! let peer_id = key.public().to_peer_id();
+//! let (_relay_transport, relay_client) = relay::client::new(peer_id);
+//! let config = Config::new().with_range("40000-40050".parse()?);
+//! let mut node = Node {
+//!     relay_client,
+//!     identify: identify::Behaviour::new(identify::Config::new("/app/1".into(), key.public())),
+//!     ping: ping::Behaviour::default(),
+//!     dcutr: Behaviour::with_config(peer_id, config),
+//! };
+//! // An address from configuration passes the same filter once the punch socket listens.
+//! node.dcutr.add_announced_address("/ip4/203.0.113.7/udp/0/quic-v1".parse()?)?;
+//! assert_eq!(node.dcutr.stats().seen, 1);
+//! # let _ = |e: Event| matches!(e, Event::Candidate(v) if v.decision == Decision::Kept);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+
+mod behaviour;
+mod config;
+mod filter;
+
+pub use behaviour::{Behaviour, Event};
+pub use config::Config;
+pub use filter::{Decision, DropReason, Source, Stats, Verdict};
+pub use punchport_core::PortRange;
