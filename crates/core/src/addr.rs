@@ -96,7 +96,9 @@ pub struct AddrError {
 #[non_exhaustive]
 pub enum AddrErrorReason {
     /// It does not start with `/ip4/` or `/ip6/`.
-    #[error("it does not start with an IP address (`/ip4/` or `/ip6/`; DNS names are not resolved here)")]
+    #[error(
+        "it does not start with an IP address (`/ip4/` or `/ip6/`; DNS names are not resolved here)"
+    )]
     NotAnIp,
     /// The IP is not followed by `/udp/<port>`.
     #[error("the IP address is not followed by `/udp/<port>`")]
@@ -108,7 +110,9 @@ pub enum AddrErrorReason {
     #[error("the UDP port is not followed by `/quic-v1`")]
     NotQuicV1,
     /// Something other than one `/p2p/<peer id>` follows `/quic-v1`.
-    #[error("only `/p2p/<peer id>` may follow `/quic-v1` (relayed `/p2p-circuit` addresses are not direct QUIC addresses)")]
+    #[error(
+        "only `/p2p/<peer id>` may follow `/quic-v1` (relayed `/p2p-circuit` addresses are not direct QUIC addresses)"
+    )]
     Trailing,
 }
 
@@ -136,7 +140,10 @@ mod tests {
             ("/dns4/example.com/udp/1/quic-v1", AddrErrorReason::NotAnIp),
             ("/ip4/1.2.3.4/udp/1", AddrErrorReason::NotQuicV1),
             ("/ip4/1.2.3.4/udp/1/quic", AddrErrorReason::Draft29),
-            ("/ip4/1.2.3.4/udp/1/quic-v1/p2p-circuit", AddrErrorReason::Trailing),
+            (
+                "/ip4/1.2.3.4/udp/1/quic-v1/p2p-circuit",
+                AddrErrorReason::Trailing,
+            ),
             ("/udp/1/quic-v1", AddrErrorReason::NotAnIp),
         ] {
             let addr: Multiaddr = text.parse().unwrap();

@@ -53,4 +53,3 @@ pub enum NoPunchSocketReason {
     #[error("the punch socket {0} has no loopback address to reach a loopback remote from")]
     NoLoopback(SocketAddr),
 }
-

@@ -344,7 +344,10 @@ mod tests {
             "1000-2000".parse::<PortRange>(),
             Err(ParseRangeError::Privileged { .. })
         ));
-        assert_eq!(PortRange::parse_privileged("443").unwrap().to_string(), "443");
+        assert_eq!(
+            PortRange::parse_privileged("443").unwrap().to_string(),
+            "443"
+        );
         assert!(PortRange::new_privileged(1000, 2000).is_ok());
         assert!(PortRange::new(1024, 1024).is_ok());
     }

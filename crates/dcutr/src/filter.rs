@@ -306,7 +306,11 @@ mod tests {
 
     fn with_punch_socket(translate: bool) -> Filter {
         let mut filter = filter(translate);
-        assert!(filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1")).is_empty());
+        assert!(
+            filter
+                .new_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1"))
+                .is_empty()
+        );
         filter
     }
 
@@ -336,7 +340,11 @@ mod tests {
         ] {
             let verdict = filter.candidate(Source::Observed, addr(text));
             let want = addr("/ip4/203.0.113.9/udp/40007/quic-v1");
-            assert_eq!(verdict.decision, Decision::Translated(want.clone()), "{text}");
+            assert_eq!(
+                verdict.decision,
+                Decision::Translated(want.clone()),
+                "{text}"
+            );
             assert_eq!(verdict.candidate(), Some(&want));
         }
         assert_eq!(filter.stats().translated, 4);
@@ -348,7 +356,10 @@ mod tests {
         let kept = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/40001/quic-v1"));
         assert_eq!(kept.decision, Decision::Kept);
         let dropped = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/443/quic-v1"));
-        assert_eq!(dropped.decision, Decision::Dropped(DropReason::OutsideRange));
+        assert_eq!(
+            dropped.decision,
+            Decision::Dropped(DropReason::OutsideRange)
+        );
         assert_eq!(dropped.candidate(), None);
     }
 
@@ -379,14 +390,22 @@ mod tests {
             Decision::Translated(addr("/ip4/203.0.113.9/udp/40003/quic-v1"))
         );
         // A second interface address of the same socket changes nothing.
-        assert!(filter.new_listen_addr(&addr("/ip4/127.0.0.1/udp/40003/quic-v1")).is_empty());
+        assert!(
+            filter
+                .new_listen_addr(&addr("/ip4/127.0.0.1/udp/40003/quic-v1"))
+                .is_empty()
+        );
     }
 
     #[test]
     fn a_moved_punch_socket_yields_new_translations() {
         let mut filter = with_punch_socket(true);
         filter.candidate(Source::Announced, addr("/ip4/203.0.113.9/udp/0/quic-v1"));
-        assert!(filter.expired_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1")).is_empty());
+        assert!(
+            filter
+                .expired_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1"))
+                .is_empty()
+        );
         let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40008/quic-v1"));
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].source, Source::Announced);
@@ -414,13 +433,29 @@ mod tests {
         );
         for (text, decision) in [
             (relayed.as_str(), Decision::Dropped(DropReason::Relayed)),
-            ("/ip4/0.0.0.0/udp/40001/quic-v1", Decision::Dropped(DropReason::Unroutable)),
-            ("/ip4/224.0.0.1/udp/40001/quic-v1", Decision::Dropped(DropReason::Unroutable)),
-            ("/ip4/255.255.255.255/udp/40001/quic-v1", Decision::Dropped(DropReason::Unroutable)),
-            ("/ip6/::/udp/40001/quic-v1", Decision::Dropped(DropReason::Unroutable)),
+            (
+                "/ip4/0.0.0.0/udp/40001/quic-v1",
+                Decision::Dropped(DropReason::Unroutable),
+            ),
+            (
+                "/ip4/224.0.0.1/udp/40001/quic-v1",
+                Decision::Dropped(DropReason::Unroutable),
+            ),
+            (
+                "/ip4/255.255.255.255/udp/40001/quic-v1",
+                Decision::Dropped(DropReason::Unroutable),
+            ),
+            (
+                "/ip6/::/udp/40001/quic-v1",
+                Decision::Dropped(DropReason::Unroutable),
+            ),
             ("/ip4/203.0.113.1/tcp/443", Decision::Bypassed),
         ] {
-            assert_eq!(filter.candidate(Source::Observed, addr(text)).decision, decision, "{text}");
+            assert_eq!(
+                filter.candidate(Source::Observed, addr(text)).decision,
+                decision,
+                "{text}"
+            );
         }
         let stats = filter.stats();
         assert_eq!((stats.seen, stats.dropped, stats.bypassed), (6, 5, 1));
@@ -436,7 +471,10 @@ mod tests {
             "/ip4/10.1.2.3/udp/40001/quic-v1",
             "/ip4/127.0.0.1/udp/40001/quic-v1",
         ] {
-            assert_eq!(filter.candidate(Source::Observed, addr(text)).decision, Decision::Kept);
+            assert_eq!(
+                filter.candidate(Source::Observed, addr(text)).decision,
+                Decision::Kept
+            );
         }
     }
 
@@ -444,7 +482,10 @@ mod tests {
     fn remembers_a_bounded_number_of_candidates() {
         let mut filter = filter(true);
         for port in 1000..1100 {
-            filter.candidate(Source::Observed, addr(&format!("/ip4/203.0.113.9/udp/{port}/quic-v1")));
+            filter.candidate(
+                Source::Observed,
+                addr(&format!("/ip4/203.0.113.9/udp/{port}/quic-v1")),
+            );
         }
         let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40000/quic-v1"));
         assert_eq!(again.len(), RECENT);

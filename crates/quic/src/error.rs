@@ -92,7 +92,10 @@ pub struct RangeExhausted {
 
 impl RangeExhausted {
     pub(crate) fn new(range: PortRange, ip: std::net::IpAddr) -> Self {
-        let wider_end = range.end().saturating_add(range.len() as u16).max(range.end());
+        let wider_end = range
+            .end()
+            .saturating_add(range.len() as u16)
+            .max(range.end());
         let wider = PortRange::new_privileged(range.start(), wider_end)
             .map(|r| r.to_string())
             .unwrap_or_else(|_| range.to_string());

@@ -119,7 +119,14 @@ impl Transport {
         socket: SocketAddr,
     ) -> Result<Listener, TransportError<QuicError>> {
         let mut inner = Inner::new(self.config.quic.clone());
-        inner.listen_on(id, QuicAddr { socket, peer_id: None }.to_multiaddr())?;
+        inner.listen_on(
+            id,
+            QuicAddr {
+                socket,
+                peer_id: None,
+            }
+            .to_multiaddr(),
+        )?;
         let addresses = if socket.ip().is_unspecified() {
             HashSet::new()
         } else {

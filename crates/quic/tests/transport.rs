@@ -1,5 +1,7 @@
 //! The transport on real loopback sockets: binding, routing and its errors.
 
+#![allow(clippy::unwrap_used)]
+
 use std::{net::UdpSocket, pin::Pin, time::Duration};
 
 use futures::future::poll_fn;
@@ -97,7 +99,10 @@ async fn a_second_punch_socket_of_a_family_is_refused() {
     let TransportError::Other(err) = err else {
         panic!("{err:?}")
     };
-    assert!(matches!(Error::find(&err), Some(Error::PunchSocketTaken(_))), "{err}");
+    assert!(
+        matches!(Error::find(&err), Some(Error::PunchSocketTaken(_))),
+        "{err}"
+    );
     assert!(err.to_string().contains("already bound"), "{err}");
 }
 
@@ -141,8 +146,14 @@ async fn a_punch_dial_without_a_punch_socket_fails_with_its_own_error() {
         let Some(Error::NoPunchSocket(no)) = Error::find(&err) else {
             panic!("expected NoPunchSocket, got {err}")
         };
-        assert_eq!(no.reason, NoPunchSocketReason::NotBound(punchport_quic::Family::Ipv4));
-        assert!(err.to_string().contains("/ip4/0.0.0.0/udp/0/quic-v1"), "{err}");
+        assert_eq!(
+            no.reason,
+            NoPunchSocketReason::NotBound(punchport_quic::Family::Ipv4)
+        );
+        assert!(
+            err.to_string().contains("/ip4/0.0.0.0/udp/0/quic-v1"),
+            "{err}"
+        );
     }
 }
 
@@ -211,11 +222,14 @@ async fn source_seen_by_server(
 async fn every_dial_reusing_a_port_leaves_from_the_punch_socket() {
     let (range, held) = hold_free_ports(2);
     drop(held);
-    let mut client = transport(range.clone());
+    let mut client = transport(range);
     // Ordinary listeners that stock libp2p-quic would hash dials onto.
     for port in [39011, 39012, 39013] {
         client
-            .listen_on(ListenerId::next(), quic(&format!("/ip4/127.0.0.1/udp/{port}/quic-v1")))
+            .listen_on(
+                ListenerId::next(),
+                quic(&format!("/ip4/127.0.0.1/udp/{port}/quic-v1")),
+            )
             .ok();
     }
     client
@@ -231,10 +245,9 @@ async fn every_dial_reusing_a_port_leaves_from_the_punch_socket() {
     for role in [Endpoint::Dialer, Endpoint::Listener] {
         for _ in 0..5 {
             // A new server address each time: a new hash for stock libp2p-quic.
-            let mut server =
-                libp2p_quic::tokio::Transport::new(libp2p_quic::Config::new(
-                    &Keypair::generate_ed25519(),
-                ));
+            let mut server = libp2p_quic::tokio::Transport::new(libp2p_quic::Config::new(
+                &Keypair::generate_ed25519(),
+            ));
             server
                 .listen_on(ListenerId::next(), quic("/ip4/127.0.0.1/udp/0/quic-v1"))
                 .unwrap();

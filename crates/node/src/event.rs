@@ -1,0 +1,74 @@
+//! What a node reports; the binaries print one JSON object per line.
+
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+
+/// An event of a relay or peer node. Serialized with an `"event"` field that
+/// names the variant in snake case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// The node listens on `address`.
+    Listening {
+        /// A listen address.
+        address: Multiaddr,
+    },
+    /// The relay serves; a peer holds its reservation (or, with a dial
+    /// target, is about to dial).
+    Ready {
+        /// This node's peer id.
+        peer_id: PeerId,
+    },
+    /// A relayed connection to `peer` is established.
+    Relayed {
+        /// The remote peer.
+        peer: PeerId,
+    },
+    /// A direct (non-relayed) connection to `peer` is established. Reported
+    /// for every direct connection; the first one also yields [`NodeEvent::Direct`].
+    Connection {
+        /// The remote peer.
+        peer: PeerId,
+        /// `"dialer"` if this side dialed it, `"listener"` if it accepted it.
+        endpoint: String,
+        /// The remote socket: the dialed address, or the source of an
+        /// accepted connection.
+        remote_address: Multiaddr,
+        /// The local port, when known.
+        local_port: Option<u16>,
+    },
+    /// The first direct connection to `peer` after the relayed one.
+    Direct {
+        /// The remote peer.
+        peer: PeerId,
+        /// Milliseconds from the relayed connection to the direct one.
+        elapsed_ms: u64,
+        /// The remote socket of the direct connection.
+        remote_address: Multiaddr,
+        /// The local port, when known.
+        local_port: Option<u16>,
+    },
+    /// Hole punching to `peer` failed; the relayed connection stays.
+    PunchFailed {
+        /// The remote peer.
+        peer: PeerId,
+        /// The error in words.
+        error: String,
+    },
+    /// The peer gave up waiting for a direct connection.
+    Timeout,
+}
+
+impl NodeEvent {
+    /// The event as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("node events serialize")
+    }
+}
+
+/// Reports `event`. A closed receiver means nobody listens any more; the
+/// node keeps running.
+pub(crate) fn send(events: &tokio::sync::mpsc::UnboundedSender<NodeEvent>, event: NodeEvent) {
+    let _ = events.send(event);
+}

@@ -1,0 +1,346 @@
+//! The peer's event loop.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Instant,
+};
+
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, Swarm, core::ConnectedPoint, core::transport::ListenerId, identify,
+    multiaddr::Protocol, relay, swarm::SwarmEvent,
+};
+use punchport::{Family, QuicAddr};
+use tokio::sync::mpsc;
+
+use super::{
+    PeerConfig, TransportKind,
+    behaviour::{PeerBehaviour, PeerBehaviourEvent},
+};
+use crate::{ConfigError, NodeEvent, event::send};
+
+/// Where the peer stands with its relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relay {
+    /// Not connected; a dial is due at the next retry tick.
+    Disconnected,
+    /// Dialing or connected, waiting for identify so that our observed
+    /// address reaches DCUtR before any circuit opens.
+    AwaitingIdentify,
+    /// Identified; reservation or circuit requested.
+    Ready,
+}
+
+struct State {
+    config: PeerConfig,
+    events: mpsc::UnboundedSender<NodeEvent>,
+    relay: Relay,
+    announced_ready: bool,
+    circuit_listener: Option<ListenerId>,
+    /// When the relayed connection to each peer was established.
+    relayed_at: HashMap<PeerId, Instant>,
+    /// Peers with a direct connection.
+    direct: HashSet<PeerId>,
+}
+
+pub(super) async fn run(
+    mut swarm: Swarm<PeerBehaviour>,
+    config: PeerConfig,
+    events: mpsc::UnboundedSender<NodeEvent>,
+) -> Result<(), ConfigError> {
+    let mut waiting = listen(&mut swarm, &config)?;
+    if let (Some(ip), Some(dcutr)) = (config.announce_ip, swarm.behaviour_mut().punchport.as_mut())
+    {
+        let addr = QuicAddr {
+            socket: (ip, 0).into(),
+            peer_id: None,
+        };
+        dcutr
+            .add_announced_address(addr.to_multiaddr())
+            .map_err(ConfigError::RelayAddr)?;
+    }
+    let mut retry = tokio::time::interval(config.retry_interval);
+    let mut state = State {
+        config,
+        events,
+        relay: Relay::Disconnected,
+        announced_ready: false,
+        circuit_listener: None,
+        relayed_at: HashMap::new(),
+        direct: HashSet::new(),
+    };
+    loop {
+        tokio::select! {
+            event = swarm.select_next_some() => {
+                if let SwarmEvent::NewListenAddr { listener_id, .. } = &event {
+                    waiting.remove(listener_id);
+                }
+                state.on_event(&mut swarm, event);
+            }
+            _ = retry.tick(), if waiting.is_empty() => state.on_tick(&mut swarm),
+        }
+    }
+}
+
+/// Opens the listeners: the ordinary ones and the punch socket. Returns the
+/// listener ids still to report an address.
+fn listen(
+    swarm: &mut Swarm<PeerBehaviour>,
+    config: &PeerConfig,
+) -> Result<HashSet<ListenerId>, ConfigError> {
+    let mut ids = HashSet::new();
+    let open = |swarm: &mut Swarm<PeerBehaviour>, addr: Multiaddr| {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| ConfigError::Listen {
+                addr,
+                reason: e.to_string(),
+            })
+    };
+    let range = config.punch_range;
+    let is_punch = |addr: &Multiaddr| {
+        QuicAddr::parse(addr).is_ok_and(|q| q.socket.port() == 0 || range.contains(q.socket.port()))
+    };
+    for addr in &config.listen {
+        ids.insert(open(swarm, addr.clone())?);
+    }
+    if config.listen.iter().any(is_punch) {
+        return Ok(ids);
+    }
+    let punch_addr = |port| {
+        QuicAddr {
+            socket: (config.punch_ip, port).into(),
+            peer_id: None,
+        }
+        .to_multiaddr()
+    };
+    match config.transport {
+        // Port 0 binds the first free port of the range.
+        TransportKind::PortAware => {
+            ids.insert(open(swarm, punch_addr(0))?);
+        }
+        // libp2p-quic binds exactly what it is given: try the ports in turn.
+        TransportKind::Stock => {
+            let mut last = None;
+            for port in range.ports() {
+                match open(swarm, punch_addr(port)) {
+                    Ok(id) => {
+                        ids.insert(id);
+                        last = None;
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            if let Some(e) = last {
+                return Err(e);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+impl State {
+    fn on_tick(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
+        if self.relay == Relay::Disconnected {
+            tracing::debug!(relay=%self.config.relay, "dialing the relay");
+            match swarm.dial(self.config.relay.clone()) {
+                Ok(()) => self.relay = Relay::AwaitingIdentify,
+                Err(error) => tracing::warn!(%error, "cannot dial the relay"),
+            }
+        }
+    }
+
+    fn on_relay_identified(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
+        if self.relay != Relay::AwaitingIdentify {
+            return;
+        }
+        self.relay = Relay::Ready;
+        let circuit = self.config.relay.clone().with(Protocol::P2pCircuit);
+        match self.config.dial {
+            None => match swarm.listen_on(circuit) {
+                Ok(id) => self.circuit_listener = Some(id),
+                Err(error) => tracing::warn!(%error, "cannot listen on the relay circuit"),
+            },
+            Some(target) => {
+                if !self.announced_ready {
+                    self.announced_ready = true;
+                    send(
+                        &self.events,
+                        NodeEvent::Ready {
+                            peer_id: *swarm.local_peer_id(),
+                        },
+                    );
+                }
+                if !self.relayed_at.contains_key(&target) {
+                    let addr = circuit.with(Protocol::P2p(target));
+                    if let Err(error) = swarm.dial(addr) {
+                        tracing::warn!(%error, "cannot dial through the relay");
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_port(&self, swarm: &Swarm<PeerBehaviour>, endpoint: &ConnectedPoint) -> Option<u16> {
+        match endpoint {
+            ConnectedPoint::Listener { local_addr, .. } => {
+                QuicAddr::parse(local_addr).ok().map(|q| q.socket.port())
+            }
+            // Port-aware dials leave from the punch socket; stock ones from a
+            // listener that libp2p-quic does not name.
+            ConnectedPoint::Dialer { address, .. } => {
+                let family = Family::of(QuicAddr::parse(address).ok()?.socket.ip());
+                swarm.behaviour().punchport.as_ref()?.punch_port(family)
+            }
+        }
+    }
+
+    fn on_event(
+        &mut self,
+        swarm: &mut Swarm<PeerBehaviour>,
+        event: SwarmEvent<PeerBehaviourEvent>,
+    ) {
+        let relay_peer = self.config.relay_peer;
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                send(
+                    &self.events,
+                    NodeEvent::Listening {
+                        address: address.with(Protocol::P2p(*swarm.local_peer_id())),
+                    },
+                );
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == relay_peer => {
+                tracing::info!(relay=%peer_id, "connected to the relay");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } if endpoint.is_relayed() => {
+                self.direct.remove(&peer_id);
+                self.relayed_at.insert(peer_id, Instant::now());
+                send(&self.events, NodeEvent::Relayed { peer: peer_id });
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => self.on_direct(swarm, peer_id, &endpoint),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } if peer_id == relay_peer => {
+                tracing::warn!(relay=%peer_id, "lost the relay; reconnecting");
+                self.relay = Relay::Disconnected;
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id, endpoint, ..
+            } => {
+                if endpoint.is_relayed() {
+                    self.relayed_at.remove(&peer_id);
+                } else if !swarm.is_connected(&peer_id) {
+                    self.direct.remove(&peer_id);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } if peer == relay_peer && !swarm.is_connected(&relay_peer) => {
+                tracing::warn!(%error, "cannot reach the relay; retrying");
+                self.relay = Relay::Disconnected;
+            }
+            SwarmEvent::ListenerClosed { listener_id, .. }
+                if Some(listener_id) == self.circuit_listener =>
+            {
+                self.circuit_listener = None;
+                if self.relay == Relay::Ready {
+                    self.relay = Relay::AwaitingIdentify;
+                    self.on_relay_identified(swarm);
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(swarm, event),
+            event => tracing::trace!(?event),
+        }
+    }
+
+    fn on_direct(&mut self, swarm: &Swarm<PeerBehaviour>, peer: PeerId, endpoint: &ConnectedPoint) {
+        let local_port = self.local_port(swarm, endpoint);
+        let remote_address = endpoint.get_remote_address().clone();
+        send(
+            &self.events,
+            NodeEvent::Connection {
+                peer,
+                endpoint: if endpoint.is_dialer() {
+                    "dialer"
+                } else {
+                    "listener"
+                }
+                .to_owned(),
+                remote_address: remote_address.clone(),
+                local_port,
+            },
+        );
+        let Some(relayed_at) = self.relayed_at.get(&peer) else {
+            return;
+        };
+        if self.direct.insert(peer) {
+            send(
+                &self.events,
+                NodeEvent::Direct {
+                    peer,
+                    elapsed_ms: relayed_at.elapsed().as_millis() as u64,
+                    remote_address,
+                    local_port,
+                },
+            );
+        }
+    }
+
+    fn on_behaviour_event(&mut self, swarm: &mut Swarm<PeerBehaviour>, event: PeerBehaviourEvent) {
+        match event {
+            PeerBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
+                if peer_id == self.config.relay_peer =>
+            {
+                tracing::info!(observed=%info.observed_addr, "the relay observes us");
+                self.on_relay_identified(swarm);
+            }
+            PeerBehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                ..
+            }) => {
+                if !self.announced_ready {
+                    self.announced_ready = true;
+                    send(
+                        &self.events,
+                        NodeEvent::Ready {
+                            peer_id: *swarm.local_peer_id(),
+                        },
+                    );
+                }
+            }
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Dcutr(event))
+            | PeerBehaviourEvent::Dcutr(event) => self.on_dcutr(event),
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Candidate(verdict)) => {
+                tracing::debug!(?verdict, "candidate");
+            }
+            event => tracing::trace!(?event),
+        }
+    }
+
+    fn on_dcutr(&mut self, event: libp2p::dcutr::Event) {
+        match event.result {
+            Ok(connection) => {
+                tracing::info!(peer=%event.remote_peer_id, %connection, "hole punch succeeded");
+            }
+            Err(error) => {
+                tracing::warn!(peer=%event.remote_peer_id, %error, "hole punch failed");
+                send(
+                    &self.events,
+                    NodeEvent::PunchFailed {
+                        peer: event.remote_peer_id,
+                        error: error.to_string(),
+                    },
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Building the peer's swarm with punchport's transport or with `with_quic()`.
+
+use std::time::Duration;
+
+use libp2p::{Swarm, SwarmBuilder, noise, yamux};
+
+use super::{PeerConfig, TransportKind, behaviour::PeerBehaviour};
+use crate::ConfigError;
+
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(super) fn build(config: &PeerConfig) -> Result<Swarm<PeerBehaviour>, ConfigError> {
+    let err = |e: &dyn std::fmt::Display| ConfigError::Swarm(e.to_string());
+    let builder = SwarmBuilder::with_existing_identity(config.keypair.clone()).with_tokio();
+    let swarm = match config.transport {
+        TransportKind::PortAware => {
+            let quic = |key: &libp2p::identity::Keypair| {
+                punchport::quic::Transport::new(
+                    punchport::quic::Config::new(key)
+                        .with_range(config.punch_range)
+                        .with_initiator_role(config.initiator_role),
+                )
+            };
+            let dcutr = |key: &libp2p::identity::Keypair| {
+                punchport::dcutr::Behaviour::with_config(
+                    key.public().to_peer_id(),
+                    punchport::dcutr::Config::new()
+                        .with_range(config.punch_range)
+                        .with_translation(config.translation),
+                )
+            };
+            builder
+                .with_other_transport(quic)
+                .map_err(|e| err(&e))?
+                .with_relay_client(noise::Config::new, yamux::Config::default)
+                .map_err(|e| err(&e))?
+                .with_behaviour(|key, relay| PeerBehaviour::new(key, relay, Some(dcutr(key))))
+                .map_err(|e| err(&e))?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+                .build()
+        }
+        TransportKind::Stock => builder
+            .with_quic()
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|e| err(&e))?
+            .with_behaviour(|key, relay| PeerBehaviour::new(key, relay, None))
+            .map_err(|e| err(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+            .build(),
+    };
+    Ok(swarm)
+}
