@@ -1,48 +1,60 @@
 //! Relay plus two peers on loopback, each with a decoy listener outside the
+
+#![allow(clippy::unwrap_used)]
 //! punch range (the stand-in for 443) and a punch socket inside it. Real QUIC
 //! sockets, a real relay, real identify and DCUtR.
 
-mod support;
-
 use punchport::PortRange;
-use punchport_node::TransportKind;
-use support::{punch, relay};
+use punchport_node::{TransportKind, loopback};
 
 /// Runs per test: each run has new identities and new ports, so new
 /// remote-address hashes for libp2p-quic's listener choice.
 const RUNS: usize = 20;
 
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_aware_punches_leave_from_the_punch_port_every_time() {
-    support::init_tracing();
+    init_tracing();
     let range = PortRange::new(41000, 41099).unwrap();
-    let (_relay, relay_addr) = relay().await;
+    let (_relay, relay_addr) = loopback::relay().await.unwrap();
     for run in 0..RUNS {
-        let punch = punch(&relay_addr, TransportKind::PortAware, range).await;
-        eprintln!("run {run}: {punch:?}");
-        assert!(punch.direct, "run {run}: no direct connection: {punch:?}");
+        let pair = loopback::punch_pair(&relay_addr, TransportKind::PortAware, range)
+            .await
+            .unwrap();
+        assert!(pair.direct(), "run {run}: no direct connection: {pair:?}");
+        let ports: Vec<_> = pair.remote_ports().collect();
         assert!(
-            !punch.remote_ports.is_empty()
-                && punch.remote_ports.iter().all(|port| range.contains(*port)),
-            "run {run}: a direct connection used a port outside {range}: {punch:?}"
+            !ports.is_empty() && ports.iter().all(|port| range.contains(*port)),
+            "run {run}: a direct connection used a port outside {range}: {pair:?}"
         );
+        for side in [&pair.a, &pair.b] {
+            assert!(side.failures.is_empty(), "run {run}: {side:?}");
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_control_punches_from_the_decoy_port_at_least_once() {
-    support::init_tracing();
+    init_tracing();
     let range = PortRange::new(42000, 42099).unwrap();
-    let (_relay, relay_addr) = relay().await;
+    let (_relay, relay_addr) = loopback::relay().await.unwrap();
     let mut outside = Vec::new();
     for run in 0..RUNS {
-        let punch = punch(&relay_addr, TransportKind::Stock, range).await;
+        let pair = loopback::punch_pair(&relay_addr, TransportKind::Stock, range)
+            .await
+            .unwrap();
+        let decoys = [pair.a.decoy_port, pair.b.decoy_port];
         outside.extend(
-            punch
-                .remote_ports
-                .iter()
-                .filter(|port| !range.contains(**port))
-                .map(|port| (run, *port)),
+            pair.remote_ports()
+                .filter(|port| !range.contains(*port))
+                .inspect(|port| assert!(decoys.contains(port), "run {run}: {port} is no listener"))
+                .map(|port| (run, port)),
         );
     }
     assert!(

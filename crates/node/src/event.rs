@@ -72,3 +72,11 @@ impl NodeEvent {
 pub(crate) fn send(events: &tokio::sync::mpsc::UnboundedSender<NodeEvent>, event: NodeEvent) {
     let _ = events.send(event);
 }
+
+/// `addr` ending in `/p2p/<peer>` (appended unless it ends in a `/p2p/` already).
+pub(crate) fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(_)) => addr,
+        _ => addr.with(libp2p::multiaddr::Protocol::P2p(peer)),
+    }
+}

@@ -19,10 +19,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 mod error;
 mod event;
 mod handle;
 mod identity;
+pub mod loopback;
 mod peer;
 mod relay;
 

@@ -6,13 +6,16 @@ use futures::StreamExt;
 use libp2p::{
     Multiaddr, SwarmBuilder, identify,
     identity::Keypair,
-    multiaddr::Protocol,
     ping, relay,
     swarm::{NetworkBehaviour, SwarmEvent},
 };
 use tokio::sync::mpsc;
 
-use crate::{ConfigError, Node, NodeEvent, PROTOCOL_VERSION, event::send, keypair_from_seed};
+use crate::{
+    ConfigError, Node, NodeEvent, PROTOCOL_VERSION,
+    event::{send, with_peer_id},
+    keypair_from_seed,
+};
 
 /// Limits of the relay server.
 ///
@@ -211,7 +214,7 @@ async fn run(
                 send(
                     &events,
                     NodeEvent::Listening {
-                        address: address.with(Protocol::P2p(peer_id)),
+                        address: with_peer_id(address, peer_id),
                     },
                 );
                 if waiting.remove(&listener_id) && waiting.is_empty() {

@@ -17,7 +17,10 @@ use super::{
     PeerConfig, TransportKind,
     behaviour::{PeerBehaviour, PeerBehaviourEvent},
 };
-use crate::{ConfigError, NodeEvent, event::send};
+use crate::{
+    ConfigError, NodeEvent,
+    event::{send, with_peer_id},
+};
 
 /// Where the peer stands with its relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +210,7 @@ impl State {
                 send(
                     &self.events,
                     NodeEvent::Listening {
-                        address: address.with(Protocol::P2p(*swarm.local_peer_id())),
+                        address: with_peer_id(address, *swarm.local_peer_id()),
                     },
                 );
             }

@@ -1,0 +1,232 @@
+//! Command lines of the `relay` and `peer` binaries.
+//!
+//! Scripts outside this repository drive the binaries, so the flags and the
+//! JSON lines are a fixed interface. A bad flag gets a one-line error on
+//! stderr and exit code 2.
+
+use std::{ffi::OsString, net::IpAddr, process::ExitCode, time::Duration};
+
+use clap::{Parser, error::ErrorKind};
+use libp2p::{Multiaddr, PeerId};
+use punchport::PortRange;
+
+use crate::{ConfigError, PeerConfig, RelayConfig, RelayLimits, TransportKind, keypair_from_seed};
+
+/// Exit code for bad flags.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses the command line, or prints help (exit 0) or a one-line error
+/// (exit 2).
+pub fn parse_or_exit<T: Parser>(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+) -> Result<T, ExitCode> {
+    T::try_parse_from(args).map_err(|err| match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            usage_error(one_line(&err.to_string()));
+            ExitCode::from(EXIT_USAGE)
+        }
+    })
+}
+
+/// Prints a usage error as one line on stderr.
+pub fn usage_error(message: impl std::fmt::Display) {
+    eprintln!("{}", one_line(&message.to_string()));
+}
+
+fn one_line(text: &str) -> String {
+    // clap puts the message first, then a blank line and usage hints; a list
+    // of missing arguments follows on indented lines.
+    let message: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+        .collect();
+    let joined = message.join(" ");
+    let joined = joined.trim_end_matches(':').trim();
+    match joined {
+        "" => "error: invalid arguments".to_owned(),
+        line if line.starts_with("error:") => line.to_owned(),
+        line => format!("error: {line}"),
+    }
+}
+
+/// `relay`: a circuit relay v2 server with identify and ping.
+#[derive(Debug, Parser)]
+#[command(name = "relay", version, about)]
+pub struct RelayArgs {
+    /// Address to listen on, e.g. /ip4/0.0.0.0/udp/443/quic-v1 (repeatable).
+    #[arg(long, required = true, value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// Address to announce as reachable, e.g. the public IP (repeatable).
+    /// Without it the relay announces its listen addresses.
+    #[arg(long = "external-address", value_name = "MULTIADDR")]
+    pub external_address: Vec<Multiaddr>,
+    /// Derive the identity from this byte (for tests and labs; random otherwise).
+    #[arg(long, value_name = "U8")]
+    pub secret_key_seed: Option<u8>,
+    /// Reservations held at once.
+    #[arg(long, default_value_t = RelayLimits::default().max_reservations)]
+    pub max_reservations: usize,
+    /// Reservations one peer may hold at once.
+    #[arg(long, default_value_t = RelayLimits::default().max_reservations_per_peer)]
+    pub max_reservations_per_peer: usize,
+    /// Seconds a reservation lasts before it must be renewed.
+    #[arg(long, default_value_t = RelayLimits::default().reservation_duration.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub reservation_duration_secs: u64,
+    /// Circuits open at once.
+    #[arg(long, default_value_t = RelayLimits::default().max_circuits)]
+    pub max_circuits: usize,
+    /// Circuits one peer may have open at once.
+    #[arg(long, default_value_t = RelayLimits::default().max_circuits_per_peer)]
+    pub max_circuits_per_peer: usize,
+    /// Seconds a circuit may stay open.
+    #[arg(long, default_value_t = RelayLimits::default().max_circuit_duration.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_circuit_duration_secs: u64,
+    /// Bytes a circuit may carry in each direction.
+    #[arg(long, default_value_t = RelayLimits::default().max_circuit_bytes, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_circuit_bytes: u64,
+    /// Turn off the per-peer and per-IP rate limits (for many peers behind one IP).
+    #[arg(long)]
+    pub no_rate_limits: bool,
+}
+
+impl RelayArgs {
+    /// The relay configuration these flags describe.
+    pub fn config(&self) -> Result<RelayConfig, ConfigError> {
+        let keypair = match self.secret_key_seed {
+            Some(seed) => keypair_from_seed(seed),
+            None => libp2p::identity::Keypair::generate_ed25519(),
+        };
+        for addr in &self.listen {
+            punchport::QuicAddr::parse(addr).map_err(ConfigError::ListenAddr)?;
+        }
+        let mut config = RelayConfig::new(keypair, self.listen.clone());
+        config.external = self.external_address.clone();
+        config.limits = RelayLimits {
+            max_reservations: self.max_reservations,
+            max_reservations_per_peer: self.max_reservations_per_peer,
+            reservation_duration: Duration::from_secs(self.reservation_duration_secs),
+            max_circuits: self.max_circuits,
+            max_circuits_per_peer: self.max_circuits_per_peer,
+            max_circuit_duration: Duration::from_secs(self.max_circuit_duration_secs),
+            max_circuit_bytes: self.max_circuit_bytes,
+            rate_limits: !self.no_rate_limits,
+        };
+        Ok(config)
+    }
+}
+
+/// `peer`: meets other peers through a relay and hole-punches to them.
+#[derive(Debug, Parser)]
+#[command(name = "peer", version, about)]
+pub struct PeerArgs {
+    /// The relay, with its peer id: /ip4/<ip>/udp/<port>/quic-v1/p2p/<id>.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub relay: Multiaddr,
+    /// An ordinary listen address, e.g. /ip4/0.0.0.0/udp/443/quic-v1 (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// The UDP port range of the punch socket.
+    #[arg(long, default_value_t = PortRange::default(), value_name = "START-END")]
+    pub punch_range: PortRange,
+    /// Announce this IP (with the punch port) to peers, e.g. a known public IP.
+    #[arg(long, value_name = "IP")]
+    pub announce_ip: Option<IpAddr>,
+    /// `port-aware` (punchport) or `stock` (plain with_quic() and DCUtR, the control).
+    #[arg(long, default_value_t = TransportKind::PortAware, value_name = "KIND")]
+    pub transport: TransportKind,
+    /// Derive the identity from this byte (for tests and labs; random otherwise).
+    #[arg(long, value_name = "U8")]
+    pub secret_key_seed: Option<u8>,
+    /// Dial this peer through the relay and punch; exit 0 once direct, 1 on failure.
+    #[arg(long, value_name = "PEER_ID")]
+    pub dial: Option<PeerId>,
+    /// With --dial: give up after this many seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout_secs: u64,
+}
+
+impl PeerArgs {
+    /// The peer configuration these flags describe.
+    pub fn config(&self) -> Result<PeerConfig, ConfigError> {
+        let mut config = PeerConfig::new(self.relay.clone())?
+            .listen(self.listen.clone())?
+            .punch_range(self.punch_range)
+            .transport(self.transport);
+        if let Some(seed) = self.secret_key_seed {
+            config = config.keypair(keypair_from_seed(seed));
+        }
+        if let Some(ip) = self.announce_ip {
+            config = config.announce_ip(ip);
+        }
+        if let Some(peer) = self.dial {
+            config = config.dial(peer);
+        }
+        Ok(config)
+    }
+
+    /// The --timeout-secs value.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(args: &[&str]) -> Result<PeerArgs, ExitCode> {
+        parse_or_exit(std::iter::once("peer").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn one_line_joins_a_list_of_missing_arguments() {
+        let text = "error: the following required arguments were not provided:\n  --relay <MULTIADDR>\n\nUsage: peer --relay <MULTIADDR>\n";
+        assert_eq!(
+            one_line(text),
+            "error: the following required arguments were not provided: --relay <MULTIADDR>"
+        );
+    }
+
+    #[test]
+    fn one_line_keeps_the_first_error_line() {
+        let text = "error: invalid value 'x' for '--punch-range <START-END>': bad\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(text),
+            "error: invalid value 'x' for '--punch-range <START-END>': bad"
+        );
+    }
+
+    #[test]
+    fn peer_flags_parse() {
+        let relay = format!(
+            "/ip4/198.51.100.1/udp/443/quic-v1/p2p/{}",
+            keypair_from_seed(1).public().to_peer_id()
+        );
+        let args = peer(&[
+            "--relay",
+            &relay,
+            "--punch-range",
+            "41000-41010",
+            "--transport",
+            "stock",
+        ])
+        .unwrap();
+        assert_eq!(args.punch_range.to_string(), "41000-41010");
+        assert_eq!(args.transport, TransportKind::Stock);
+        assert!(args.config().is_ok());
+    }
+
+    #[test]
+    fn a_relay_without_peer_id_is_a_config_error() {
+        let args = peer(&["--relay", "/ip4/198.51.100.1/udp/443/quic-v1"]).unwrap();
+        let err = args.config().unwrap_err();
+        assert!(matches!(err, ConfigError::RelayWithoutPeerId(_)), "{err}");
+        assert!(err.to_string().contains("/p2p/"), "{err}");
+    }
+}

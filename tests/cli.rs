@@ -1,0 +1,237 @@
+//! The `relay` and `peer` binaries as scripts drive them: JSON lines on
+//! stdout, and a one-line error with exit code 2 for bad flags.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use serde_json::Value;
+
+/// A binary that `cargo test` built next to this test's executable.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --examples`",
+        path.display()
+    );
+    path
+}
+
+/// Runs a binary to completion; returns its exit code and stderr.
+fn run(name: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(example(name)).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_usage_error(name: &str, args: &[&str], mentions: &str) {
+    let (code, stderr) = run(name, args);
+    assert_eq!(
+        code, 2,
+        "{name} {args:?}: exit code {code}, stderr: {stderr}"
+    );
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{name} {args:?}: not one line: {stderr}");
+    assert!(lines[0].starts_with("error:"), "{}", lines[0]);
+    assert!(
+        lines[0].contains(mentions),
+        "{name} {args:?}: {} lacks {mentions}",
+        lines[0]
+    );
+}
+
+const RELAY: &str =
+    "/ip4/127.0.0.1/udp/9/quic-v1/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+
+#[test]
+fn bad_peer_flags_get_one_line_and_exit_code_2() {
+    assert_usage_error("peer", &[], "--relay");
+    assert_usage_error(
+        "peer",
+        &["--relay", "/ip4/127.0.0.1/udp/9/quic-v1"],
+        "/p2p/",
+    );
+    assert_usage_error("peer", &["--relay", "not-a-multiaddr"], "not-a-multiaddr");
+    assert_usage_error(
+        "peer",
+        &[
+            "--relay",
+            "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",
+        ],
+        "/quic-v1",
+    );
+    assert_usage_error(
+        "peer",
+        &["--relay", RELAY, "--punch-range", "40050-40000"],
+        "reversed",
+    );
+    assert_usage_error("peer", &["--relay", RELAY, "--punch-range", ""], "empty");
+    assert_usage_error(
+        "peer",
+        &["--relay", RELAY, "--punch-range", "443"],
+        "privileged",
+    );
+    assert_usage_error("peer", &["--relay", RELAY, "--punch-range", "abc"], "abc");
+    assert_usage_error(
+        "peer",
+        &["--relay", RELAY, "--listen", "/ip4/1.2.3.4/tcp/1"],
+        "/ip4/1.2.3.4/tcp/1",
+    );
+    assert_usage_error("peer", &["--relay", RELAY, "--transport", "fast"], "fast");
+    assert_usage_error("peer", &["--relay", RELAY, "--dial", "nobody"], "nobody");
+    assert_usage_error(
+        "peer",
+        &["--relay", RELAY, "--secret-key-seed", "256"],
+        "256",
+    );
+    assert_usage_error("peer", &["--relay", RELAY, "--timeout-secs", "0"], "0");
+    assert_usage_error(
+        "peer",
+        &["--relay", RELAY, "--announce-ip", "1.2.3"],
+        "1.2.3",
+    );
+}
+
+#[test]
+fn bad_relay_flags_get_one_line_and_exit_code_2() {
+    assert_usage_error("relay", &[], "--listen");
+    assert_usage_error(
+        "relay",
+        &["--listen", "/ip4/0.0.0.0/tcp/443"],
+        "/ip4/0.0.0.0/tcp/443",
+    );
+    assert_usage_error(
+        "relay",
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--external-address",
+            "x",
+        ],
+        "x",
+    );
+    assert_usage_error(
+        "relay",
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--max-circuits",
+            "-1",
+        ],
+        "-1",
+    );
+    assert_usage_error(
+        "relay",
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--max-circuit-duration-secs",
+            "0",
+        ],
+        "0",
+    );
+}
+
+/// A child process whose stdout lines arrive on a channel; killed on drop.
+struct Node {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl Node {
+    fn start(name: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(example(name))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value: Value =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+                assert!(value["event"].is_string(), "no event field: {line}");
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    fn wait_for(&self, event: &str) -> Value {
+        loop {
+            let value = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no {event} line"));
+            if value["event"] == event {
+                return value;
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn relay_and_peers_punch_and_the_dialer_exits_0() {
+    let relay = Node::start(
+        "relay",
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--no-rate-limits",
+        ],
+    );
+    let relay_addr = relay.wait_for("listening")["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    relay.wait_for("ready");
+    let range = ["--punch-range", "43000-43099"];
+    let a = Node::start("peer", &[&["--relay", &relay_addr], &range[..]].concat());
+    let a_id = a.wait_for("ready")["peer_id"].as_str().unwrap().to_owned();
+    let mut b = Node::start(
+        "peer",
+        &[
+            &[
+                "--relay",
+                &relay_addr,
+                "--dial",
+                &a_id,
+                "--timeout-secs",
+                "20",
+            ],
+            &range[..],
+        ]
+        .concat(),
+    );
+    b.wait_for("ready");
+    assert_eq!(b.wait_for("relayed")["peer"], a_id.as_str());
+    let direct = b.wait_for("direct");
+    assert_eq!(direct["peer"], a_id.as_str());
+    assert!(direct["elapsed_ms"].is_u64(), "{direct}");
+    let local_port = direct["local_port"].as_u64().unwrap();
+    assert!((43000..=43099).contains(&local_port), "{direct}");
+    let status = b.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
