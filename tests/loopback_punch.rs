@@ -4,7 +4,7 @@
 //! punch range (the stand-in for 443) and a punch socket inside it. Real QUIC
 //! sockets, a real relay, real identify and DCUtR.
 
-use punchport::PortRange;
+use punchport::{PortRange, quic::InitiatorRole};
 use punchport_node::{TransportKind, loopback};
 
 /// Runs per test: each run has new identities and new ports, so new
@@ -36,6 +36,29 @@ async fn port_aware_punches_leave_from_the_punch_port_every_time() {
         for side in [&pair.a, &pair.b] {
             assert!(side.failures.is_empty(), "run {run}: {side:?}");
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spec_server_role_punches_from_the_punch_port_too() {
+    init_tracing();
+    let range = PortRange::new(41100, 41199).unwrap();
+    let (_relay, relay_addr) = loopback::relay().await.unwrap();
+    for run in 0..5 {
+        let pair = loopback::punch_pair_with(&relay_addr, range, |peer| {
+            peer.initiator_role(InitiatorRole::Server)
+        })
+        .await
+        .unwrap();
+        assert!(pair.direct(), "run {run}: no direct connection: {pair:?}");
+        assert!(
+            pair.remote_ports().all(|port| range.contains(port)),
+            "run {run}: {pair:?}"
+        );
+        // The initiator only sends random packets and accepts: the one QUIC
+        // connection is B's, which A's listener-role dial resolves to.
+        assert_eq!(pair.a.connections.len(), 1, "run {run}: {pair:?}");
+        assert_eq!(pair.b.connections.len(), 1, "run {run}: {pair:?}");
     }
 }
 

@@ -1,7 +1,7 @@
 //! The [`NetworkBehaviour`] that wraps `libp2p_dcutr::Behaviour`.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::VecDeque,
     task::{Context, Poll},
 };
 
@@ -15,6 +15,7 @@ use punchport_core::{AddrError, Family, NoPunchSocket, NoPunchSocketReason, Quic
 
 use crate::{
     Config,
+    attempts::Attempts,
     filter::{Filter, Source, Stats, Verdict},
 };
 
@@ -26,6 +27,19 @@ pub enum Event {
     Dcutr(libp2p_dcutr::Event),
     /// The filter decided about an address candidate.
     Candidate(Verdict),
+    /// Hole punching to a peer failed on the side that does not initiate
+    /// DCUtR (the one that dialed through the relay). DCUtR reports failures
+    /// only on the initiating side; this reports the other side once its
+    /// dials for every attempt the initiator makes (3) have failed and no
+    /// direct connection exists. The relayed connection stays.
+    PunchFailed {
+        /// The peer that could not be reached directly.
+        remote_peer_id: PeerId,
+        /// How many direct dials failed.
+        attempts: u8,
+        /// The last dial's error, in words.
+        last_error: String,
+    },
 }
 
 impl From<libp2p_dcutr::Event> for Event {
@@ -47,8 +61,8 @@ impl From<libp2p_dcutr::Event> for Event {
 pub struct Behaviour {
     inner: libp2p_dcutr::Behaviour,
     filter: Filter,
-    /// Connection ids of the direct dials DCUtR asked for.
-    punch_dials: HashSet<ConnectionId>,
+    /// DCUtR's direct dials and their outcomes.
+    attempts: Attempts,
     events: VecDeque<Event>,
 }
 
@@ -63,7 +77,7 @@ impl Behaviour {
         Self {
             inner: libp2p_dcutr::Behaviour::new(local_peer_id),
             filter: Filter::new(config),
-            punch_dials: HashSet::new(),
+            attempts: Attempts::default(),
             events: VecDeque::new(),
         }
     }
@@ -174,11 +188,10 @@ impl NetworkBehaviour for Behaviour {
         addresses: &[Multiaddr],
         effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        if self.punch_dials.contains(&connection_id)
+        if self.attempts.pending(connection_id, effective_role)
             && let Some(missing) = self.missing_punch_socket(addresses)
         {
             tracing::warn!("{missing}");
-            self.punch_dials.remove(&connection_id);
             return Err(ConnectionDenied::new(missing));
         }
         self.inner.handle_pending_outbound_connection(
@@ -197,7 +210,6 @@ impl NetworkBehaviour for Behaviour {
         role_override: Endpoint,
         port_use: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.punch_dials.remove(&connection_id);
         self.inner.handle_established_outbound_connection(
             connection_id,
             peer,
@@ -225,7 +237,25 @@ impl NetworkBehaviour for Behaviour {
                 }
             }
             FromSwarm::DialFailure(failure) => {
-                self.punch_dials.remove(&failure.connection_id);
+                let error = failure.error.to_string();
+                if let Some(gave_up) = self.attempts.failed(failure.connection_id, error) {
+                    tracing::debug!(peer=%gave_up.peer, error=%gave_up.last_error, "hole punch failed on the dialing side");
+                    self.events.push_back(Event::PunchFailed {
+                        remote_peer_id: gave_up.peer,
+                        attempts: gave_up.attempts,
+                        last_error: gave_up.last_error,
+                    });
+                }
+            }
+            FromSwarm::ConnectionEstablished(established) => {
+                self.attempts.established(
+                    established.connection_id,
+                    established.peer_id,
+                    established.endpoint.is_relayed(),
+                );
+            }
+            FromSwarm::ConnectionClosed(closed) => {
+                self.attempts.closed(closed.connection_id, closed.peer_id);
             }
             _ => {}
         }
@@ -251,7 +281,8 @@ impl NetworkBehaviour for Behaviour {
         }
         let event = std::task::ready!(self.inner.poll(cx));
         if let ToSwarm::Dial { opts } = &event {
-            self.punch_dials.insert(opts.connection_id());
+            self.attempts
+                .requested(opts.connection_id(), opts.get_peer_id());
         }
         Poll::Ready(event.map_out(Event::Dcutr))
     }

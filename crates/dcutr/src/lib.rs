@@ -38,6 +38,7 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 
+mod attempts;
 mod behaviour;
 mod config;
 mod filter;

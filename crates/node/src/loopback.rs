@@ -118,16 +118,26 @@ pub async fn punch_pair(
     kind: TransportKind,
     range: PortRange,
 ) -> Result<Pair, ScenarioError> {
+    punch_pair_with(relay, range, |peer| peer.transport(kind)).await
+}
+
+/// [`punch_pair`] with both peers' configuration adjusted by `adjust`.
+pub async fn punch_pair_with(
+    relay: &Multiaddr,
+    range: PortRange,
+    adjust: impl Fn(PeerConfig) -> PeerConfig,
+) -> Result<Pair, ScenarioError> {
     let peer = |decoy: u16| -> Result<PeerConfig, ConfigError> {
         let listen = QuicAddr {
             socket: ([127, 0, 0, 1], decoy).into(),
             peer_id: None,
         };
-        Ok(PeerConfig::new(relay.clone())?
-            .listen([listen.to_multiaddr()])?
-            .punch_range(range)
-            .punch_ip([127, 0, 0, 1].into())
-            .transport(kind))
+        Ok(adjust(
+            PeerConfig::new(relay.clone())?
+                .listen([listen.to_multiaddr()])?
+                .punch_range(range)
+                .punch_ip([127, 0, 0, 1].into()),
+        ))
     };
     let mut a_side = Side {
         decoy_port: decoy_port(range),

@@ -325,6 +325,20 @@ impl State {
             PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Candidate(verdict)) => {
                 tracing::debug!(?verdict, "candidate");
             }
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::PunchFailed {
+                remote_peer_id,
+                attempts,
+                last_error,
+            }) => {
+                tracing::warn!(peer=%remote_peer_id, %last_error, "hole punch failed");
+                send(
+                    &self.events,
+                    NodeEvent::PunchFailed {
+                        peer: remote_peer_id,
+                        error: format!("{attempts} direct dials failed; the last: {last_error}"),
+                    },
+                );
+            }
             event => tracing::trace!(?event),
         }
     }

@@ -1,0 +1,463 @@
+//! Describing a lab and building its namespaces, links, addresses and rules.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::forwarder::{End, Forwarder};
+use crate::lab::{Lab, Teardown};
+use crate::nat::{self, Nat};
+use crate::netns::{self, NAME_PREFIX, ip_in};
+use crate::node::{Host, Router};
+use crate::plan::{self, GATEWAY, Lan, RELAY_IPS};
+use crate::{Error, link};
+
+/// Distinguishes labs built by the same process.
+static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The longest delay a link accepts.
+const MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// Describes a lab; [`build`](Self::build) creates it. Get one from
+/// [`Lab::builder`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use natlab::{Lab, Nat};
+///
+/// let lab = Lab::builder()
+///     .router("a", Nat::PortRestricted)
+///     .hosts(2)
+///     .router("b", Nat::Symmetric)
+///     .public_host("p")
+///     .wan_delay(Duration::from_millis(25))
+///     .build()?;
+/// # Ok::<(), natlab::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct LabBuilder {
+    routers: Vec<RouterSpec>,
+    public_hosts: Vec<String>,
+    wan_delay: Duration,
+    wan_loss_percent: f64,
+    problems: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct RouterSpec {
+    name: String,
+    nat: Nat,
+    hosts: usize,
+}
+
+impl LabBuilder {
+    /// Adds a router called `name` of kind `nat`, with one host behind it
+    /// (change that with [`hosts`](Self::hosts)). Its hosts are called
+    /// `<name>0`, `<name>1`, ...
+    pub fn router(mut self, name: impl Into<String>, nat: Nat) -> Self {
+        self.routers.push(RouterSpec {
+            name: name.into(),
+            nat,
+            hosts: 1,
+        });
+        self
+    }
+
+    /// Sets how many hosts sit behind the router added last (they share its
+    /// WAN address when it translates).
+    pub fn hosts(mut self, count: usize) -> Self {
+        match self.routers.last_mut() {
+            Some(router) => router.hosts = count,
+            None => self
+                .problems
+                .push("`hosts` must follow a `router`".to_owned()),
+        }
+        self
+    }
+
+    /// Adds a host called `name` directly on the internet, with a public
+    /// address (`203.0.113.12`, `.13`, ...) and no firewall.
+    pub fn public_host(mut self, name: impl Into<String>) -> Self {
+        self.public_hosts.push(name.into());
+        self
+    }
+
+    /// Delays every packet on every WAN link (each node's link to the
+    /// internet) by `delay`, in each direction. A path between two nodes
+    /// crosses two links, so its round trip takes `4 * delay`.
+    ///
+    /// Delayed links are TUN devices with a userspace forwarder; links
+    /// without delay are veth pairs.
+    pub fn wan_delay(mut self, delay: Duration) -> Self {
+        self.wan_delay = delay;
+        self
+    }
+
+    /// Drops `percent` of the packets on every WAN link, in each direction
+    /// independently (with nftables in the internet namespace). A path
+    /// between two nodes crosses two links.
+    pub fn wan_loss_percent(mut self, percent: f64) -> Self {
+        self.wan_loss_percent = percent;
+        self
+    }
+
+    /// Creates the lab. On failure everything created so far is removed.
+    ///
+    /// Stale namespaces of labs whose process has died are removed first.
+    pub fn build(self) -> Result<Lab, Error> {
+        self.validate()?;
+        netns::collect_garbage();
+        let prefix = format!(
+            "{NAME_PREFIX}{}-{}",
+            std::process::id(),
+            LAB_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        tracing::debug!(%prefix, "natlab: building lab");
+        let mut work = Construction {
+            prefix: prefix.clone(),
+            internet: format!("{prefix}-inet"),
+            delay: self.wan_delay,
+            next_link: 0,
+            teardown: Teardown::default(),
+        };
+
+        let internet = work.internet.clone();
+        work.add_namespace(&internet, true)?;
+
+        let relay_ips: Vec<Ipv4Addr> = RELAY_IPS.to_vec();
+        let relay = work.add_public_host("relay", &relay_ips)?;
+        let mut public_hosts = Vec::with_capacity(self.public_hosts.len());
+        for (index, name) in self.public_hosts.iter().enumerate() {
+            public_hosts.push(work.add_public_host(name, &[plan::public_host_ip(index)])?);
+        }
+
+        let mut routers = Vec::with_capacity(self.routers.len());
+        let mut firewalls = 0;
+        for (index, spec) in self.routers.iter().enumerate() {
+            let lan = if spec.nat.translates() {
+                plan::nat_lan(index, spec.hosts)
+            } else {
+                firewalls += 1;
+                plan::firewall_lan(firewalls - 1, spec.hosts)
+            };
+            routers.push(work.add_router(spec, plan::router_wan_ip(index), &lan)?);
+        }
+
+        if self.wan_loss_percent > 0.0 {
+            netns::load_nft(&work.internet, &link::loss_ruleset(self.wan_loss_percent))?;
+        }
+
+        let Construction {
+            prefix,
+            internet,
+            teardown,
+            ..
+        } = work;
+        tracing::info!(%prefix, namespaces = teardown.namespaces.len(), "natlab: lab ready");
+        Ok(Lab {
+            prefix,
+            internet,
+            relay,
+            public_hosts,
+            routers,
+            wan_delay: self.wan_delay,
+            wan_loss_percent: self.wan_loss_percent,
+            teardown,
+        })
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let mut problems = self.problems.clone();
+        let mut host_names = HashSet::from(["relay".to_owned()]);
+        let mut router_names = HashSet::new();
+        let mut check_host = |name: &str, problems: &mut Vec<String>| {
+            if !valid_name(name) {
+                problems.push(format!(
+                    "host name {name:?} must be 1-32 ASCII letters, digits, '_' or '-'"
+                ));
+            }
+            if !host_names.insert(name.to_owned()) {
+                problems.push(format!("host name {name:?} is used twice"));
+            }
+        };
+        if self.public_hosts.len() > plan::MAX_PUBLIC_HOSTS {
+            problems.push(format!(
+                "at most {} public hosts are supported",
+                plan::MAX_PUBLIC_HOSTS
+            ));
+        }
+        for name in &self.public_hosts {
+            check_host(name, &mut problems);
+        }
+        if self.routers.len() > plan::MAX_ROUTERS {
+            problems.push(format!(
+                "at most {} routers are supported",
+                plan::MAX_ROUTERS
+            ));
+        }
+        let firewalls = self
+            .routers
+            .iter()
+            .filter(|router| !router.nat.translates())
+            .count();
+        if firewalls > plan::MAX_FIREWALLS {
+            problems.push(format!(
+                "at most {} firewall routers are supported",
+                plan::MAX_FIREWALLS
+            ));
+        }
+        for router in &self.routers {
+            if !valid_name(&router.name) {
+                problems.push(format!(
+                    "router name {:?} must be 1-32 ASCII letters, digits, '_' or '-'",
+                    router.name
+                ));
+            }
+            if !router_names.insert(router.name.clone()) {
+                problems.push(format!("router name {:?} is used twice", router.name));
+            }
+            let limit = match router.nat {
+                Nat::Firewall => plan::MAX_FIREWALL_HOSTS,
+                Nat::PortRewriting => nat::MAX_REWRITING_HOSTS,
+                _ => plan::MAX_NAT_HOSTS,
+            };
+            if router.hosts > limit {
+                problems.push(format!(
+                    "router {:?} ({}) supports at most {limit} hosts",
+                    router.name, router.nat
+                ));
+            }
+            for index in 0..router.hosts {
+                check_host(&format!("{}{index}", router.name), &mut problems);
+            }
+        }
+        if !(0.0..=100.0).contains(&self.wan_loss_percent) {
+            problems.push(format!(
+                "WAN loss must be between 0 and 100 percent, not {}",
+                self.wan_loss_percent
+            ));
+        }
+        if self.wan_delay > MAX_DELAY {
+            problems.push(format!(
+                "WAN delay must be at most {MAX_DELAY:?}, not {:?}",
+                self.wan_delay
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(problems.join("; ")))
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A lab under construction; its [`Teardown`] undoes everything if building
+/// fails.
+struct Construction {
+    prefix: String,
+    internet: String,
+    delay: Duration,
+    next_link: usize,
+    teardown: Teardown,
+}
+
+impl Construction {
+    fn namespace_for(&self, node: &str) -> String {
+        format!("{}-{node}", self.prefix)
+    }
+
+    /// Creates a namespace with loopback up, reverse path filtering and IPv6
+    /// off, and IPv4 forwarding on if `forwarding`.
+    fn add_namespace(&mut self, namespace: &str, forwarding: bool) -> Result<(), Error> {
+        netns::add(namespace)?;
+        self.teardown.namespaces.push(namespace.to_owned());
+        let mut settings = vec![
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.default.rp_filter", "0"),
+            ("net.ipv6.conf.all.disable_ipv6", "1"),
+            ("net.ipv6.conf.default.disable_ipv6", "1"),
+        ];
+        if forwarding {
+            settings.push(("net.ipv4.ip_forward", "1"));
+        }
+        netns::set_sysctls(namespace, &settings)?;
+        ip_in(namespace, &["link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    /// Links `node` to the internet namespace: `wan0` on the node, `lK` in
+    /// the internet, the node's `addresses` as /32s on `wan0` and routed to
+    /// it, `192.0.2.1` as its gateway, and `routed` subnets sent via the
+    /// node's first address.
+    fn connect(
+        &mut self,
+        node: &str,
+        addresses: &[Ipv4Addr],
+        routed: Option<(Ipv4Addr, u8)>,
+    ) -> Result<(), Error> {
+        let inet = self.internet.clone();
+        let link = format!("l{}", self.next_link);
+        self.next_link += 1;
+        if self.delay.is_zero() {
+            ip_in(
+                node,
+                &[
+                    "link", "add", "wan0", "type", "veth", "peer", "name", &link, "netns", &inet,
+                ],
+            )?;
+        } else {
+            let forwarder = Forwarder::start(
+                End {
+                    namespace: node,
+                    device: "wan0",
+                },
+                End {
+                    namespace: &inet,
+                    device: &link,
+                },
+                self.delay,
+            )?;
+            self.teardown.forwarders.push(forwarder);
+        }
+        ip_in(node, &["link", "set", "wan0", "up"])?;
+        ip_in(&inet, &["link", "set", &link, "up"])?;
+        let gateway = GATEWAY.to_string();
+        ip_in(
+            &inet,
+            &["addr", "add", &format!("{gateway}/32"), "dev", &link],
+        )?;
+        for address in addresses {
+            ip_in(
+                node,
+                &["addr", "add", &format!("{address}/32"), "dev", "wan0"],
+            )?;
+            ip_in(
+                &inet,
+                &["route", "add", &format!("{address}/32"), "dev", &link],
+            )?;
+        }
+        ip_in(
+            node,
+            &["route", "add", &format!("{gateway}/32"), "dev", "wan0"],
+        )?;
+        ip_in(
+            node,
+            &["route", "add", "default", "via", &gateway, "dev", "wan0"],
+        )?;
+        if let (Some((network, prefix)), Some(via)) = (routed, addresses.first()) {
+            ip_in(
+                &inet,
+                &[
+                    "route",
+                    "add",
+                    &format!("{network}/{prefix}"),
+                    "via",
+                    &via.to_string(),
+                    "dev",
+                    &link,
+                    "onlink",
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn add_public_host(&mut self, name: &str, addresses: &[Ipv4Addr]) -> Result<Host, Error> {
+        let namespace = self.namespace_for(&format!("h-{name}"));
+        self.add_namespace(&namespace, false)?;
+        self.connect(&namespace, addresses, None)?;
+        Ok(Host::new(
+            name.to_owned(),
+            namespace,
+            addresses.iter().copied().map(IpAddr::V4).collect(),
+            Arc::clone(&self.teardown.registry),
+        ))
+    }
+
+    fn add_router(&mut self, spec: &RouterSpec, wan: Ipv4Addr, lan: &Lan) -> Result<Router, Error> {
+        let namespace = self.namespace_for(&format!("rt-{}", spec.name));
+        self.add_namespace(&namespace, true)?;
+        let routed = (!spec.nat.translates()).then_some((lan.network, lan.prefix));
+        self.connect(&namespace, &[wan], routed)?;
+
+        ip_in(&namespace, &["link", "add", "br0", "type", "bridge"])?;
+        ip_in(&namespace, &["link", "set", "br0", "up"])?;
+        ip_in(
+            &namespace,
+            &[
+                "addr",
+                "add",
+                &format!("{}/{}", lan.router, lan.prefix),
+                "dev",
+                "br0",
+            ],
+        )?;
+
+        let mut hosts = Vec::with_capacity(lan.hosts.len());
+        for (index, address) in lan.hosts.iter().enumerate() {
+            let name = format!("{}{index}", spec.name);
+            let host_namespace = self.namespace_for(&format!("h-{name}"));
+            self.add_namespace(&host_namespace, false)?;
+            let port = format!("h{index}");
+            ip_in(
+                &host_namespace,
+                &[
+                    "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns",
+                    &namespace,
+                ],
+            )?;
+            ip_in(&namespace, &["link", "set", &port, "master", "br0", "up"])?;
+            ip_in(&host_namespace, &["link", "set", "eth0", "up"])?;
+            ip_in(
+                &host_namespace,
+                &[
+                    "addr",
+                    "add",
+                    &format!("{address}/{}", lan.prefix),
+                    "dev",
+                    "eth0",
+                ],
+            )?;
+            ip_in(
+                &host_namespace,
+                &[
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &lan.router.to_string(),
+                    "dev",
+                    "eth0",
+                ],
+            )?;
+            hosts.push(Host::new(
+                name,
+                host_namespace,
+                vec![IpAddr::V4(*address)],
+                Arc::clone(&self.teardown.registry),
+            ));
+        }
+
+        netns::load_nft(&namespace, &nat::router_ruleset(spec.nat, wan, &lan.hosts))?;
+        Ok(Router::new(
+            spec.name.clone(),
+            namespace,
+            spec.nat,
+            wan,
+            (lan.router, lan.prefix),
+            hosts,
+            Arc::clone(&self.teardown.registry),
+        ))
+    }
+}

@@ -1,0 +1,129 @@
+//! Reading and flushing a router's conntrack table.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::Error;
+use crate::netns;
+
+/// One direction of a tracked flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+}
+
+/// A UDP flow in a router's conntrack table.
+///
+/// For a flow an inside host started, `original` is what the host sent
+/// (`inside -> remote`) and `reply` is what the router expects back
+/// (`remote -> external`), so `reply.dst` is the external (mapped) address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// The tuple of the packet that created the entry.
+    pub original: Tuple,
+    /// The tuple replies are expected to carry.
+    pub reply: Tuple,
+    /// Whether conntrack has seen traffic both ways (`[ASSURED]`).
+    pub assured: bool,
+}
+
+impl Flow {
+    /// The external address the router mapped the flow's source to
+    /// (`reply.dst`).
+    pub fn external(&self) -> SocketAddr {
+        self.reply.dst
+    }
+}
+
+/// Lists the UDP flows in `namespace` (`conntrack -L -p udp`).
+pub(crate) fn list(namespace: &str) -> Result<Vec<Flow>, Error> {
+    let output = netns::exec_in(namespace, "conntrack", &["-L", "-p", "udp"])?;
+    output
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(parse_line)
+        .collect()
+}
+
+/// Empties the conntrack table of `namespace` (`conntrack -F`).
+pub(crate) fn flush(namespace: &str) -> Result<(), Error> {
+    netns::exec_in(namespace, "conntrack", &["-F"]).map(drop)
+}
+
+/// Parses one line of `conntrack -L` output, e.g.
+/// `udp 17 29 src=10.1.0.10 dst=203.0.113.10 sport=40000 dport=5000 [UNREPLIED]
+/// src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=40000 mark=0 use=1`.
+fn parse_line(line: &str) -> Result<Flow, Error> {
+    let bad = || Error::Conntrack(line.to_owned());
+    let mut ips: Vec<IpAddr> = Vec::with_capacity(4);
+    let mut ports: Vec<u16> = Vec::with_capacity(4);
+    let mut assured = false;
+    for token in line.split_whitespace() {
+        if token == "[ASSURED]" {
+            assured = true;
+        } else if let Some((key, value)) = token.split_once('=') {
+            match key {
+                "src" | "dst" => ips.push(value.parse().map_err(|_| bad())?),
+                "sport" | "dport" => ports.push(value.parse().map_err(|_| bad())?),
+                _ => {}
+            }
+        }
+    }
+    // Keys come as src, dst (then sport, dport) for each direction.
+    let [osrc, odst, rsrc, rdst] = ips[..] else {
+        return Err(bad());
+    };
+    let [osport, odport, rsport, rdport] = ports[..] else {
+        return Err(bad());
+    };
+    Ok(Flow {
+        original: Tuple {
+            src: SocketAddr::new(osrc, osport),
+            dst: SocketAddr::new(odst, odport),
+        },
+        reply: Tuple {
+            src: SocketAddr::new(rsrc, rsport),
+            dst: SocketAddr::new(rdst, rdport),
+        },
+        assured,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse()
+            .unwrap_or_else(|_| panic!("bad address {text}"))
+    }
+
+    #[test]
+    fn parses_unreplied_flow() {
+        let line = "udp      17 29 src=10.1.0.10 dst=203.0.113.10 sport=40000 dport=5000 \
+                    [UNREPLIED] src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=40000 mark=0 use=1";
+        let flow = parse_line(line).expect("parses");
+        assert_eq!(flow.original.src, addr("10.1.0.10:40000"));
+        assert_eq!(flow.original.dst, addr("203.0.113.10:5000"));
+        assert_eq!(flow.reply.src, addr("203.0.113.10:5000"));
+        assert_eq!(flow.external(), addr("198.51.100.1:40000"));
+        assert!(!flow.assured);
+    }
+
+    #[test]
+    fn parses_assured_flow() {
+        let line = "udp      17 119 src=10.1.0.10 dst=203.0.113.10 sport=40000 dport=5000 \
+                    src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=21000 [ASSURED] mark=0 use=1";
+        let flow = parse_line(line).expect("parses");
+        assert!(flow.assured);
+        assert_eq!(flow.external(), addr("198.51.100.1:21000"));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_line("udp 17 29 src=10.1.0.10").is_err());
+        assert!(parse_line("udp 17 29 src=x dst=y sport=1 dport=2 src=a dst=b").is_err());
+    }
+}

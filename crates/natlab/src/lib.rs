@@ -1,0 +1,155 @@
+//! A NAT lab of Linux network namespaces, for tests and benchmarks that run
+//! real processes behind real NAT behaviour.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use natlab::{Lab, Nat};
+//!
+//! if let Err(why) = natlab::available() {
+//!     eprintln!("SKIPPED: {why}");
+//!     return Ok(());
+//! }
+//! let lab = Lab::builder()
+//!     .router("a", Nat::PortRestricted) // router "a" with host "a0"
+//!     .router("b", Nat::FullCone)
+//!     .hosts(2) // hosts "b0" and "b1"
+//!     .wan_delay(Duration::from_millis(25))
+//!     .build()?;
+//!
+//! // Sockets bound inside a namespace stay there; use them from any thread.
+//! let relay = lab.relay().bind_udp((lab.relay().ip(), 5000))?;
+//! let a0 = lab.host("a0").bind_udp(([0, 0, 0, 0], 40000))?;
+//! a0.send_to(b"hello", (lab.relay().ip(), 5000))?;
+//! let (_, from) = relay.recv_from(&mut [0; 64])?;
+//! assert_eq!(from.ip(), lab.router("a").wan_ip());
+//! assert_eq!(lab.router("a").conntrack()?[0].external(), from);
+//!
+//! // Or run a program inside a host's namespace and read its stdout.
+//! let mut command = lab.host("b0").command("ip");
+//! command.args(["-4", "-o", "addr", "show", "eth0"]);
+//! let process = lab.host("b0").spawn(command)?;
+//! let line = process.next_line(Duration::from_secs(5));
+//! # drop(line);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Topology
+//!
+//! One "internet" namespace routes between all other nodes: the relay, any
+//! public hosts, and the routers. Each node hangs off it by its own
+//! point-to-point WAN link (`wan0` on the node, `l0`, `l1`, ... in the
+//! internet), and uses `192.0.2.1`, present on every internet-side link, as
+//! its gateway. Hosts behind a router sit on a bridge `br0` in the router's
+//! namespace, one veth each (`eth0` in the host). The addresses are listed in
+//! the [`plan`] module. Every interface, address, route and nftables rule
+//! lives in namespaces the lab created; nothing touches the host's own
+//! namespace, and nothing is connected to it.
+//!
+//! Namespaces are named `natlab-<pid>-<counter>-<node>`, so labs in several
+//! processes and threads run side by side. Dropping a [`Lab`] removes
+//! everything it created; [`LabBuilder::build`] first removes namespaces
+//! left by processes that no longer exist.
+//!
+//! # Links
+//!
+//! Without delay a WAN link is a veth pair. With
+//! [`wan_delay`](LabBuilder::wan_delay) it is two TUN devices and a
+//! userspace forwarder that holds each packet for the delay (the kernel has
+//! no `sch_netem`). [`wan_loss_percent`](LabBuilder::wan_loss_percent) drops
+//! packets with nftables in the internet namespace. A path between two nodes
+//! crosses two WAN links.
+//!
+//! Every command the lab runs is logged with `tracing` at `debug` level.
+
+mod builder;
+mod conntrack;
+mod error;
+mod forwarder;
+mod lab;
+mod link;
+mod nat;
+mod netns;
+mod node;
+pub mod plan;
+mod process;
+
+use std::io::ErrorKind;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub use builder::LabBuilder;
+pub use conntrack::{Flow, Tuple};
+pub use error::{Error, Unavailable};
+pub use lab::Lab;
+pub use nat::{
+    MAX_REWRITING_HOSTS, Nat, REWRITTEN_PORTS_END, REWRITTEN_PORTS_START, rewritten_port,
+};
+pub use netns::run_in_namespace;
+pub use node::{Host, Router};
+pub use process::Process;
+
+/// Checks that the lab can run here: root (euid 0), `ip netns` usable,
+/// `nft` and `conntrack` present and working inside a namespace, and
+/// `/dev/net/tun` present (for delayed links).
+///
+/// The error says exactly what is missing, for tests to print
+/// `SKIPPED: {why}`. The answer is computed once per process.
+pub fn available() -> Result<(), Unavailable> {
+    static ANSWER: OnceLock<Result<(), Unavailable>> = OnceLock::new();
+    ANSWER.get_or_init(probe).clone()
+}
+
+fn probe() -> Result<(), Unavailable> {
+    let euid = nix::unistd::geteuid();
+    if !euid.is_root() {
+        return Err(Unavailable::new(format!(
+            "natlab needs root (euid 0) for network namespaces, nftables and conntrack; \
+             running as euid {euid}"
+        )));
+    }
+    for (tool, flag, package) in [
+        ("ip", "-V", "iproute2"),
+        ("nft", "--version", "nftables"),
+        ("conntrack", "--version", "conntrack"),
+    ] {
+        match Command::new(tool).arg(flag).output() {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => {
+                return Err(Unavailable::new(format!(
+                    "`{tool} {flag}` failed ({}): {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )));
+            }
+            Err(error) if error.kind() == ErrorKind::NotFound => {
+                return Err(Unavailable::new(format!(
+                    "`{tool}` was not found on PATH (install the {package} package)"
+                )));
+            }
+            Err(error) => {
+                return Err(Unavailable::new(format!("could not run `{tool}`: {error}")));
+            }
+        }
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Err(Unavailable::new(
+            "/dev/net/tun is missing (delayed links need the tun module)",
+        ));
+    }
+
+    let namespace = format!("{}{}-probe", netns::NAME_PREFIX, std::process::id());
+    netns::add(&namespace)
+        .map_err(|error| Unavailable::new(format!("cannot create a network namespace: {error}")))?;
+    let checks = netns::exec_in(&namespace, "nft", &["list", "ruleset"])
+        .map_err(|error| {
+            Unavailable::new(format!("nftables does not work in a namespace: {error}"))
+        })
+        .and_then(|_| {
+            netns::exec_in(&namespace, "conntrack", &["-L"]).map_err(|error| {
+                Unavailable::new(format!("conntrack does not work in a namespace: {error}"))
+            })
+        });
+    netns::destroy(&namespace);
+    checks.map(drop)
+}

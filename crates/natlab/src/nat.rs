@@ -1,0 +1,237 @@
+//! NAT kinds and the nftables ruleset each router loads.
+
+use std::fmt;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+/// How a router treats traffic between its LAN and the internet.
+///
+/// Mapping is how the router picks the external `ip:port` for an inside
+/// socket; filtering is which inbound packets it lets through to that
+/// socket. All kinds drop unsolicited inbound packets addressed to the
+/// router itself in the `input` chain, before conntrack confirms them, so an
+/// early punch packet cannot create a conntrack entry that collides with the
+/// inside host's own outbound flow later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Nat {
+    /// Endpoint-independent mapping, address-and-port-dependent filtering,
+    /// port-preserving: the common home router (`snat to <wan ip>`; Linux
+    /// keeps the source port unless two inside sockets collide).
+    PortRestricted,
+    /// Endpoint-independent mapping without port preservation: a fixed,
+    /// deterministic external port per inside `(ip, port)` (see
+    /// [`rewritten_port`]) for inside ports 443 and 40000–40100; other ports
+    /// fall back to plain port-preserving `snat`. Filtering as
+    /// [`Nat::PortRestricted`].
+    PortRewriting,
+    /// Endpoint-independent mapping and filtering: once an inside socket has
+    /// sent a UDP packet out, anyone may send to its external port.
+    FullCone,
+    /// Endpoint-independent mapping, address-dependent filtering: inbound UDP
+    /// is accepted from any port of a remote IP the inside socket has sent to.
+    RestrictedCone,
+    /// Endpoint-dependent mapping: a random external port per destination
+    /// (`snat ... fully-random`).
+    Symmetric,
+    /// No NAT: hosts get public addresses from a routed subnet, and the
+    /// router is only a stateful firewall (replies accepted, everything else
+    /// from the internet dropped).
+    Firewall,
+}
+
+impl Nat {
+    /// Whether hosts behind this router have private addresses.
+    pub fn translates(self) -> bool {
+        self != Nat::Firewall
+    }
+}
+
+impl fmt::Display for Nat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Nat::PortRestricted => "port-restricted cone NAT",
+            Nat::PortRewriting => "port-rewriting cone NAT",
+            Nat::FullCone => "full cone NAT",
+            Nat::RestrictedCone => "restricted cone NAT",
+            Nat::Symmetric => "symmetric NAT",
+            Nat::Firewall => "stateful firewall",
+        };
+        f.write_str(name)
+    }
+}
+
+/// First inside port of the range a [`Nat::PortRewriting`] router maps.
+pub const REWRITTEN_PORTS_START: u16 = 40000;
+/// Last inside port of the range a [`Nat::PortRewriting`] router maps.
+pub const REWRITTEN_PORTS_END: u16 = 40100;
+/// The largest number of hosts a [`Nat::PortRewriting`] router supports.
+pub const MAX_REWRITING_HOSTS: usize = 45;
+
+/// The external port a [`Nat::PortRewriting`] router gives to UDP port
+/// `inside_port` of the host with index `host_index` behind it (`a0` has
+/// index 0, `a1` index 1, ...), or `None` if that port is not rewritten.
+///
+/// Inside ports 40000–40100 map to `20000 + 1000 * host_index + (port - 40000)`
+/// and port 443 maps to `20443 + 1000 * host_index`.
+pub fn rewritten_port(host_index: usize, inside_port: u16) -> Option<u16> {
+    if host_index >= MAX_REWRITING_HOSTS {
+        return None;
+    }
+    let offset = match inside_port {
+        443 => 443,
+        REWRITTEN_PORTS_START..=REWRITTEN_PORTS_END => inside_port - REWRITTEN_PORTS_START,
+        _ => return None,
+    };
+    let base = 20_000 + 1000 * u16::try_from(host_index).ok()?;
+    base.checked_add(offset)
+}
+
+/// The nftables ruleset for a router of kind `nat` with WAN address `wan`
+/// and the given hosts on its LAN (in host index order).
+pub(crate) fn router_ruleset(nat: Nat, wan: Ipv4Addr, hosts: &[Ipv4Addr]) -> String {
+    let cone = matches!(nat, Nat::FullCone | Nat::RestrictedCone);
+    let mut rules = String::from("table ip natlab {\n");
+
+    if cone {
+        rules.push_str(
+            "  map cone {\n    type inet_service : ipv4_addr . inet_service\n    \
+             flags dynamic, timeout\n    timeout 120s\n  }\n",
+        );
+    }
+    if nat == Nat::RestrictedCone {
+        rules.push_str(
+            "  set allowed {\n    type inet_service . ipv4_addr\n    \
+             flags dynamic, timeout\n    timeout 120s\n  }\n",
+        );
+    }
+    if nat == Nat::PortRewriting {
+        rules.push_str(
+            "  map rewrite {\n    type ipv4_addr . inet_service : ipv4_addr . inet_service\n",
+        );
+        let elements: Vec<String> = hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(index, host)| {
+                std::iter::once(443)
+                    .chain(REWRITTEN_PORTS_START..=REWRITTEN_PORTS_END)
+                    .filter_map(move |port| {
+                        rewritten_port(index, port)
+                            .map(|external| format!("{host} . {port} : {wan} . {external}"))
+                    })
+            })
+            .collect();
+        if !elements.is_empty() {
+            let _ = writeln!(rules, "    elements = {{ {} }}", elements.join(", "));
+        }
+        rules.push_str("  }\n");
+    }
+
+    // Unsolicited packets to the router itself die here, before conntrack
+    // confirms them.
+    rules.push_str(
+        "  chain input {\n    type filter hook input priority filter; policy accept;\n    \
+         iifname \"wan0\" ct state established,related accept\n    \
+         iifname \"wan0\" drop\n  }\n",
+    );
+
+    rules.push_str(
+        "  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
+         iifname \"wan0\" ct state established,related accept\n",
+    );
+    if cone {
+        rules.push_str("    iifname \"wan0\" ct status dnat accept\n");
+    }
+    rules.push_str("    iifname \"wan0\" drop\n  }\n");
+
+    match nat {
+        Nat::FullCone => {
+            let _ = writeln!(
+                rules,
+                "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
+                 iifname \"wan0\" ip daddr {wan} meta l4proto udp dnat ip to udp dport map @cone\n  }}"
+            );
+        }
+        Nat::RestrictedCone => {
+            let _ = writeln!(
+                rules,
+                "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
+                 iifname \"wan0\" ip daddr {wan} udp dport . ip saddr @allowed \
+                 dnat ip to udp dport map @cone\n  }}"
+            );
+        }
+        _ => {}
+    }
+
+    let snat = match nat {
+        Nat::PortRestricted | Nat::FullCone | Nat::RestrictedCone => {
+            format!("    oifname \"wan0\" snat ip to {wan}\n")
+        }
+        Nat::PortRewriting => format!(
+            "    oifname \"wan0\" meta l4proto udp snat ip to ip saddr . udp sport map @rewrite\n    \
+             oifname \"wan0\" snat ip to {wan}\n"
+        ),
+        Nat::Symmetric => format!("    oifname \"wan0\" snat ip to {wan} fully-random\n"),
+        Nat::Firewall => String::new(),
+    };
+    if !snat.is_empty() {
+        rules.push_str(
+            "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+        );
+        rules.push_str(&snat);
+        rules.push_str("  }\n");
+    }
+
+    if cone {
+        // Runs after source NAT, so the conntrack reply tuple already holds
+        // the external port: learn "external port -> inside ip . port".
+        rules.push_str(
+            "  chain learn {\n    type filter hook postrouting priority srcnat + 10; policy accept;\n    \
+             oifname \"wan0\" meta l4proto udp ct direction original \
+             update @cone { ct reply proto-dst : ct original ip saddr . ct original proto-src }\n",
+        );
+        if nat == Nat::RestrictedCone {
+            rules.push_str(
+                "    oifname \"wan0\" meta l4proto udp ct direction original \
+                 update @allowed { ct reply proto-dst . ip daddr }\n",
+            );
+        }
+        rules.push_str("  }\n");
+    }
+
+    rules.push_str("}\n");
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewritten_ports_are_deterministic_and_distinct_per_host() {
+        assert_eq!(rewritten_port(0, 40000), Some(20000));
+        assert_eq!(rewritten_port(0, 40100), Some(20100));
+        assert_eq!(rewritten_port(0, 443), Some(20443));
+        assert_eq!(rewritten_port(2, 40005), Some(22005));
+        assert_eq!(rewritten_port(2, 443), Some(22443));
+        assert_eq!(rewritten_port(0, 5000), None);
+        assert_eq!(rewritten_port(MAX_REWRITING_HOSTS - 1, 443), Some(64443));
+        assert_eq!(rewritten_port(MAX_REWRITING_HOSTS, 443), None);
+    }
+
+    #[test]
+    fn every_kind_drops_unsolicited_input() {
+        let wan = Ipv4Addr::new(198, 51, 100, 1);
+        for nat in [
+            Nat::PortRestricted,
+            Nat::PortRewriting,
+            Nat::FullCone,
+            Nat::RestrictedCone,
+            Nat::Symmetric,
+            Nat::Firewall,
+        ] {
+            let rules = router_ruleset(nat, wan, &[Ipv4Addr::new(10, 1, 0, 10)]);
+            assert!(rules.contains("iifname \"wan0\" drop"), "{nat}: {rules}");
+            assert_eq!(rules.contains("snat"), nat.translates(), "{nat}: {rules}");
+        }
+    }
+}

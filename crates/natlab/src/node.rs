@@ -1,0 +1,195 @@
+//! Hosts and routers: the lab's nodes, each in its own network namespace.
+
+use std::ffi::OsStr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::Command;
+use std::sync::Arc;
+
+use crate::conntrack::{self, Flow};
+use crate::netns::{self, run_in_namespace};
+use crate::process::{Process, Registry};
+use crate::{Error, Nat};
+
+/// A machine in the lab: the relay, a public host, or a host behind a router.
+#[derive(Debug)]
+pub struct Host {
+    name: String,
+    namespace: String,
+    ips: Vec<IpAddr>,
+    registry: Arc<Registry>,
+}
+
+impl Host {
+    pub(crate) fn new(
+        name: String,
+        namespace: String,
+        ips: Vec<IpAddr>,
+        registry: Arc<Registry>,
+    ) -> Self {
+        Self {
+            name,
+            namespace,
+            ips,
+            registry,
+        }
+    }
+
+    /// The host's name (`"relay"`, `"a0"`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name of the host's network namespace, for `ip netns exec`.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The host's primary address: the one its outgoing packets carry by
+    /// default.
+    pub fn ip(&self) -> IpAddr {
+        self.ips[0]
+    }
+
+    /// All of the host's addresses, primary first (the relay has two).
+    pub fn ips(&self) -> &[IpAddr] {
+        &self.ips
+    }
+
+    /// A command that runs `program` inside the host's namespace
+    /// (`ip netns exec NS program`); add arguments and run or
+    /// [`spawn`](Self::spawn) it.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        netns::exec_command(&self.namespace, program)
+    }
+
+    /// Starts `command` (usually from [`command`](Self::command)) with its
+    /// stdout piped to the returned [`Process`] and its stderr captured.
+    pub fn spawn(&self, command: Command) -> Result<Process, Error> {
+        Process::spawn(command, self.name.clone(), Arc::clone(&self.registry))
+    }
+
+    /// Runs `f` on a thread inside the host's namespace and returns its
+    /// result; see [`run_in_namespace`](crate::run_in_namespace).
+    pub fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        run_in_namespace(&self.namespace, f)
+    }
+
+    /// Binds a UDP socket inside the host's namespace. The socket stays in
+    /// the namespace, so it can be used from any thread.
+    pub fn bind_udp(&self, addr: impl Into<SocketAddr>) -> Result<UdpSocket, Error> {
+        let addr = addr.into();
+        self.run(|| UdpSocket::bind(addr))?
+            .map_err(|error| Error::io(format!("binding UDP {addr} on host {}", self.name), error))
+    }
+}
+
+/// A router between a LAN of hosts and the lab's internet.
+#[derive(Debug)]
+pub struct Router {
+    name: String,
+    namespace: String,
+    nat: Nat,
+    wan_ip: Ipv4Addr,
+    lan_ip: Ipv4Addr,
+    lan_prefix: u8,
+    hosts: Vec<Host>,
+    registry: Arc<Registry>,
+}
+
+impl Router {
+    pub(crate) fn new(
+        name: String,
+        namespace: String,
+        nat: Nat,
+        wan_ip: Ipv4Addr,
+        (lan_ip, lan_prefix): (Ipv4Addr, u8),
+        hosts: Vec<Host>,
+        registry: Arc<Registry>,
+    ) -> Self {
+        Self {
+            name,
+            namespace,
+            nat,
+            wan_ip,
+            lan_ip,
+            lan_prefix,
+            hosts,
+            registry,
+        }
+    }
+
+    /// The router's name (`"a"`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name of the router's network namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// How the router translates and filters.
+    pub fn nat(&self) -> Nat {
+        self.nat
+    }
+
+    /// The router's public address; hosts behind a NAT share it.
+    pub fn wan_ip(&self) -> IpAddr {
+        IpAddr::V4(self.wan_ip)
+    }
+
+    /// The router's address on its LAN (the hosts' gateway).
+    pub fn lan_ip(&self) -> IpAddr {
+        IpAddr::V4(self.lan_ip)
+    }
+
+    /// The prefix length of the router's LAN.
+    pub fn lan_prefix(&self) -> u8 {
+        self.lan_prefix
+    }
+
+    /// The hosts behind the router, in index order (`a0`, `a1`, ...).
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// A command that runs `program` inside the router's namespace.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        netns::exec_command(&self.namespace, program)
+    }
+
+    /// Starts `command` (for example a packet capture from
+    /// [`command`](Self::command)) like [`Host::spawn`].
+    pub fn spawn(&self, command: Command) -> Result<Process, Error> {
+        Process::spawn(
+            command,
+            format!("router-{}", self.name),
+            Arc::clone(&self.registry),
+        )
+    }
+
+    /// Runs `f` on a thread inside the router's namespace and returns its
+    /// result; see [`run_in_namespace`](crate::run_in_namespace).
+    pub fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        run_in_namespace(&self.namespace, f)
+    }
+
+    /// The router's UDP conntrack entries (`conntrack -L -p udp`).
+    pub fn conntrack(&self) -> Result<Vec<Flow>, Error> {
+        conntrack::list(&self.namespace)
+    }
+
+    /// Empties the router's conntrack table (`conntrack -F`), as if every
+    /// mapping had timed out.
+    pub fn flush_conntrack(&self) -> Result<(), Error> {
+        conntrack::flush(&self.namespace)
+    }
+}
