@@ -42,6 +42,7 @@ pub struct LabBuilder {
     routers: Vec<RouterSpec>,
     public_hosts: Vec<String>,
     wan_delay: Duration,
+    public_delay: Duration,
     wan_loss_percent: f64,
     problems: Vec<String>,
 }
@@ -85,14 +86,23 @@ impl LabBuilder {
         self
     }
 
-    /// Delays every packet on every WAN link (each node's link to the
-    /// internet) by `delay`, in each direction. A path between two nodes
-    /// crosses two links, so its round trip takes `4 * delay`.
+    /// Delays every packet on every router's WAN link (its link to the
+    /// internet) by `delay`, in each direction. A path between hosts behind
+    /// two routers crosses two such links, so its round trip takes
+    /// `4 * delay`; a path from a host to the relay takes `2 * delay` (plus
+    /// twice the [`public_delay`](Self::public_delay)).
     ///
     /// Delayed links are TUN devices with a userspace forwarder; links
     /// without delay are veth pairs.
     pub fn wan_delay(mut self, delay: Duration) -> Self {
         self.wan_delay = delay;
+        self
+    }
+
+    /// Delays every packet on the links of the relay and the public hosts
+    /// by `delay`, in each direction (none by default).
+    pub fn public_delay(mut self, delay: Duration) -> Self {
+        self.public_delay = delay;
         self
     }
 
@@ -119,7 +129,8 @@ impl LabBuilder {
         let mut work = Construction {
             prefix: prefix.clone(),
             internet: format!("{prefix}-inet"),
-            delay: self.wan_delay,
+            wan_delay: self.wan_delay,
+            public_delay: self.public_delay,
             next_link: 0,
             teardown: Teardown::default(),
         };
@@ -240,6 +251,12 @@ impl LabBuilder {
                 self.wan_loss_percent
             ));
         }
+        if self.public_delay > MAX_DELAY {
+            problems.push(format!(
+                "public delay must be at most {MAX_DELAY:?}, not {:?}",
+                self.public_delay
+            ));
+        }
         if self.wan_delay > MAX_DELAY {
             problems.push(format!(
                 "WAN delay must be at most {MAX_DELAY:?}, not {:?}",
@@ -267,7 +284,8 @@ fn valid_name(name: &str) -> bool {
 struct Construction {
     prefix: String,
     internet: String,
-    delay: Duration,
+    wan_delay: Duration,
+    public_delay: Duration,
     next_link: usize,
     teardown: Teardown,
 }
@@ -305,11 +323,12 @@ impl Construction {
         node: &str,
         addresses: &[Ipv4Addr],
         routed: Option<(Ipv4Addr, u8)>,
+        delay: Duration,
     ) -> Result<(), Error> {
         let inet = self.internet.clone();
         let link = format!("l{}", self.next_link);
         self.next_link += 1;
-        if self.delay.is_zero() {
+        if delay.is_zero() {
             ip_in(
                 node,
                 &[
@@ -326,7 +345,7 @@ impl Construction {
                     namespace: &inet,
                     device: &link,
                 },
-                self.delay,
+                delay,
             )?;
             self.teardown.forwarders.push(forwarder);
         }
@@ -376,7 +395,7 @@ impl Construction {
     fn add_public_host(&mut self, name: &str, addresses: &[Ipv4Addr]) -> Result<Host, Error> {
         let namespace = self.namespace_for(&format!("h-{name}"));
         self.add_namespace(&namespace, false)?;
-        self.connect(&namespace, addresses, None)?;
+        self.connect(&namespace, addresses, None, self.public_delay)?;
         Ok(Host::new(
             name.to_owned(),
             namespace,
@@ -389,7 +408,7 @@ impl Construction {
         let namespace = self.namespace_for(&format!("rt-{}", spec.name));
         self.add_namespace(&namespace, true)?;
         let routed = (!spec.nat.translates()).then_some((lan.network, lan.prefix));
-        self.connect(&namespace, &[wan], routed)?;
+        self.connect(&namespace, &[wan], routed, self.wan_delay)?;
 
         ip_in(&namespace, &["link", "add", "br0", "type", "bridge"])?;
         ip_in(&namespace, &["link", "set", "br0", "up"])?;

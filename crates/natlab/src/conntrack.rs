@@ -25,8 +25,11 @@ pub struct Flow {
     pub original: Tuple,
     /// The tuple replies are expected to carry.
     pub reply: Tuple,
-    /// Whether conntrack has seen traffic both ways (`[ASSURED]`).
+    /// Whether conntrack considers the flow established (`[ASSURED]`; for
+    /// UDP, replies seen over a couple of seconds).
     pub assured: bool,
+    /// Whether a packet has passed in the reply direction (no `[UNREPLIED]`).
+    pub replied: bool,
 }
 
 impl Flow {
@@ -60,9 +63,12 @@ fn parse_line(line: &str) -> Result<Flow, Error> {
     let mut ips: Vec<IpAddr> = Vec::with_capacity(4);
     let mut ports: Vec<u16> = Vec::with_capacity(4);
     let mut assured = false;
+    let mut replied = true;
     for token in line.split_whitespace() {
         if token == "[ASSURED]" {
             assured = true;
+        } else if token == "[UNREPLIED]" {
+            replied = false;
         } else if let Some((key, value)) = token.split_once('=') {
             match key {
                 "src" | "dst" => ips.push(value.parse().map_err(|_| bad())?),
@@ -88,6 +94,7 @@ fn parse_line(line: &str) -> Result<Flow, Error> {
             dst: SocketAddr::new(rdst, rdport),
         },
         assured,
+        replied,
     })
 }
 
@@ -110,6 +117,7 @@ mod tests {
         assert_eq!(flow.reply.src, addr("203.0.113.10:5000"));
         assert_eq!(flow.external(), addr("198.51.100.1:40000"));
         assert!(!flow.assured);
+        assert!(!flow.replied);
     }
 
     #[test]
@@ -117,7 +125,7 @@ mod tests {
         let line = "udp      17 119 src=10.1.0.10 dst=203.0.113.10 sport=40000 dport=5000 \
                     src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=21000 [ASSURED] mark=0 use=1";
         let flow = parse_line(line).expect("parses");
-        assert!(flow.assured);
+        assert!(flow.assured && flow.replied);
         assert_eq!(flow.external(), addr("198.51.100.1:21000"));
     }
 

@@ -48,6 +48,7 @@ fn delayed_links_add_the_configured_one_way_delay() {
     let lab = Lab::builder()
         .router("a", Nat::PortRestricted)
         .wan_delay(delay)
+        .public_delay(delay)
         .build()
         .expect("build lab");
     let router = lab.router("a");

@@ -8,7 +8,7 @@ use std::{ffi::OsString, net::IpAddr, process::ExitCode, time::Duration};
 
 use clap::{Parser, error::ErrorKind};
 use libp2p::{Multiaddr, PeerId};
-use punchport::PortRange;
+use punchport::{PortRange, quic::InitiatorRole};
 
 use crate::{ConfigError, PeerConfig, RelayConfig, RelayLimits, TransportKind, keypair_from_seed};
 
@@ -146,6 +146,11 @@ pub struct PeerArgs {
     /// Dial this peer through the relay and punch; exit 0 once direct, 1 on failure.
     #[arg(long, value_name = "PEER_ID")]
     pub dial: Option<PeerId>,
+    /// How the DCUtR initiator punches: `client` (a QUIC connect at the same
+    /// time as the other side's) or `server` (the spec's random UDP packets,
+    /// then accepting). Port-aware only.
+    #[arg(long, default_value = "client", value_parser = parse_initiator_role, value_name = "ROLE")]
+    pub initiator_role: InitiatorRole,
     /// With --dial: give up after this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
@@ -157,7 +162,8 @@ impl PeerArgs {
         let mut config = PeerConfig::new(self.relay.clone())?
             .listen(self.listen.clone())?
             .punch_range(self.punch_range)
-            .transport(self.transport);
+            .transport(self.transport)
+            .initiator_role(self.initiator_role);
         if let Some(seed) = self.secret_key_seed {
             config = config.keypair(keypair_from_seed(seed));
         }
@@ -173,6 +179,16 @@ impl PeerArgs {
     /// The --timeout-secs value.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+}
+
+fn parse_initiator_role(text: &str) -> Result<InitiatorRole, String> {
+    match text {
+        "client" => Ok(InitiatorRole::Client),
+        "server" => Ok(InitiatorRole::Server),
+        other => Err(format!(
+            "`{other}` is no initiator role: use `client` or `server`"
+        )),
     }
 }
 

@@ -1,0 +1,44 @@
+//! Punch trials in the NAT lab: the `relay` and `peer` binaries run inside
+//! [`natlab`] namespaces, one relay on the internet and a peer behind each of
+//! two routers; a trial reports whether the peers ended up directly
+//! connected, how fast, and which flows the routers' conntrack tables hold.
+//!
+//! ```no_run
+//! use natlab::Nat;
+//! use punchport_lab::{Layout, PunchLab, Trial};
+//! use punchport_node::TransportKind;
+//!
+//! let lab = PunchLab::builder(Nat::PortRestricted, Nat::PortRestricted).build()?;
+//! let outcome = lab.run(&Trial::new(TransportKind::PortAware, Layout::With443))?;
+//! assert!(outcome.direct());
+//! # Ok::<(), punchport_lab::Error>(())
+//! ```
+
+mod binaries;
+mod error;
+mod node;
+mod outcome;
+mod punch_lab;
+pub mod stats;
+mod trial;
+
+pub use binaries::Binaries;
+pub use error::Error;
+pub use node::LabNode;
+pub use outcome::{Outcome, Side};
+pub use punch_lab::{PunchLab, PunchLabBuilder};
+pub use trial::{Layout, Trial};
+
+/// Skips a lab test, with a message that says why, when the lab cannot run
+/// here (not root, or `ip`, `nft` or `conntrack` missing).
+#[macro_export]
+macro_rules! require_lab {
+    () => {
+        if let Err(why) = $crate::natlab::available() {
+            eprintln!("SKIPPED: the NAT lab cannot run here: {why}");
+            return;
+        }
+    };
+}
+
+pub use natlab;

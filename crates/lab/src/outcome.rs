@@ -1,0 +1,116 @@
+//! What a trial showed.
+
+use std::net::IpAddr;
+
+use libp2p::PeerId;
+use natlab::Flow;
+use punchport::PortRange;
+
+use crate::Trial;
+
+/// What one peer of a trial saw, and its router's direct flows.
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    /// The peer's id.
+    pub peer_id: Option<PeerId>,
+    /// The address other peers see it at (router WAN, or its own IP behind a firewall).
+    pub public_ip: Option<IpAddr>,
+    /// Its punch port, from its listen addresses.
+    pub punch_port: Option<u16>,
+    /// Milliseconds from relayed to direct, if it became direct.
+    pub elapsed_ms: Option<u64>,
+    /// Its `punch_failed` error, or `timeout`.
+    pub failure: Option<String>,
+    /// Its router's conntrack flows with the other peer's public IP.
+    pub flows: Vec<Flow>,
+}
+
+/// A flow as seen from the inside: the host's port and the port the
+/// router mapped it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    /// The inside host's port.
+    pub inside: u16,
+    /// The external port (the same as `inside` behind a firewall).
+    pub external: u16,
+    /// Whether traffic passed both ways.
+    pub replied: bool,
+}
+
+impl Side {
+    /// The direct flows with the peer at `other` as inside/external port pairs.
+    pub fn mappings(&self, other: IpAddr) -> Vec<Mapping> {
+        self.flows
+            .iter()
+            .filter_map(|flow| {
+                if flow.original.dst.ip() == other {
+                    Some((
+                        flow.original.src.port(),
+                        flow.reply.dst.port(),
+                        flow.replied,
+                    ))
+                } else if flow.original.src.ip() == other {
+                    Some((
+                        flow.reply.src.port(),
+                        flow.original.dst.port(),
+                        flow.replied,
+                    ))
+                } else {
+                    None
+                }
+            })
+            .map(|(inside, external, replied)| Mapping {
+                inside,
+                external,
+                replied,
+            })
+            .collect()
+    }
+}
+
+/// The result of one trial.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// What ran.
+    pub trial: Trial,
+    /// The reserving peer (DCUtR's initiator), behind router `a`.
+    pub a: Side,
+    /// The dialing peer, behind router `b`.
+    pub b: Side,
+    /// The dialing peer's exit code.
+    pub exit_code: Option<i32>,
+}
+
+impl Outcome {
+    /// Whether the dialing peer reported a direct connection.
+    pub fn direct(&self) -> bool {
+        self.b.elapsed_ms.is_some()
+    }
+
+    /// Milliseconds from relayed to direct at the dialing peer.
+    pub fn elapsed_ms(&self) -> Option<u64> {
+        self.b.elapsed_ms
+    }
+
+    /// Whether both routers hold a direct flow with traffic both ways whose
+    /// inside and external ports are inside `range`, and no such flow from a
+    /// port outside it.
+    pub fn direct_flows_on(&self, range: PortRange) -> bool {
+        [(&self.a, &self.b), (&self.b, &self.a)]
+            .iter()
+            .all(|(side, other)| {
+                let Some(other) = other.public_ip else {
+                    return false;
+                };
+                let mappings: Vec<_> = side
+                    .mappings(other)
+                    .into_iter()
+                    .filter(|m| m.replied)
+                    .collect();
+                !mappings.is_empty()
+                    && mappings
+                        .iter()
+                        .all(|m| range.contains(m.inside) && range.contains(m.external))
+            })
+    }
+}

@@ -1,0 +1,251 @@
+//! A lab with a relay and a peer behind each of two routers, and trials in it.
+
+use std::{net::IpAddr, time::Duration};
+
+use libp2p::{Multiaddr, PeerId};
+use natlab::{Host, Lab, Nat};
+use punchport::{PortRange, QuicAddr};
+use punchport_node::NodeEvent;
+
+use crate::{Binaries, Error, LabNode, Outcome, Side, Trial};
+
+/// How long nodes get to start and reserve.
+const STARTUP: Duration = Duration::from_secs(20);
+/// How long the reserving side is watched after the dialer finished.
+const AFTERMATH: Duration = Duration::from_millis(500);
+/// The relay's UDP port.
+const RELAY_PORT: u16 = 443;
+
+/// Describes a [`PunchLab`].
+#[derive(Debug, Clone)]
+pub struct PunchLabBuilder {
+    a: Nat,
+    b: Nat,
+    wan_delay: Duration,
+    wan_loss_percent: f64,
+    range: PortRange,
+}
+
+impl PunchLabBuilder {
+    /// One-way delay on each router's WAN link (the relay's link has none).
+    pub fn wan_delay(mut self, delay: Duration) -> Self {
+        self.wan_delay = delay;
+        self
+    }
+
+    /// Loss on every WAN link, in each direction.
+    pub fn wan_loss_percent(mut self, percent: f64) -> Self {
+        self.wan_loss_percent = percent;
+        self
+    }
+
+    /// The punch range the peers use (default `40000-40050`).
+    pub fn range(mut self, range: PortRange) -> Self {
+        self.range = range;
+        self
+    }
+
+    /// Builds the namespaces and finds the node binaries.
+    pub fn build(self) -> Result<PunchLab, Error> {
+        let binaries = Binaries::locate()?;
+        let lab = Lab::builder()
+            .router("a", self.a)
+            .router("b", self.b)
+            .wan_delay(self.wan_delay)
+            .wan_loss_percent(self.wan_loss_percent)
+            .build()?;
+        Ok(PunchLab {
+            lab,
+            binaries,
+            range: self.range,
+        })
+    }
+}
+
+/// A relay on the internet and one peer host behind each of routers `a` and
+/// `b`, ready to run [`Trial`]s one after another.
+#[derive(Debug)]
+pub struct PunchLab {
+    lab: Lab,
+    binaries: Binaries,
+    range: PortRange,
+}
+
+impl PunchLab {
+    /// A lab with router `a` of kind `a` and router `b` of kind `b`.
+    pub fn builder(a: Nat, b: Nat) -> PunchLabBuilder {
+        PunchLabBuilder {
+            a,
+            b,
+            wan_delay: Duration::ZERO,
+            wan_loss_percent: 0.0,
+            range: PortRange::default(),
+        }
+    }
+
+    /// The lab itself.
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// The punch range the peers use.
+    pub fn range(&self) -> PortRange {
+        self.range
+    }
+
+    /// The node binaries.
+    pub fn binaries(&self) -> &Binaries {
+        &self.binaries
+    }
+
+    /// The address other peers reach `host` at: its router's WAN address, or
+    /// its own behind a firewall.
+    pub fn public_ip(&self, host: &Host) -> IpAddr {
+        match self.lab.router_of(host) {
+            Some(router) if router.nat().translates() => router.wan_ip(),
+            _ => host.ip(),
+        }
+    }
+
+    /// Starts the relay on `203.0.113.10:443`; returns it and its address.
+    pub fn start_relay(&self, extra_args: &[&str]) -> Result<(LabNode, Multiaddr), Error> {
+        let relay = self.lab.relay();
+        let listen = QuicAddr {
+            socket: (relay.ip(), RELAY_PORT).into(),
+            peer_id: None,
+        };
+        let mut args = vec![
+            "--listen".to_owned(),
+            listen.to_string(),
+            "--secret-key-seed".to_owned(),
+            "1".to_owned(),
+            "--no-rate-limits".to_owned(),
+        ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+        let node = LabNode::spawn(relay, "relay", &self.binaries.relay, &args)?;
+        let addr = node.wait_for(STARTUP, "listening line", |e| match e {
+            NodeEvent::Listening { address } => Some(address.clone()),
+            _ => None,
+        })?;
+        node.wait_for(STARTUP, "ready line", |e| {
+            matches!(e, NodeEvent::Ready { .. }).then_some(())
+        })?;
+        Ok((node, addr))
+    }
+
+    /// Starts a peer on `host` for `trial`, dialing `dial` if given.
+    pub fn start_peer(
+        &self,
+        host: &Host,
+        relay: &Multiaddr,
+        trial: &Trial,
+        dial: Option<PeerId>,
+    ) -> Result<LabNode, Error> {
+        let mut args = vec![
+            "--relay".to_owned(),
+            relay.to_string(),
+            "--punch-range".to_owned(),
+            self.range.to_string(),
+            "--transport".to_owned(),
+            trial.kind.to_string(),
+            "--initiator-role".to_owned(),
+            match trial.initiator_role {
+                punchport::quic::InitiatorRole::Server => "server",
+                _ => "client",
+            }
+            .to_owned(),
+        ];
+        args.extend(trial.layout.listen_args());
+        args.extend(trial.peer_args.iter().cloned());
+        if let Some(peer) = dial {
+            args.extend([
+                "--dial".to_owned(),
+                peer.to_string(),
+                "--timeout-secs".to_owned(),
+                trial.timeout.as_secs().max(1).to_string(),
+            ]);
+        }
+        LabNode::spawn(host, host.name(), &self.binaries.peer, &args)
+    }
+
+    /// Runs one trial: fresh conntrack tables, a fresh relay, peer A on `a0`
+    /// reserving, peer B on `b0` dialing A through the relay.
+    pub fn run(&self, trial: &Trial) -> Result<Outcome, Error> {
+        for router in self.lab.routers() {
+            router.flush_conntrack()?;
+        }
+        let (_relay, relay_addr) = self.start_relay(&[])?;
+        let (a_host, b_host) = (self.lab.host("a0"), self.lab.host("b0"));
+        let mut a = Side {
+            public_ip: Some(self.public_ip(a_host)),
+            ..Side::default()
+        };
+        let mut b = Side {
+            public_ip: Some(self.public_ip(b_host)),
+            ..Side::default()
+        };
+        let a_node = self.start_peer(a_host, &relay_addr, trial, None)?;
+        a_node.wait_for(STARTUP, "ready line (reservation)", |e| {
+            record(&mut a, self.range, e);
+            matches!(e, NodeEvent::Ready { .. }).then_some(())
+        })?;
+        let mut b_node = self.start_peer(b_host, &relay_addr, trial, a.peer_id)?;
+        let deadline = std::time::Instant::now() + trial.timeout + STARTUP;
+        while let Some(event) =
+            b_node.next_event(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            record(&mut b, self.range, &event);
+        }
+        let exit_code = b_node.wait_exit(Duration::from_secs(2));
+        if exit_code.is_none() {
+            b_node.kill();
+            b.failure
+                .get_or_insert_with(|| "the dialing peer did not exit".into());
+        }
+        while let Some(event) = a_node.next_event(AFTERMATH) {
+            record(&mut a, self.range, &event);
+        }
+        let a_router = self.lab.router_of(a_host);
+        let b_router = self.lab.router_of(b_host);
+        let (a_ip, b_ip) = (a.public_ip, b.public_ip);
+        for (side, router, other) in [(&mut a, a_router, b_ip), (&mut b, b_router, a_ip)] {
+            if let (Some(router), Some(other)) = (router, other) {
+                side.flows = router
+                    .conntrack()?
+                    .into_iter()
+                    .filter(|f| f.original.dst.ip() == other || f.original.src.ip() == other)
+                    .collect();
+            }
+        }
+        Ok(Outcome {
+            trial: trial.clone(),
+            a,
+            b,
+            exit_code,
+        })
+    }
+}
+
+/// Records what `event` says about a side.
+fn record(side: &mut Side, range: PortRange, event: &NodeEvent) {
+    match event {
+        NodeEvent::Listening { address } => {
+            if let Ok(quic) = QuicAddr::parse(address)
+                && range.contains(quic.socket.port())
+            {
+                side.punch_port = Some(quic.socket.port());
+            }
+        }
+        NodeEvent::Ready { peer_id } => side.peer_id = Some(*peer_id),
+        NodeEvent::Direct { elapsed_ms, .. } => {
+            side.elapsed_ms.get_or_insert(*elapsed_ms);
+        }
+        NodeEvent::PunchFailed { error, .. } => {
+            side.failure.get_or_insert_with(|| error.clone());
+        }
+        NodeEvent::Timeout => {
+            side.failure.get_or_insert_with(|| "timeout".to_owned());
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,80 @@
+//! What a trial runs: which transport, which listeners, how long to wait.
+
+use std::time::Duration;
+
+use punchport::quic::InitiatorRole;
+use punchport_node::TransportKind;
+
+/// The peers' listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Only the punch socket (one port of the range).
+    PunchOnly,
+    /// The seed layout that fails with stock rust-libp2p: an ordinary
+    /// listener on UDP 443 plus the punch socket.
+    With443,
+}
+
+impl Layout {
+    /// The `--listen` flags of this layout.
+    pub(crate) fn listen_args(self) -> Vec<String> {
+        match self {
+            Layout::PunchOnly => Vec::new(),
+            Layout::With443 => vec!["--listen".into(), "/ip4/0.0.0.0/udp/443/quic-v1".into()],
+        }
+    }
+
+    /// A short name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::PunchOnly => "punch port only",
+            Layout::With443 => "443 + punch range",
+        }
+    }
+}
+
+/// One punch attempt between the peers behind routers `a` and `b`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trial {
+    /// punchport or stock.
+    pub kind: TransportKind,
+    /// The peers' listeners.
+    pub layout: Layout,
+    /// How long the dialing peer waits for a direct connection.
+    pub timeout: Duration,
+    /// How punchport's initiator punches.
+    pub initiator_role: InitiatorRole,
+    /// More flags for both peers.
+    pub peer_args: Vec<String>,
+}
+
+impl Trial {
+    /// A trial with a 30 s timeout and the default initiator role.
+    pub fn new(kind: TransportKind, layout: Layout) -> Self {
+        Self {
+            kind,
+            layout,
+            timeout: Duration::from_secs(30),
+            initiator_role: InitiatorRole::default(),
+            peer_args: Vec::new(),
+        }
+    }
+
+    /// Sets the dialing peer's timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets how punchport's initiator punches.
+    pub fn initiator_role(mut self, role: InitiatorRole) -> Self {
+        self.initiator_role = role;
+        self
+    }
+
+    /// Adds flags for both peers.
+    pub fn peer_args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.peer_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+}

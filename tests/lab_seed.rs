@@ -1,0 +1,57 @@
+//! The seed layout (443 plus the punch range on both peers) behind two
+//! port-preserving NATs with port-restricted filtering: the deployment that
+//! fails with stock rust-libp2p.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use punchport_lab::{Layout, PunchLab, Trial, natlab::Nat, require_lab};
+use punchport_node::TransportKind;
+
+/// Port-aware trials; each must end directly connected.
+const TRIALS: usize = 10;
+/// Stock trials at most; the first failure ends them.
+const STOCK_TRIALS: usize = 10;
+
+#[test]
+fn port_aware_punches_every_time_and_stock_fails() {
+    require_lab!();
+    let lab = PunchLab::builder(Nat::PortRestricted, Nat::PortRestricted)
+        .build()
+        .unwrap();
+    let range = lab.range();
+    for trial in 0..TRIALS {
+        let outcome = lab
+            .run(&Trial::new(TransportKind::PortAware, Layout::With443))
+            .unwrap();
+        eprintln!(
+            "port-aware trial {trial}: direct={} in {:?} ms; a {:?}, b {:?}",
+            outcome.direct(),
+            outcome.elapsed_ms(),
+            outcome.a.mappings(outcome.b.public_ip.unwrap()),
+            outcome.b.mappings(outcome.a.public_ip.unwrap())
+        );
+        assert!(outcome.direct(), "trial {trial}: {outcome:#?}");
+        assert_eq!(outcome.exit_code, Some(0), "trial {trial}: {outcome:#?}");
+        assert!(
+            outcome.direct_flows_on(range),
+            "trial {trial}: conntrack does not show the direct flow on the punch ports: {outcome:#?}"
+        );
+    }
+
+    let stock = Trial::new(TransportKind::Stock, Layout::With443).timeout(Duration::from_secs(20));
+    let failed = (0..STOCK_TRIALS).find(|trial| {
+        let outcome = lab.run(&stock).unwrap();
+        eprintln!(
+            "stock trial {trial}: direct={} failure={:?}",
+            outcome.direct(),
+            outcome.b.failure.as_ref().or(outcome.a.failure.as_ref())
+        );
+        !outcome.direct()
+    });
+    assert!(
+        failed.is_some(),
+        "stock punched in all {STOCK_TRIALS} trials: the lab cannot tell it apart"
+    );
+}
