@@ -14,6 +14,7 @@
 //! # Ok::<(), punchport_lab::Error>(())
 //! ```
 
+pub mod bench;
 mod binaries;
 mod error;
 mod node;

@@ -21,6 +21,8 @@ pub struct Side {
     pub elapsed_ms: Option<u64>,
     /// Its `punch_failed` error, or `timeout`.
     pub failure: Option<String>,
+    /// Its direct dials (DCUtR attempts) until direct or failed.
+    pub attempts: Option<u32>,
     /// Its router's conntrack flows with the other peer's public IP.
     pub flows: Vec<Flow>,
 }

@@ -1,6 +1,9 @@
 //! A lab with a relay and a peer behind each of two routers, and trials in it.
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use libp2p::{Multiaddr, PeerId};
 use natlab::{Host, Lab, Nat};
@@ -13,6 +16,11 @@ use crate::{Binaries, Error, LabNode, Outcome, Side, Trial};
 const STARTUP: Duration = Duration::from_secs(20);
 /// How long the reserving side is watched after the dialer finished.
 const AFTERMATH: Duration = Duration::from_millis(500);
+/// How long the dialing peer may take to report failure after the
+/// reserving one has.
+const GRACE: Duration = Duration::from_secs(3);
+/// How long one wait for a line lasts while following both peers.
+const POLL: Duration = Duration::from_millis(20);
 /// The relay's UDP port.
 const RELAY_PORT: u16 = 443;
 
@@ -190,18 +198,14 @@ impl PunchLab {
             matches!(e, NodeEvent::Ready { .. }).then_some(())
         })?;
         let mut b_node = self.start_peer(b_host, &relay_addr, trial, a.peer_id)?;
-        let deadline = std::time::Instant::now() + trial.timeout + STARTUP;
-        while let Some(event) =
-            b_node.next_event(deadline.saturating_duration_since(std::time::Instant::now()))
-        {
-            record(&mut b, self.range, &event);
-        }
-        let exit_code = b_node.wait_exit(Duration::from_secs(2));
-        if exit_code.is_none() {
-            b_node.kill();
-            b.failure
-                .get_or_insert_with(|| "the dialing peer did not exit".into());
-        }
+        let exit_code = watch(
+            &a_node,
+            &mut a,
+            &mut b_node,
+            &mut b,
+            self.range,
+            trial.timeout + STARTUP,
+        );
         while let Some(event) = a_node.next_event(AFTERMATH) {
             record(&mut a, self.range, &event);
         }
@@ -226,6 +230,51 @@ impl PunchLab {
     }
 }
 
+/// Follows both peers until the dialing one exits, or the reserving one has
+/// given up and the dialing one has had [`GRACE`] to say so too, or `limit`
+/// passes. Returns the dialing peer's exit code.
+fn watch(
+    a_node: &LabNode,
+    a: &mut Side,
+    b_node: &mut LabNode,
+    b: &mut Side,
+    range: PortRange,
+    limit: Duration,
+) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    let mut a_gave_up: Option<Instant> = None;
+    loop {
+        while let Some(event) = a_node.next_event(Duration::ZERO) {
+            record(a, range, &event);
+        }
+        if a.failure.is_some() && a_gave_up.is_none() {
+            a_gave_up = Some(Instant::now());
+        }
+        if let Some(event) = b_node.next_event(POLL) {
+            record(b, range, &event);
+            continue;
+        }
+        if let Some(code) = b_node.wait_exit(Duration::ZERO) {
+            while let Some(event) = b_node.next_event(POLL) {
+                record(b, range, &event);
+            }
+            return Some(code);
+        }
+        let grace_over = a_gave_up.is_some_and(|at| at.elapsed() > GRACE);
+        if grace_over || Instant::now() > deadline {
+            b_node.kill();
+            b.failure.get_or_insert_with(|| {
+                if grace_over {
+                    "no punch_failed within the grace period after the initiator gave up".into()
+                } else {
+                    "the dialing peer did not finish in time".into()
+                }
+            });
+            return None;
+        }
+    }
+}
+
 /// Records what `event` says about a side.
 fn record(side: &mut Side, range: PortRange, event: &NodeEvent) {
     match event {
@@ -237,11 +286,19 @@ fn record(side: &mut Side, range: PortRange, event: &NodeEvent) {
             }
         }
         NodeEvent::Ready { peer_id } => side.peer_id = Some(*peer_id),
-        NodeEvent::Direct { elapsed_ms, .. } => {
+        NodeEvent::Direct {
+            elapsed_ms,
+            attempts,
+            ..
+        } => {
             side.elapsed_ms.get_or_insert(*elapsed_ms);
+            side.attempts.get_or_insert(*attempts);
         }
-        NodeEvent::PunchFailed { error, .. } => {
+        NodeEvent::PunchFailed {
+            error, attempts, ..
+        } => {
             side.failure.get_or_insert_with(|| error.clone());
+            side.attempts.get_or_insert(*attempts);
         }
         NodeEvent::Timeout => {
             side.failure.get_or_insert_with(|| "timeout".to_owned());

@@ -48,6 +48,9 @@ pub enum NodeEvent {
         remote_address: Multiaddr,
         /// The local port, when known.
         local_port: Option<u16>,
+        /// Direct dials this side made to `peer` since the relayed
+        /// connection (one per DCUtR attempt).
+        attempts: u32,
     },
     /// Hole punching to `peer` failed; the relayed connection stays.
     PunchFailed {
@@ -55,6 +58,8 @@ pub enum NodeEvent {
         peer: PeerId,
         /// The error in words.
         error: String,
+        /// Direct dials this side made to `peer` since the relayed connection.
+        attempts: u32,
     },
     /// The peer gave up waiting for a direct connection.
     Timeout,

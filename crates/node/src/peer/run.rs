@@ -34,14 +34,20 @@ enum Relay {
     Ready,
 }
 
+struct Relayed {
+    at: Instant,
+    dials: u32,
+}
+
 struct State {
     config: PeerConfig,
     events: mpsc::UnboundedSender<NodeEvent>,
     relay: Relay,
     announced_ready: bool,
     circuit_listener: Option<ListenerId>,
-    /// When the relayed connection to each peer was established.
-    relayed_at: HashMap<PeerId, Instant>,
+    /// The relayed connection to each peer: when it was established, and
+    /// how many direct dials followed.
+    relayed: HashMap<PeerId, Relayed>,
     /// Peers with a direct connection.
     direct: HashSet<PeerId>,
 }
@@ -69,7 +75,7 @@ pub(super) async fn run(
         relay: Relay::Disconnected,
         announced_ready: false,
         circuit_listener: None,
-        relayed_at: HashMap::new(),
+        relayed: HashMap::new(),
         direct: HashSet::new(),
     };
     loop {
@@ -175,7 +181,7 @@ impl State {
                         },
                     );
                 }
-                if !self.relayed_at.contains_key(&target) {
+                if !self.relayed.contains_key(&target) {
                     let addr = circuit.with(Protocol::P2p(target));
                     if let Err(error) = swarm.dial(addr) {
                         tracing::warn!(%error, "cannot dial through the relay");
@@ -221,7 +227,13 @@ impl State {
                 peer_id, endpoint, ..
             } if endpoint.is_relayed() => {
                 self.direct.remove(&peer_id);
-                self.relayed_at.insert(peer_id, Instant::now());
+                self.relayed.insert(
+                    peer_id,
+                    Relayed {
+                        at: Instant::now(),
+                        dials: 0,
+                    },
+                );
                 send(&self.events, NodeEvent::Relayed { peer: peer_id });
             }
             SwarmEvent::ConnectionEstablished {
@@ -239,7 +251,7 @@ impl State {
                 peer_id, endpoint, ..
             } => {
                 if endpoint.is_relayed() {
-                    self.relayed_at.remove(&peer_id);
+                    self.relayed.remove(&peer_id);
                 } else if !swarm.is_connected(&peer_id) {
                     self.direct.remove(&peer_id);
                 }
@@ -259,6 +271,16 @@ impl State {
                 if self.relay == Relay::Ready {
                     self.relay = Relay::AwaitingIdentify;
                     self.on_relay_identified(swarm);
+                }
+            }
+            SwarmEvent::Dialing {
+                peer_id: Some(peer),
+                ..
+            } => {
+                // After the relayed connection, every dial to the peer is a
+                // DCUtR attempt.
+                if let Some(relayed) = self.relayed.get_mut(&peer) {
+                    relayed.dials += 1;
                 }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(swarm, event),
@@ -283,7 +305,7 @@ impl State {
                 local_port,
             },
         );
-        let Some(relayed_at) = self.relayed_at.get(&peer) else {
+        let Some(relayed) = self.relayed.get(&peer) else {
             return;
         };
         if self.direct.insert(peer) {
@@ -291,12 +313,17 @@ impl State {
                 &self.events,
                 NodeEvent::Direct {
                     peer,
-                    elapsed_ms: relayed_at.elapsed().as_millis() as u64,
+                    elapsed_ms: relayed.at.elapsed().as_millis() as u64,
                     remote_address,
                     local_port,
+                    attempts: relayed.dials,
                 },
             );
         }
+    }
+
+    fn dials_to(&self, peer: &PeerId) -> u32 {
+        self.relayed.get(peer).map_or(0, |r| r.dials)
     }
 
     fn on_behaviour_event(&mut self, swarm: &mut Swarm<PeerBehaviour>, event: PeerBehaviourEvent) {
@@ -336,6 +363,7 @@ impl State {
                     NodeEvent::PunchFailed {
                         peer: remote_peer_id,
                         error: format!("{attempts} direct dials failed; the last: {last_error}"),
+                        attempts: self.dials_to(&remote_peer_id),
                     },
                 );
             }
@@ -355,6 +383,7 @@ impl State {
                     NodeEvent::PunchFailed {
                         peer: event.remote_peer_id,
                         error: error.to_string(),
+                        attempts: self.dials_to(&event.remote_peer_id),
                     },
                 );
             }

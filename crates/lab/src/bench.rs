@@ -1,0 +1,339 @@
+//! The hole-punch benchmark: stock and port-aware on identical topologies,
+//! interleaved, per NAT pairing, layout and delay.
+
+use std::{fmt::Write as _, time::Duration};
+
+use natlab::Nat;
+use punchport::quic::InitiatorRole;
+use punchport_node::TransportKind;
+use serde::Serialize;
+
+use crate::{Error, Layout, Outcome, PunchLab, Trial, stats};
+
+/// One topology of the benchmark; both transports run in it, interleaved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// Router of the reserving peer.
+    pub a: Nat,
+    /// Router of the dialing peer.
+    pub b: Nat,
+    /// The peers' listeners.
+    pub layout: Layout,
+    /// One-way delay on each router's WAN link.
+    pub delay: Duration,
+}
+
+impl Cell {
+    /// The pairing as text, e.g. `port-restricted / full cone`.
+    pub fn pairing(&self) -> String {
+        format!("{} / {}", short(self.a), short(self.b))
+    }
+
+    /// The lower bound of relayed-to-direct time: a relayed round trip for
+    /// CONNECT, half of one for SYNC, and a direct round trip for the QUIC
+    /// handshake. With the delay on both routers' links and none on the
+    /// relay's, both round trips are four delays: ten delays in all.
+    pub fn lower_bound(&self) -> Duration {
+        self.delay * 10
+    }
+
+    /// Whether a punch can work in this pairing at all: neither side maps
+    /// endpoint-dependently.
+    pub fn punchable(&self) -> bool {
+        self.a != Nat::Symmetric && self.b != Nat::Symmetric
+    }
+}
+
+fn short(nat: Nat) -> &'static str {
+    match nat {
+        Nat::PortRestricted => "EIM port-restricted",
+        Nat::PortRewriting => "EIM port-rewriting",
+        Nat::FullCone => "full cone",
+        Nat::RestrictedCone => "restricted cone",
+        Nat::Symmetric => "symmetric",
+        Nat::Firewall => "firewall (no NAT)",
+    }
+}
+
+/// The cells of a full run.
+pub fn full_cells() -> Vec<Cell> {
+    let eim = Nat::PortRestricted;
+    let mut cells = Vec::new();
+    for layout in [Layout::With443, Layout::PunchOnly] {
+        for (a, b) in [
+            (eim, eim),
+            (eim, Nat::FullCone),
+            (eim, Nat::RestrictedCone),
+            (eim, Nat::Firewall),
+            (Nat::Symmetric, eim),
+        ] {
+            cells.push(Cell {
+                a,
+                b,
+                layout,
+                delay: Duration::ZERO,
+            });
+        }
+        cells.push(Cell {
+            a: eim,
+            b: eim,
+            layout,
+            delay: Duration::from_millis(25),
+        });
+    }
+    cells
+}
+
+/// The cells of the initiator-role comparison: the seed layout behind two
+/// port-preserving NATs, without and with delay.
+pub fn role_cells() -> Vec<Cell> {
+    [Duration::ZERO, Duration::from_millis(25)]
+        .into_iter()
+        .map(|delay| Cell {
+            a: Nat::PortRestricted,
+            b: Nat::PortRestricted,
+            layout: Layout::With443,
+            delay,
+        })
+        .collect()
+}
+
+/// The cell of a smoke run.
+pub fn smoke_cells() -> Vec<Cell> {
+    vec![Cell {
+        a: Nat::PortRestricted,
+        b: Nat::PortRestricted,
+        layout: Layout::With443,
+        delay: Duration::ZERO,
+    }]
+}
+
+/// What runs in each cell: a transport and how its initiator punches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// The name in tables.
+    pub name: String,
+    /// punchport or stock.
+    pub kind: TransportKind,
+    /// How punchport's initiator punches.
+    pub role: InitiatorRole,
+}
+
+impl Variant {
+    /// Stock and port-aware with the default role: the comparison.
+    pub fn stock_and_port_aware() -> Vec<Variant> {
+        [TransportKind::Stock, TransportKind::PortAware]
+            .into_iter()
+            .map(|kind| Variant {
+                name: kind.to_string(),
+                kind,
+                role: InitiatorRole::default(),
+            })
+            .collect()
+    }
+
+    /// Port-aware with the client and with the server initiator role.
+    pub fn initiator_roles() -> Vec<Variant> {
+        [
+            ("client role", InitiatorRole::Client),
+            ("server role", InitiatorRole::Server),
+        ]
+        .into_iter()
+        .map(|(name, role)| Variant {
+            name: name.to_owned(),
+            kind: TransportKind::PortAware,
+            role,
+        })
+        .collect()
+    }
+}
+
+/// One trial's record, as written to the raw JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    /// The NAT pairing.
+    pub pairing: String,
+    /// The layout.
+    pub layout: &'static str,
+    /// One-way WAN delay in milliseconds.
+    pub delay_ms: u64,
+    /// The variant's name (`stock`, `port-aware`, ...).
+    pub transport: String,
+    /// The trial's number within its cell and transport.
+    pub trial: usize,
+    /// Whether the dialing peer became direct.
+    pub direct: bool,
+    /// Its relayed-to-direct time.
+    pub elapsed_ms: Option<u64>,
+    /// The reserving peer's relayed-to-direct time.
+    pub initiator_elapsed_ms: Option<u64>,
+    /// DCUtR attempts the dialing peer made.
+    pub attempts: Option<u32>,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+impl Record {
+    fn new(cell: &Cell, variant: &Variant, trial: usize, outcome: &Outcome) -> Self {
+        Self {
+            pairing: cell.pairing(),
+            layout: cell.layout.name(),
+            delay_ms: cell.delay.as_millis() as u64,
+            transport: variant.name.clone(),
+            trial,
+            direct: outcome.direct(),
+            elapsed_ms: outcome.elapsed_ms(),
+            initiator_elapsed_ms: outcome.a.elapsed_ms,
+            attempts: outcome.b.attempts.or(outcome.a.attempts),
+            failure: outcome
+                .b
+                .failure
+                .clone()
+                .or_else(|| outcome.a.failure.clone()),
+        }
+    }
+}
+
+/// Figures of one transport in one cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The NAT pairing.
+    pub pairing: String,
+    /// The layout.
+    pub layout: &'static str,
+    /// One-way WAN delay in milliseconds.
+    pub delay_ms: u64,
+    /// The variant's name.
+    pub transport: String,
+    /// Trials run.
+    pub trials: usize,
+    /// Trials that became direct.
+    pub direct: usize,
+    /// Wilson 95 % interval of the success rate.
+    pub wilson_95: (f64, f64),
+    /// Median relayed-to-direct time of the successes.
+    pub median_ms: Option<u64>,
+    /// 90th percentile of the same.
+    pub p90_ms: Option<u64>,
+    /// The lower bound for the cell's delays.
+    pub lower_bound_ms: u64,
+    /// DCUtR attempts per success (all attempts of all trials / successes).
+    pub attempts_per_success: Option<f64>,
+}
+
+fn summarise(cell: &Cell, variant: &Variant, records: &[Record]) -> Summary {
+    let mine: Vec<_> = records
+        .iter()
+        .filter(|r| r.transport == variant.name)
+        .collect();
+    let times: Vec<u64> = mine.iter().filter_map(|r| r.elapsed_ms).collect();
+    let direct = mine.iter().filter(|r| r.direct).count();
+    let attempts: u32 = mine.iter().filter_map(|r| r.attempts).sum();
+    Summary {
+        pairing: cell.pairing(),
+        layout: cell.layout.name(),
+        delay_ms: cell.delay.as_millis() as u64,
+        transport: variant.name.clone(),
+        trials: mine.len(),
+        direct,
+        wilson_95: stats::wilson_95(direct, mine.len()),
+        median_ms: stats::quantile(&times, 0.5),
+        p90_ms: stats::quantile(&times, 0.9),
+        lower_bound_ms: cell.lower_bound().as_millis() as u64,
+        attempts_per_success: (direct > 0).then(|| f64::from(attempts) / direct as f64),
+    }
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Trials per transport and cell.
+    pub trials_per_cell: usize,
+    /// Per cell and transport.
+    pub summaries: Vec<Summary>,
+    /// Every trial.
+    pub records: Vec<Record>,
+}
+
+/// Runs `trials` trials of each variant in each cell, interleaved (stock,
+/// port-aware, stock, ...), each cell in its own lab. `progress` is told
+/// about every trial.
+pub fn run(
+    cells: &[Cell],
+    variants: &[Variant],
+    trials: usize,
+    timeout: Duration,
+    mut progress: impl FnMut(&Record),
+) -> Result<Report, Error> {
+    let mut report = Report {
+        trials_per_cell: trials,
+        ..Report::default()
+    };
+    for cell in cells {
+        let lab = PunchLab::builder(cell.a, cell.b)
+            .wan_delay(cell.delay)
+            .build()?;
+        let mut records = Vec::new();
+        for trial in 0..trials {
+            for variant in variants {
+                let spec = Trial::new(variant.kind, cell.layout)
+                    .timeout(timeout)
+                    .initiator_role(variant.role);
+                let outcome = lab.run(&spec)?;
+                let record = Record::new(cell, variant, trial, &outcome);
+                progress(&record);
+                records.push(record);
+            }
+        }
+        for variant in variants {
+            report.summaries.push(summarise(cell, variant, &records));
+        }
+        report.records.extend(records);
+    }
+    Ok(report)
+}
+
+/// The report as a Markdown table.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| pairing (A / B) | layout | one-way delay | transport | direct | 95% CI | median | p90 | lower bound | attempts per success |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let ms = |v: Option<u64>| v.map_or("–".to_owned(), |v| format!("{v} ms"));
+    for s in &report.summaries {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} ms | {} | {}/{} ({:.0}%) | {:.0}–{:.0}% | {} | {} | {} ms | {} |",
+            s.pairing,
+            s.layout,
+            s.delay_ms,
+            s.transport,
+            s.direct,
+            s.trials,
+            100.0 * s.direct as f64 / s.trials.max(1) as f64,
+            100.0 * s.wilson_95.0,
+            100.0 * s.wilson_95.1,
+            ms(s.median_ms),
+            ms(s.p90_ms),
+            s.lower_bound_ms,
+            s.attempts_per_success
+                .map_or("–".to_owned(), |a| format!("{a:.2}")),
+        );
+    }
+    out
+}
+
+/// The Markdown document: a title, how the run was made, and the table.
+pub fn document(report: &Report, title: &str, command: &str, table: &str) -> String {
+    format!(
+        "# {title}\n\n\
+         Written by `{command}`. {} trials per variant and cell, the variants interleaved \
+         trial by trial on the same topology. Time is from the relayed connection to the first \
+         direct connection, at the dialing peer. The lower bound is a relayed round trip \
+         (CONNECT), half of one (SYNC) and a direct round trip (QUIC handshake). The raw \
+         trials are in the JSON file next to this one.\n\n{table}",
+        report.trials_per_cell
+    )
+}

@@ -1,0 +1,152 @@
+//! The hole-punch benchmark: stock rust-libp2p and punchport on identical
+//! NAT-lab topologies, interleaved. Needs root (network namespaces).
+//!
+//! ```sh
+//! cargo run --release -p punchport-lab --bin bench            # full run, writes docs/benchmarks.{md,json}
+//! cargo run --release -p punchport-lab --bin bench -- --smoke # one cell, two trials
+//! ```
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::Parser;
+use punchport_lab::bench::{self, Variant};
+
+#[derive(Debug, Parser)]
+#[command(name = "bench", about)]
+struct Args {
+    /// Trials per transport and cell.
+    #[arg(long, default_value_t = 30)]
+    trials: usize,
+    /// One cell and two trials each, written to the target directory.
+    #[arg(long)]
+    smoke: bool,
+    /// Compare punchport's initiator roles (client, server) instead of stock
+    /// and port-aware.
+    #[arg(long)]
+    initiator_roles: bool,
+    /// Seconds a dialing peer waits for a direct connection.
+    #[arg(long, default_value_t = 20)]
+    timeout_secs: u64,
+    /// The Markdown table (default docs/benchmarks.md, or
+    /// docs/benchmarks-roles.md with --initiator-roles).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut args = Args::parse();
+    if let Err(why) = punchport_lab::natlab::available() {
+        eprintln!("the benchmark needs the NAT lab: {why}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = build_nodes() {
+        eprintln!("building the node binaries failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    let (cells, name, title) = match (args.smoke, args.initiator_roles) {
+        (true, _) => {
+            args.trials = 2;
+            (
+                bench::smoke_cells(),
+                "benchmarks-smoke",
+                "Benchmark smoke run",
+            )
+        }
+        (false, true) => (
+            bench::role_cells(),
+            "benchmarks-roles",
+            "How the DCUtR initiator punches: client or server role",
+        ),
+        (false, false) => (
+            bench::full_cells(),
+            "benchmarks",
+            "Hole punching: stock rust-libp2p and punchport",
+        ),
+    };
+    let command = std::env::args().skip(1).fold(
+        "cargo run --release -p punchport-lab --bin bench --".to_owned(),
+        |c, a| c + " " + &a,
+    );
+    let variants = if args.initiator_roles {
+        Variant::initiator_roles()
+    } else {
+        Variant::stock_and_port_aware()
+    };
+    let out = args.out.unwrap_or_else(|| {
+        let dir = if args.smoke {
+            std::env::temp_dir()
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+        };
+        dir.join(format!("{name}.md"))
+    });
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let report = bench::run(&cells, &variants, args.trials, timeout, |r| {
+        eprintln!(
+            "{} | {} | {} ms | {} #{}: {}",
+            r.pairing,
+            r.layout,
+            r.delay_ms,
+            r.transport,
+            r.trial,
+            match (r.elapsed_ms, &r.failure) {
+                (Some(ms), _) =>
+                    format!("direct in {ms} ms, {} attempt(s)", r.attempts.unwrap_or(0)),
+                (None, failure) => format!("failed: {}", failure.as_deref().unwrap_or("?")),
+            }
+        );
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("the benchmark could not run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let table = bench::markdown(&report);
+    println!("{table}");
+    let json = out.with_extension("json");
+    let written =
+        std::fs::write(&out, bench::document(&report, title, &command, &table)).and_then(|()| {
+            std::fs::write(
+                &json,
+                serde_json::to_string_pretty(&report).unwrap_or_default(),
+            )
+        });
+    match written {
+        Ok(()) => {
+            eprintln!("wrote {} and {}", out.display(), json.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Builds the `relay` and `peer` examples with the profile of this binary.
+fn build_nodes() -> std::io::Result<()> {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return Ok(()); // not run by cargo: use what is there
+    };
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "--examples", "-p", "punchport"]);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let status = command.status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "cargo build exited with {status}"
+        )))
+    }
+}
