@@ -10,13 +10,15 @@ use libp2p_identity::PeerId;
 use libp2p_swarm::{
     ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NewExternalAddrCandidate,
     THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    dial_opts::{DialOpts, PeerCondition},
 };
-use punchport_core::{AddrError, Family, NoPunchSocket, NoPunchSocketReason, QuicAddr};
+use punchport_core::{AddrError, Family, QuicAddr};
 
 use crate::{
     Config,
     attempts::Attempts,
     filter::{Filter, Source, Stats, Verdict},
+    mapping::{Action, Mapping, Observation},
 };
 
 /// What the [`Behaviour`] reports: DCUtR's own events, and the filter's
@@ -40,6 +42,10 @@ pub enum Event {
         /// The last dial's error, in words.
         last_error: String,
     },
+    /// An observation told whether the NAT keeps the punch port (see
+    /// [`Behaviour::observed_address`]). When it does not, the punch socket
+    /// moves to another port of the range (`moving_to`).
+    Mapping(Observation),
 }
 
 impl From<libp2p_dcutr::Event> for Event {
@@ -63,7 +69,11 @@ pub struct Behaviour {
     filter: Filter,
     /// DCUtR's direct dials and their outcomes.
     attempts: Attempts,
+    /// Whether the NAT keeps the punch port; moving the punch socket.
+    mapping: Mapping,
     events: VecDeque<Event>,
+    /// Requests to the swarm (moving the punch socket).
+    requests: VecDeque<ToSwarm<Event, THandlerInEvent<Self>>>,
 }
 
 impl Behaviour {
@@ -76,9 +86,11 @@ impl Behaviour {
     pub fn with_config(local_peer_id: PeerId, config: Config) -> Self {
         Self {
             inner: libp2p_dcutr::Behaviour::new(local_peer_id),
+            mapping: Mapping::new(config.range, config.max_moves),
             filter: Filter::new(config),
             attempts: Attempts::default(),
             events: VecDeque::new(),
+            requests: VecDeque::new(),
         }
     }
 
@@ -91,6 +103,72 @@ impl Behaviour {
         let verdict = self.filter.candidate(Source::Announced, addr);
         self.apply(verdict);
         Ok(())
+    }
+
+    /// Tells the behaviour what a remote observed on one of our connections:
+    /// identify's `Info::observed_addr` from `identify::Event::Received`.
+    ///
+    /// Optional, and not needed for the candidate filter: it lets the
+    /// behaviour notice that the NAT rewrote the punch port, which happens
+    /// when several nodes behind one NAT bound the same port (pods behind
+    /// one Kubernetes node). The punch socket then moves to another free
+    /// port of the range and the observer is dialed again from it, until an
+    /// observation shows the port kept, at most [`Config::with_port_moves`]
+    /// times. Moving closes every connection of the old socket, including
+    /// the relay connection and its reservation: listen on the relay circuit
+    /// again once the observer has identified the new socket.
+    ///
+    /// Call it from the handler of `identify::Event::Received { connection_id,
+    /// info, .. }` with `&info.observed_addr`.
+    pub fn observed_address(
+        &mut self,
+        connection: ConnectionId,
+        observed: &Multiaddr,
+    ) -> Observation {
+        let (observation, actions) = self.mapping.observed(connection, observed);
+        match observation {
+            Observation::Unrelated => {}
+            Observation::Preserved { port } => {
+                tracing::debug!(port, %observed, "the NAT keeps the punch port");
+            }
+            Observation::Rewritten {
+                local,
+                observed: seen,
+                moving_to,
+            } => match moving_to {
+                Some(to) => tracing::info!(
+                    local,
+                    observed = seen,
+                    to,
+                    "the NAT rewrote the punch port; moving the punch socket"
+                ),
+                None => tracing::warn!(
+                    local,
+                    observed = seen,
+                    "the NAT rewrote the punch port and the punch socket will not move again; punches aimed at it will likely fail"
+                ),
+            },
+        }
+        if observation != Observation::Unrelated {
+            self.events.push_back(Event::Mapping(observation));
+        }
+        self.request(actions);
+        observation
+    }
+
+    fn request(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            self.requests.push_back(match action {
+                Action::RemoveListener(id) => ToSwarm::RemoveListener { id },
+                Action::Listen(opts) => ToSwarm::ListenOn { opts },
+                Action::Dial { peer, addr } => ToSwarm::Dial {
+                    opts: DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::Always)
+                        .build(),
+                },
+            });
+        }
     }
 
     /// Counts of the filter's decisions so far.
@@ -127,28 +205,6 @@ impl Behaviour {
             ),
         }
         self.events.push_back(Event::Candidate(verdict));
-    }
-
-    /// A DCUtR dial whose addresses have no punch socket of their family.
-    fn missing_punch_socket(&self, addresses: &[Multiaddr]) -> Option<NoPunchSocket> {
-        let quic: Vec<_> = addresses
-            .iter()
-            .filter_map(|addr| QuicAddr::parse(addr).ok().map(|q| (addr, q)))
-            .collect();
-        let (addr, first) = quic.first()?;
-        let reachable = quic
-            .iter()
-            .any(|(_, q)| self.filter.punch_port(Family::of(q.socket.ip())).is_some());
-        if reachable {
-            return None;
-        }
-        let family = Family::of(first.socket.ip());
-        Some(NoPunchSocket::new(
-            (*addr).clone(),
-            family,
-            self.filter.config().range(),
-            NoPunchSocketReason::NotBound(family),
-        ))
     }
 }
 
@@ -189,7 +245,7 @@ impl NetworkBehaviour for Behaviour {
         effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
         if self.attempts.pending(connection_id, effective_role)
-            && let Some(missing) = self.missing_punch_socket(addresses)
+            && let Some(missing) = self.filter.missing_punch_socket(addresses)
         {
             tracing::warn!("{missing}");
             return Err(ConnectionDenied::new(missing));
@@ -227,9 +283,18 @@ impl NetworkBehaviour for Behaviour {
                 return;
             }
             FromSwarm::NewListenAddr(listen) => {
+                self.mapping
+                    .new_listen_addr(listen.listener_id, listen.addr);
                 for verdict in self.filter.new_listen_addr(listen.addr) {
                     self.apply(verdict);
                 }
+            }
+            FromSwarm::ListenerClosed(closed) => {
+                self.mapping.listener_closed(closed.listener_id);
+            }
+            FromSwarm::ListenerError(failed) => {
+                let actions = self.mapping.listen_failed(failed.listener_id);
+                self.request(actions);
             }
             FromSwarm::ExpiredListenAddr(expired) => {
                 for verdict in self.filter.expired_listen_addr(expired.addr) {
@@ -248,6 +313,11 @@ impl NetworkBehaviour for Behaviour {
                 }
             }
             FromSwarm::ConnectionEstablished(established) => {
+                self.mapping.established(
+                    established.connection_id,
+                    established.peer_id,
+                    established.endpoint,
+                );
                 self.attempts.established(
                     established.connection_id,
                     established.peer_id,
@@ -255,6 +325,7 @@ impl NetworkBehaviour for Behaviour {
                 );
             }
             FromSwarm::ConnectionClosed(closed) => {
+                self.mapping.closed(closed.connection_id);
                 self.attempts.closed(closed.connection_id, closed.peer_id);
             }
             _ => {}
@@ -276,6 +347,9 @@ impl NetworkBehaviour for Behaviour {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        if let Some(request) = self.requests.pop_front() {
+            return Poll::Ready(request);
+        }
         if let Some(event) = self.events.pop_front() {
             return Poll::Ready(ToSwarm::GenerateEvent(event));
         }

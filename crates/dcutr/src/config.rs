@@ -7,6 +7,7 @@ use punchport_core::PortRange;
 pub struct Config {
     pub(crate) range: PortRange,
     pub(crate) translate: bool,
+    pub(crate) max_moves: u8,
 }
 
 impl Config {
@@ -15,6 +16,7 @@ impl Config {
         Self {
             range: PortRange::default(),
             translate: true,
+            max_moves: 8,
         }
     }
 
@@ -33,6 +35,15 @@ impl Config {
     /// that DCUtR is never left with no candidate at all.
     pub fn with_translation(mut self, translate: bool) -> Self {
         self.translate = translate;
+        self
+    }
+
+    /// How often the punch socket may move to another port of the range
+    /// when an observation shows that the NAT rewrote the punch port (8 by
+    /// default; 0 never moves). See
+    /// [`Behaviour::observed_address`](crate::Behaviour::observed_address).
+    pub fn with_port_moves(mut self, max: u8) -> Self {
+        self.max_moves = max;
         self
     }
 

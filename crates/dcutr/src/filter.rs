@@ -10,7 +10,7 @@ use std::{
 };
 
 use libp2p_core::{Multiaddr, multiaddr::Protocol};
-use punchport_core::{Family, QuicAddr};
+use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, QuicAddr};
 
 use crate::Config;
 
@@ -161,6 +161,29 @@ impl Filter {
             .get(&family)
             .and_then(|addrs| addrs.first())
             .map(|addr| addr.socket.port())
+    }
+
+    /// For a DCUtR dial to `addresses`: the error if no QUIC address among
+    /// them has a punch socket of its family.
+    pub(crate) fn missing_punch_socket(&self, addresses: &[Multiaddr]) -> Option<NoPunchSocket> {
+        let quic: Vec<_> = addresses
+            .iter()
+            .filter_map(|addr| QuicAddr::parse(addr).ok().map(|q| (addr, q)))
+            .collect();
+        let (addr, first) = quic.first()?;
+        if quic
+            .iter()
+            .any(|(_, q)| self.punch_port(Family::of(q.socket.ip())).is_some())
+        {
+            return None;
+        }
+        let family = Family::of(first.socket.ip());
+        Some(NoPunchSocket::new(
+            (*addr).clone(),
+            family,
+            self.config.range,
+            NoPunchSocketReason::NotBound(family),
+        ))
     }
 
     /// Decides about a new candidate and remembers it.
@@ -476,6 +499,28 @@ mod tests {
                 Decision::Kept
             );
         }
+    }
+
+    #[test]
+    fn a_punch_dial_needs_a_punch_socket_of_its_family() {
+        let v4 = addr("/ip4/203.0.113.9/udp/40001/quic-v1");
+        let v6 = addr("/ip6/2001:db8::9/udp/40001/quic-v1");
+        let missing = filter(true).missing_punch_socket(&[v4.clone()]).unwrap();
+        assert_eq!(missing.reason, NoPunchSocketReason::NotBound(Family::Ipv4));
+        assert!(
+            missing.to_string().contains("/ip4/0.0.0.0/udp/0/quic-v1"),
+            "{missing}"
+        );
+        let bound = with_punch_socket(true);
+        assert_eq!(bound.missing_punch_socket(&[v4.clone()]), None);
+        assert_eq!(bound.missing_punch_socket(&[v6.clone(), v4]), None);
+        let only_v6 = bound.missing_punch_socket(&[v6]).unwrap();
+        assert_eq!(only_v6.reason, NoPunchSocketReason::NotBound(Family::Ipv6));
+        // Not QUIC at all: not ours to refuse.
+        assert_eq!(
+            bound.missing_punch_socket(&[addr("/ip4/1.2.3.4/tcp/1")]),
+            None
+        );
     }
 
     #[test]

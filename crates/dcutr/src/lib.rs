@@ -42,8 +42,10 @@ mod attempts;
 mod behaviour;
 mod config;
 mod filter;
+mod mapping;
 
 pub use behaviour::{Behaviour, Event};
 pub use config::Config;
 pub use filter::{Decision, DropReason, Source, Stats, Verdict};
+pub use mapping::Observation;
 pub use punchport_core::PortRange;

@@ -61,6 +61,16 @@ pub enum NodeEvent {
         /// Direct dials this side made to `peer` since the relayed connection.
         attempts: u32,
     },
+    /// The NAT rewrote the punch port (another node behind it holds the
+    /// same port), so the punch socket moved to another port of the range.
+    PunchPortMoved {
+        /// The punch port that was rewritten.
+        from: u16,
+        /// The port the remote saw instead.
+        observed: u16,
+        /// The new punch port.
+        to: u16,
+    },
     /// The peer gave up waiting for a direct connection.
     Timeout,
 }

@@ -7,10 +7,18 @@ use std::{
 
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, core::ConnectedPoint, core::transport::ListenerId, identify,
-    multiaddr::Protocol, relay, swarm::SwarmEvent,
+    Multiaddr, PeerId, Swarm,
+    core::ConnectedPoint,
+    core::transport::ListenerId,
+    identify,
+    multiaddr::Protocol,
+    relay,
+    swarm::{
+        SwarmEvent,
+        dial_opts::{DialOpts, PeerCondition},
+    },
 };
-use punchport::{Family, QuicAddr};
+use punchport::{Family, QuicAddr, dcutr::Observation};
 use tokio::sync::mpsc;
 
 use super::{
@@ -153,7 +161,11 @@ impl State {
     fn on_tick(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
         if self.relay == Relay::Disconnected {
             tracing::debug!(relay=%self.config.relay, "dialing the relay");
-            match swarm.dial(self.config.relay.clone()) {
+            let opts = DialOpts::peer_id(self.config.relay_peer)
+                .addresses(vec![self.config.relay.clone()])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            match swarm.dial(opts) {
                 Ok(()) => self.relay = Relay::AwaitingIdentify,
                 Err(error) => tracing::warn!(%error, "cannot dial the relay"),
             }
@@ -328,12 +340,43 @@ impl State {
 
     fn on_behaviour_event(&mut self, swarm: &mut Swarm<PeerBehaviour>, event: PeerBehaviourEvent) {
         match event {
-            PeerBehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
-                if peer_id == self.config.relay_peer =>
-            {
+            PeerBehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                connection_id,
+                info,
+            }) => {
+                let observation = swarm
+                    .behaviour_mut()
+                    .punchport
+                    .as_mut()
+                    .map(|dcutr| dcutr.observed_address(connection_id, &info.observed_addr));
+                if peer_id != self.config.relay_peer {
+                    return;
+                }
                 tracing::info!(observed=%info.observed_addr, "the relay observes us");
-                self.on_relay_identified(swarm);
+                match observation {
+                    // The punch socket moves and the relay is dialed again
+                    // from it: reserve once that connection is identified.
+                    Some(Observation::Rewritten {
+                        moving_to: Some(_), ..
+                    }) => {}
+                    _ => self.on_relay_identified(swarm),
+                }
             }
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Mapping(
+                Observation::Rewritten {
+                    local,
+                    observed,
+                    moving_to: Some(to),
+                },
+            )) => send(
+                &self.events,
+                NodeEvent::PunchPortMoved {
+                    from: local,
+                    observed,
+                    to,
+                },
+            ),
             PeerBehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 ..
             }) => {
