@@ -505,14 +505,16 @@ mod tests {
     fn a_punch_dial_needs_a_punch_socket_of_its_family() {
         let v4 = addr("/ip4/203.0.113.9/udp/40001/quic-v1");
         let v6 = addr("/ip6/2001:db8::9/udp/40001/quic-v1");
-        let missing = filter(true).missing_punch_socket(&[v4.clone()]).unwrap();
+        let missing = filter(true)
+            .missing_punch_socket(std::slice::from_ref(&v4))
+            .unwrap();
         assert_eq!(missing.reason, NoPunchSocketReason::NotBound(Family::Ipv4));
         assert!(
             missing.to_string().contains("/ip4/0.0.0.0/udp/0/quic-v1"),
             "{missing}"
         );
         let bound = with_punch_socket(true);
-        assert_eq!(bound.missing_punch_socket(&[v4.clone()]), None);
+        assert_eq!(bound.missing_punch_socket(std::slice::from_ref(&v4)), None);
         assert_eq!(bound.missing_punch_socket(&[v6.clone(), v4]), None);
         let only_v6 = bound.missing_punch_socket(&[v6]).unwrap();
         assert_eq!(only_v6.reason, NoPunchSocketReason::NotBound(Family::Ipv6));
