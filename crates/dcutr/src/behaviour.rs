@@ -130,24 +130,30 @@ impl Behaviour {
             Observation::Unrelated => {}
             Observation::Preserved { port } => {
                 tracing::debug!(port, %observed, "the NAT keeps the punch port");
+                self.filter.port_kept();
             }
             Observation::Rewritten {
                 local,
                 observed: seen,
                 moving_to,
-            } => match moving_to {
-                Some(to) => tracing::info!(
-                    local,
-                    observed = seen,
-                    to,
-                    "the NAT rewrote the punch port; moving the punch socket"
-                ),
-                None => tracing::warn!(
-                    local,
-                    observed = seen,
-                    "the NAT rewrote the punch port and the punch socket will not move again; punches aimed at it will likely fail"
-                ),
-            },
+            } => {
+                if let Ok(quic) = QuicAddr::parse(observed) {
+                    self.filter.port_rewritten(quic.socket.ip(), local);
+                }
+                match moving_to {
+                    Some(to) => tracing::info!(
+                        local,
+                        observed = seen,
+                        to,
+                        "the NAT rewrote the punch port; moving the punch socket"
+                    ),
+                    None => tracing::warn!(
+                        local,
+                        observed = seen,
+                        "the NAT rewrote the punch port and the punch socket will not move again; punches aimed at it will likely fail"
+                    ),
+                }
+            }
         }
         if observation != Observation::Unrelated {
             self.events.push_back(Event::Mapping(observation));

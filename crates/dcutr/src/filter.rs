@@ -57,6 +57,9 @@ pub enum DropReason {
     Relayed,
     /// An unspecified, multicast or broadcast IP that nobody can dial.
     Unroutable,
+    /// An observer saw that the NAT rewrote the punch port; addresses of
+    /// that IP with the punch port (or translated onto it) are not ours.
+    PortRewritten,
 }
 
 impl fmt::Display for DropReason {
@@ -66,6 +69,7 @@ impl fmt::Display for DropReason {
             DropReason::NoPunchSocket => "port outside the punch range and no punch socket bound",
             DropReason::Relayed => "relayed address",
             DropReason::Unroutable => "unroutable IP",
+            DropReason::PortRewritten => "the NAT rewrites the punch port",
         })
     }
 }
@@ -131,8 +135,13 @@ pub(crate) struct Filter {
     punch: HashMap<Family, Vec<QuicAddr>>,
     /// Recent candidates, to decide again when the punch port changes.
     recent: VecDeque<(Source, Multiaddr)>,
+    /// The last punch port of each family, to tell a move.
+    last_port: HashMap<Family, u16>,
     /// Whether DCUtR has been handed any candidate.
     offered_any: bool,
+    /// The public IP at which an observer saw the punch port rewritten, and
+    /// that punch port.
+    rewritten: Option<(IpAddr, u16)>,
     stats: Stats,
 }
 
@@ -142,7 +151,9 @@ impl Filter {
             config,
             punch: HashMap::new(),
             recent: VecDeque::new(),
+            last_port: HashMap::new(),
             offered_any: false,
+            rewritten: None,
             stats: Stats::default(),
         }
     }
@@ -161,6 +172,18 @@ impl Filter {
             .get(&family)
             .and_then(|addrs| addrs.first())
             .map(|addr| addr.socket.port())
+    }
+
+    /// An observer at `ip` saw punch port `port` rewritten: until the punch
+    /// socket moves or the port is seen kept, candidates of that IP with the
+    /// punch port are not ours.
+    pub(crate) fn port_rewritten(&mut self, ip: IpAddr, port: u16) {
+        self.rewritten = Some((ip, port));
+    }
+
+    /// An observer saw the punch port kept.
+    pub(crate) fn port_kept(&mut self) {
+        self.rewritten = None;
     }
 
     /// For a DCUtR dial to `addresses`: the error if no QUIC address among
@@ -239,6 +262,21 @@ impl Filter {
         if after == before || after.is_none() {
             return Vec::new();
         }
+        let Some(port) = after else {
+            return Vec::new();
+        };
+        // Observations of the old punch port are stale now.
+        if let Some(old) = self
+            .last_port
+            .insert(family, port)
+            .filter(|old| *old != port)
+        {
+            self.recent.retain(|(_, addr)| {
+                !QuicAddr::parse(addr)
+                    .is_ok_and(|q| Family::of(q.socket.ip()) == family && q.socket.port() == old)
+            });
+            self.rewritten = None;
+        }
         let recent: Vec<_> = self
             .recent
             .iter()
@@ -278,10 +316,17 @@ impl Filter {
         if !is_routable(ip) {
             return Decision::Dropped(DropReason::Unroutable);
         }
+        let punch_port = self.punch_port(Family::of(ip));
+        if let Some((rewritten_ip, rewritten_port)) = self.rewritten
+            && rewritten_ip == ip
+            && (quic.socket.port() == rewritten_port
+                || !self.config.range.contains(quic.socket.port()))
+        {
+            return Decision::Dropped(DropReason::PortRewritten);
+        }
         if self.config.range.contains(quic.socket.port()) {
             return Decision::Kept;
         }
-        let punch_port = self.punch_port(Family::of(ip));
         let reason = match punch_port {
             Some(port) if self.config.translate => {
                 let to = QuicAddr {
@@ -523,6 +568,39 @@ mod tests {
             bound.missing_punch_socket(&[addr("/ip4/1.2.3.4/tcp/1")]),
             None
         );
+    }
+
+    #[test]
+    fn a_rewritten_punch_port_is_not_advertised_until_the_socket_moves() {
+        let mut filter = with_punch_socket(true);
+        filter.port_rewritten("203.0.113.9".parse().unwrap(), 40007);
+        for text in [
+            "/ip4/203.0.113.9/udp/40007/quic-v1",
+            "/ip4/203.0.113.9/udp/443/quic-v1",
+        ] {
+            let verdict = filter.candidate(Source::Observed, addr(text));
+            assert_eq!(
+                verdict.decision,
+                Decision::Dropped(DropReason::PortRewritten),
+                "{text}"
+            );
+        }
+        // Another observer's IP is unaffected.
+        let other = filter.candidate(
+            Source::Observed,
+            addr("/ip4/198.51.100.3/udp/40007/quic-v1"),
+        );
+        assert_eq!(other.decision, Decision::Kept);
+        // The socket moves: the old port's observations are stale and dropped
+        // from memory; the outside-range one is translated to the new port.
+        filter.expired_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1"));
+        let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40011/quic-v1"));
+        let candidates: Vec<_> = again
+            .iter()
+            .filter_map(Verdict::candidate)
+            .cloned()
+            .collect();
+        assert_eq!(candidates, [addr("/ip4/203.0.113.9/udp/40011/quic-v1")]);
     }
 
     #[test]

@@ -32,9 +32,16 @@ pub struct PunchLabBuilder {
     wan_delay: Duration,
     wan_loss_percent: f64,
     range: PortRange,
+    a_hosts: usize,
 }
 
 impl PunchLabBuilder {
+    /// How many hosts sit behind router `a` (`a0`, `a1`, ...; 1 by default).
+    pub fn a_hosts(mut self, count: usize) -> Self {
+        self.a_hosts = count;
+        self
+    }
+
     /// One-way delay on each router's WAN link (the relay's link has none).
     pub fn wan_delay(mut self, delay: Duration) -> Self {
         self.wan_delay = delay;
@@ -58,6 +65,7 @@ impl PunchLabBuilder {
         let binaries = Binaries::locate()?;
         let lab = Lab::builder()
             .router("a", self.a)
+            .hosts(self.a_hosts)
             .router("b", self.b)
             .wan_delay(self.wan_delay)
             .wan_loss_percent(self.wan_loss_percent)
@@ -88,6 +96,7 @@ impl PunchLab {
             wan_delay: Duration::ZERO,
             wan_loss_percent: 0.0,
             range: PortRange::default(),
+            a_hosts: 1,
         }
     }
 

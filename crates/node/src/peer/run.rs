@@ -14,7 +14,7 @@ use libp2p::{
     multiaddr::Protocol,
     relay,
     swarm::{
-        SwarmEvent,
+        ConnectionId, DialError, SwarmEvent,
         dial_opts::{DialOpts, PeerCondition},
     },
 };
@@ -53,6 +53,8 @@ struct State {
     relay: Relay,
     announced_ready: bool,
     circuit_listener: Option<ListenerId>,
+    /// The pending dial to the target through the relay.
+    circuit_dial: Option<ConnectionId>,
     /// The relayed connection to each peer: when it was established, and
     /// how many direct dials followed.
     relayed: HashMap<PeerId, Relayed>,
@@ -83,6 +85,7 @@ pub(super) async fn run(
         relay: Relay::Disconnected,
         announced_ready: false,
         circuit_listener: None,
+        circuit_dial: None,
         relayed: HashMap::new(),
         direct: HashSet::new(),
     };
@@ -159,6 +162,9 @@ fn listen(
 
 impl State {
     fn on_tick(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
+        if let (Relay::Ready, Some(target)) = (self.relay, self.config.dial) {
+            self.dial_target(swarm, target);
+        }
         if self.relay == Relay::Disconnected {
             tracing::debug!(relay=%self.config.relay, "dialing the relay");
             let opts = DialOpts::peer_id(self.config.relay_peer)
@@ -167,13 +173,36 @@ impl State {
                 .build();
             match swarm.dial(opts) {
                 Ok(()) => self.relay = Relay::AwaitingIdentify,
+                // Connected or dialing already (the punch socket moved and
+                // redialed it): wait for identify as after our own dial.
+                Err(DialError::DialPeerConditionFalse(_)) => self.relay = Relay::AwaitingIdentify,
                 Err(error) => tracing::warn!(%error, "cannot dial the relay"),
             }
         }
     }
 
+    /// Dials `target` through the relay unless a relayed connection or such
+    /// a dial exists.
+    fn dial_target(&mut self, swarm: &mut Swarm<PeerBehaviour>, target: PeerId) {
+        if self.relayed.contains_key(&target) || self.circuit_dial.is_some() {
+            return;
+        }
+        let addr = self
+            .config
+            .relay
+            .clone()
+            .with(Protocol::P2pCircuit)
+            .with(Protocol::P2p(target));
+        let opts = DialOpts::peer_id(target).addresses(vec![addr]).build();
+        let id = opts.connection_id();
+        match swarm.dial(opts) {
+            Ok(()) => self.circuit_dial = Some(id),
+            Err(error) => tracing::warn!(%error, "cannot dial through the relay"),
+        }
+    }
+
     fn on_relay_identified(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
-        if self.relay != Relay::AwaitingIdentify {
+        if self.relay == Relay::Ready {
             return;
         }
         self.relay = Relay::Ready;
@@ -193,12 +222,7 @@ impl State {
                         },
                     );
                 }
-                if !self.relayed.contains_key(&target) {
-                    let addr = circuit.with(Protocol::P2p(target));
-                    if let Err(error) = swarm.dial(addr) {
-                        tracing::warn!(%error, "cannot dial through the relay");
-                    }
-                }
+                self.dial_target(swarm, target);
             }
         }
     }
@@ -236,8 +260,14 @@ impl State {
                 tracing::info!(relay=%peer_id, "connected to the relay");
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                endpoint,
+                connection_id,
+                ..
             } if endpoint.is_relayed() => {
+                if self.circuit_dial == Some(connection_id) {
+                    self.circuit_dial = None;
+                }
                 self.direct.remove(&peer_id);
                 self.relayed.insert(
                     peer_id,
@@ -275,6 +305,14 @@ impl State {
             } if peer == relay_peer && !swarm.is_connected(&relay_peer) => {
                 tracing::warn!(%error, "cannot reach the relay; retrying");
                 self.relay = Relay::Disconnected;
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } if self.circuit_dial == Some(connection_id) => {
+                tracing::warn!(%error, "dialing through the relay failed; retrying");
+                self.circuit_dial = None;
             }
             SwarmEvent::ListenerClosed { listener_id, .. }
                 if Some(listener_id) == self.circuit_listener =>
