@@ -13,6 +13,9 @@ use tokio::{sync::mpsc, time::Instant};
 /// How long a dialing peer keeps running after `direct`, so that the other
 /// side completes its handshake before this one closes.
 const LINGER: Duration = Duration::from_millis(500);
+/// How long it keeps running after `punch_failed`: the relayed connection
+/// still carries traffic meanwhile (see the `ping` lines).
+const LINGER_FAILED: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -52,7 +55,7 @@ async fn main() -> ExitCode {
                         exit = Some((Instant::now() + LINGER, ExitCode::SUCCESS));
                     }
                     NodeEvent::PunchFailed { peer, .. } if Some(*peer) == target && exit.is_none() => {
-                        exit = Some((Instant::now(), ExitCode::FAILURE));
+                        exit = Some((Instant::now() + LINGER_FAILED, ExitCode::FAILURE));
                     }
                     _ => {}
                 }

@@ -151,6 +151,9 @@ pub struct PeerArgs {
     /// then accepting). Port-aware only.
     #[arg(long, default_value = "client", value_parser = parse_initiator_role, value_name = "ROLE")]
     pub initiator_role: InitiatorRole,
+    /// Seconds between pings on every connection; each answer prints a `ping` line.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ping_interval_secs: u64,
     /// With --dial: give up after this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
@@ -163,7 +166,8 @@ impl PeerArgs {
             .listen(self.listen.clone())?
             .punch_range(self.punch_range)
             .transport(self.transport)
-            .initiator_role(self.initiator_role);
+            .initiator_role(self.initiator_role)
+            .ping_interval(Duration::from_secs(self.ping_interval_secs));
         if let Some(seed) = self.secret_key_seed {
             config = config.keypair(keypair_from_seed(seed));
         }

@@ -61,6 +61,15 @@ pub enum NodeEvent {
         /// Direct dials this side made to `peer` since the relayed connection.
         attempts: u32,
     },
+    /// A ping over a connection to `peer` was answered.
+    Ping {
+        /// The remote peer.
+        peer: PeerId,
+        /// Whether the connection is relayed.
+        relayed: bool,
+        /// The round trip in milliseconds.
+        rtt_ms: u64,
+    },
     /// The NAT rewrote the punch port (another node behind it holds the
     /// same port), so the punch socket moved to another port of the range.
     PunchPortMoved {

@@ -23,6 +23,7 @@ impl PeerBehaviour {
         key: &Keypair,
         relay_client: relay::client::Behaviour,
         punchport: Option<punchport::dcutr::Behaviour>,
+        ping_interval: std::time::Duration,
     ) -> Self {
         let peer_id = key.public().to_peer_id();
         let stock = punchport.is_none().then(|| dcutr::Behaviour::new(peer_id));
@@ -32,7 +33,7 @@ impl PeerBehaviour {
                 PROTOCOL_VERSION.into(),
                 key.public(),
             )),
-            ping: ping::Behaviour::default(),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(ping_interval)),
             punchport: punchport.into(),
             dcutr: stock.into(),
         }

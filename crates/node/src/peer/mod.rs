@@ -62,6 +62,7 @@ pub struct PeerConfig {
     pub(crate) translation: bool,
     pub(crate) dial: Option<PeerId>,
     pub(crate) retry_interval: Duration,
+    pub(crate) ping_interval: Duration,
 }
 
 impl PeerConfig {
@@ -86,6 +87,7 @@ impl PeerConfig {
             translation: true,
             dial: None,
             retry_interval: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(15),
         })
     }
 
@@ -140,6 +142,13 @@ impl PeerConfig {
     /// Switches translation of candidates outside the range (port-aware only).
     pub fn translation(mut self, on: bool) -> Self {
         self.translation = on;
+        self
+    }
+
+    /// Sets how often every connection is pinged (15 s by default); each
+    /// answer is reported as [`NodeEvent::Ping`].
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval;
         self
     }
 

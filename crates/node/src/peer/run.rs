@@ -12,7 +12,7 @@ use libp2p::{
     core::transport::ListenerId,
     identify,
     multiaddr::Protocol,
-    relay,
+    ping, relay,
     swarm::{
         ConnectionId, DialError, SwarmEvent,
         dial_opts::{DialOpts, PeerCondition},
@@ -60,6 +60,8 @@ struct State {
     relayed: HashMap<PeerId, Relayed>,
     /// Peers with a direct connection.
     direct: HashSet<PeerId>,
+    /// Relayed connections, to tell what a ping went over.
+    relayed_connections: HashSet<ConnectionId>,
 }
 
 pub(super) async fn run(
@@ -88,6 +90,7 @@ pub(super) async fn run(
         circuit_dial: None,
         relayed: HashMap::new(),
         direct: HashSet::new(),
+        relayed_connections: HashSet::new(),
     };
     loop {
         tokio::select! {
@@ -268,6 +271,7 @@ impl State {
                 if self.circuit_dial == Some(connection_id) {
                     self.circuit_dial = None;
                 }
+                self.relayed_connections.insert(connection_id);
                 self.direct.remove(&peer_id);
                 self.relayed.insert(
                     peer_id,
@@ -290,8 +294,12 @@ impl State {
                 self.relay = Relay::Disconnected;
             }
             SwarmEvent::ConnectionClosed {
-                peer_id, endpoint, ..
+                peer_id,
+                endpoint,
+                connection_id,
+                ..
             } => {
+                self.relayed_connections.remove(&connection_id);
                 if endpoint.is_relayed() {
                     self.relayed.remove(&peer_id);
                 } else if !swarm.is_connected(&peer_id) {
@@ -413,6 +421,18 @@ impl State {
                     from: local,
                     observed,
                     to,
+                },
+            ),
+            PeerBehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Ok(rtt),
+            }) if peer != self.config.relay_peer => send(
+                &self.events,
+                NodeEvent::Ping {
+                    peer,
+                    relayed: self.relayed_connections.contains(&connection),
+                    rtt_ms: rtt.as_millis() as u64,
                 },
             ),
             PeerBehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {

@@ -49,7 +49,9 @@ pub(super) fn build(config: &PeerConfig) -> Result<Swarm<PeerBehaviour>, ConfigE
                 .map_err(|e| err(&e))?
                 .with_relay_client(noise::Config::new, yamux::Config::default)
                 .map_err(|e| err(&e))?
-                .with_behaviour(|key, relay| PeerBehaviour::new(key, relay, Some(dcutr(key))))
+                .with_behaviour(|key, relay| {
+                    PeerBehaviour::new(key, relay, Some(dcutr(key)), config.ping_interval)
+                })
                 .map_err(|e| err(&e))?
                 .with_swarm_config(swarm_config)
                 .build()
@@ -58,7 +60,7 @@ pub(super) fn build(config: &PeerConfig) -> Result<Swarm<PeerBehaviour>, ConfigE
             .with_quic()
             .with_relay_client(noise::Config::new, yamux::Config::default)
             .map_err(|e| err(&e))?
-            .with_behaviour(|key, relay| PeerBehaviour::new(key, relay, None))
+            .with_behaviour(|key, relay| PeerBehaviour::new(key, relay, None, config.ping_interval))
             .map_err(|e| err(&e))?
             .with_swarm_config(swarm_config)
             .build(),
