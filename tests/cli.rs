@@ -235,3 +235,54 @@ fn relay_and_peers_punch_and_the_dialer_exits_0() {
     let status = b.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn keygen_writes_an_identity_that_the_relay_uses() {
+    let dir = std::env::temp_dir().join(format!("punchport-cli-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("relay.key");
+    let _ = std::fs::remove_file(&key);
+    let out = Command::new(example("keygen")).arg(&key).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let peer_id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(peer_id.starts_with("12D3KooW"), "{peer_id}");
+    // A second keygen never overwrites a key.
+    let again = Command::new(example("keygen")).arg(&key).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let key_arg = key.to_str().unwrap();
+    let relay = Node::start(
+        "relay",
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--key-file",
+            key_arg,
+        ],
+    );
+    assert_eq!(relay.wait_for("ready")["peer_id"], peer_id.as_str());
+    drop(relay);
+    assert_usage_error(
+        "relay",
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--key-file",
+            key_arg,
+            "--secret-key-seed",
+            "1",
+        ],
+        "--key-file",
+    );
+    std::fs::write(&key, b"junk").unwrap();
+    assert_usage_error(
+        "relay",
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--key-file",
+            key_arg,
+        ],
+        "keygen",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -66,9 +66,14 @@ pub struct RelayArgs {
     /// Without it the relay announces its listen addresses.
     #[arg(long = "external-address", value_name = "MULTIADDR")]
     pub external_address: Vec<Multiaddr>,
-    /// Derive the identity from this byte (for tests and labs; random otherwise).
-    #[arg(long, value_name = "U8")]
+    /// Derive the identity from this byte (for tests and labs only: anyone can derive it).
+    #[arg(long, value_name = "U8", conflicts_with = "key_file")]
     pub secret_key_seed: Option<u8>,
+    /// Read the identity from this file (protobuf-encoded libp2p keypair),
+    /// creating it if missing. Without this or --secret-key-seed the identity
+    /// is new on every start.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<std::path::PathBuf>,
     /// Reservations held at once.
     #[arg(long, default_value_t = RelayLimits::default().max_reservations)]
     pub max_reservations: usize,
@@ -98,10 +103,7 @@ pub struct RelayArgs {
 impl RelayArgs {
     /// The relay configuration these flags describe.
     pub fn config(&self) -> Result<RelayConfig, ConfigError> {
-        let keypair = match self.secret_key_seed {
-            Some(seed) => keypair_from_seed(seed),
-            None => libp2p::identity::Keypair::generate_ed25519(),
-        };
+        let keypair = keypair(self.secret_key_seed, self.key_file.as_deref())?;
         for addr in &self.listen {
             punchport::QuicAddr::parse(addr).map_err(ConfigError::ListenAddr)?;
         }
@@ -140,9 +142,13 @@ pub struct PeerArgs {
     /// `port-aware` (punchport) or `stock` (plain with_quic() and DCUtR, the control).
     #[arg(long, default_value_t = TransportKind::PortAware, value_name = "KIND")]
     pub transport: TransportKind,
-    /// Derive the identity from this byte (for tests and labs; random otherwise).
-    #[arg(long, value_name = "U8")]
+    /// Derive the identity from this byte (for tests and labs only: anyone can derive it).
+    #[arg(long, value_name = "U8", conflicts_with = "key_file")]
     pub secret_key_seed: Option<u8>,
+    /// Read the identity from this file (protobuf-encoded libp2p keypair),
+    /// creating it if missing.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<std::path::PathBuf>,
     /// Dial this peer through the relay and punch; exit 0 once direct, 1 on failure.
     #[arg(long, value_name = "PEER_ID")]
     pub dial: Option<PeerId>,
@@ -168,8 +174,8 @@ impl PeerArgs {
             .transport(self.transport)
             .initiator_role(self.initiator_role)
             .ping_interval(Duration::from_secs(self.ping_interval_secs));
-        if let Some(seed) = self.secret_key_seed {
-            config = config.keypair(keypair_from_seed(seed));
+        if self.secret_key_seed.is_some() || self.key_file.is_some() {
+            config = config.keypair(keypair(self.secret_key_seed, self.key_file.as_deref())?);
         }
         if let Some(ip) = self.announce_ip {
             config = config.announce_ip(ip);
@@ -184,6 +190,18 @@ impl PeerArgs {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
     }
+}
+
+/// The identity from a seed, a key file, or a new one.
+fn keypair(
+    seed: Option<u8>,
+    key_file: Option<&std::path::Path>,
+) -> Result<libp2p::identity::Keypair, ConfigError> {
+    Ok(match (seed, key_file) {
+        (Some(seed), _) => keypair_from_seed(seed),
+        (None, Some(path)) => crate::load_or_create_keypair(path)?,
+        (None, None) => libp2p::identity::Keypair::generate_ed25519(),
+    })
 }
 
 fn parse_initiator_role(text: &str) -> Result<InitiatorRole, String> {

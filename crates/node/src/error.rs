@@ -19,6 +19,9 @@ pub enum ConfigError {
     /// A listen address is not a QUIC address.
     #[error("listen address: {0}")]
     ListenAddr(punchport::AddrError),
+    /// The key file is unusable.
+    #[error(transparent)]
+    KeyFile(#[from] crate::KeyFileError),
     /// The swarm could not be built.
     #[error("building the swarm failed: {0}")]
     Swarm(String),

@@ -31,7 +31,7 @@ mod relay;
 pub use error::{ConfigError, WaitError};
 pub use event::NodeEvent;
 pub use handle::Node;
-pub use identity::keypair_from_seed;
+pub use identity::{KeyFileError, keypair_from_seed, load_or_create_keypair, write_keypair};
 pub use peer::{PeerConfig, TransportKind};
 pub use relay::{RelayConfig, RelayLimits};
 
