@@ -8,18 +8,23 @@ use std::{
 use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
-    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, NewExternalAddrCandidate,
-    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    CloseConnection, ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour,
+    NewExternalAddrCandidate, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     dial_opts::{DialOpts, PeerCondition},
 };
 use punchport_core::{AddrError, Family, QuicAddr};
 
 use crate::{
     Config,
-    attempts::Attempts,
+    attempts::{AttemptReport, Attempts},
+    config::CandidateMode,
     filter::{Filter, Source, Stats, Verdict},
     mapping::{Action, Mapping, Observation},
+    nat::{MappingKind, NatStatus},
 };
+
+/// How many candidates libp2p-dcutr keeps (its LRU's size).
+const CANDIDATES: usize = 20;
 
 /// What the [`Behaviour`] reports: DCUtR's own events, and the filter's
 /// decisions.
@@ -43,9 +48,15 @@ pub enum Event {
         last_error: String,
     },
     /// An observation told whether the NAT keeps the punch port (see
-    /// [`Behaviour::observed_address`]). When it does not, the punch socket
-    /// moves to another port of the range (`moving_to`).
+    /// [`Behaviour::on_identify`]). When it does not, the punch socket
+    /// may move to another port of the range (`moving_to`).
     Mapping(Observation),
+    /// What the observations say about the NAT in front of the punch
+    /// socket changed (see [`Behaviour::on_identify`]).
+    Nat(NatStatus),
+    /// One hole-punch attempt ended on this side: what was advertised and
+    /// dialed, and how it went.
+    Attempt(AttemptReport),
 }
 
 impl From<libp2p_dcutr::Event> for Event {
@@ -74,6 +85,8 @@ pub struct Behaviour {
     events: VecDeque<Event>,
     /// Requests to the swarm (moving the punch socket).
     requests: VecDeque<ToSwarm<Event, THandlerInEvent<Self>>>,
+    /// What DCUtR advertises: a mirror of its candidate list (an LRU of 20).
+    sent: VecDeque<Multiaddr>,
 }
 
 impl Behaviour {
@@ -86,11 +99,12 @@ impl Behaviour {
     pub fn with_config(local_peer_id: PeerId, config: Config) -> Self {
         Self {
             inner: libp2p_dcutr::Behaviour::new(local_peer_id),
-            mapping: Mapping::new(config.range, config.max_moves),
+            mapping: Mapping::new(config.range, config.max_moves, config.candidates),
             filter: Filter::new(config),
             attempts: Attempts::default(),
             events: VecDeque::new(),
             requests: VecDeque::new(),
+            sent: VecDeque::new(),
         }
     }
 
@@ -105,27 +119,46 @@ impl Behaviour {
         Ok(())
     }
 
-    /// Tells the behaviour what a remote observed on one of our connections:
-    /// identify's `Info::observed_addr` from `identify::Event::Received`.
+    /// Tells the behaviour what a remote learnt about us through identify:
+    /// call it with the `connection_id` and `info` of every
+    /// `identify::Event::Received`.
     ///
-    /// Optional, and not needed for the candidate filter: it lets the
-    /// behaviour notice that the NAT rewrote the punch port, which happens
-    /// when several nodes behind one NAT bound the same port (pods behind
-    /// one Kubernetes node). The punch socket then moves to another free
-    /// port of the range and the observer is dialed again from it, until an
-    /// observation shows the port kept, at most [`Config::with_port_moves`]
-    /// times. Moving closes every connection of the old socket, including
-    /// the relay connection and its reservation: listen on the relay circuit
-    /// again once the observer has identified the new socket.
-    ///
-    /// Call it from the handler of `identify::Event::Received { connection_id,
-    /// info, .. }` with `&info.observed_addr`.
+    /// Optional for the candidate filter, needed for the rest:
+    /// - the NAT classification ([`Event::Nat`]): the first observation of
+    ///   the punch socket is checked against a second address of the same
+    ///   observer (say the relay's second IP, from `info.listen_addrs`);
+    /// - moving the punch socket when the NAT rewrote its port because
+    ///   another node behind it holds the same port (pods behind one
+    ///   Kubernetes node): the socket moves to another free port of the range
+    ///   and the observer is dialed again from it, at most
+    ///   [`Config::with_port_moves`] times. Moving closes every connection of
+    ///   the old socket, including the relay connection and its reservation:
+    ///   listen on the relay circuit again once the observer has identified
+    ///   the new socket (the returned [`Observation`] is then no longer
+    ///   [`unsettled`](Observation::unsettled));
+    /// - [`CandidateMode::SocketAware`](crate::CandidateMode::SocketAware),
+    ///   which hands DCUtR what observers saw of the punch socket.
+    pub fn on_identify(
+        &mut self,
+        connection: ConnectionId,
+        info: &libp2p_identify::Info,
+    ) -> Observation {
+        self.observed_address(connection, &info.observed_addr, &info.listen_addrs)
+    }
+
+    /// [`on_identify`](Self::on_identify) from its parts: what the remote on
+    /// `connection` observed, and the remote's own listen addresses.
     pub fn observed_address(
         &mut self,
         connection: ConnectionId,
         observed: &Multiaddr,
+        remote_listen_addrs: &[Multiaddr],
     ) -> Observation {
-        let (observation, actions) = self.mapping.observed(connection, observed);
+        let (observation, actions) =
+            self.mapping
+                .observed(connection, observed, remote_listen_addrs);
+        let observed_ip = QuicAddr::parse(observed).ok().map(|q| q.socket.ip());
+        let socket_aware = self.filter.config().candidates == CandidateMode::SocketAware;
         match observation {
             Observation::Unrelated => {}
             Observation::Preserved { port } => {
@@ -136,24 +169,40 @@ impl Behaviour {
                 local,
                 observed: seen,
                 moving_to,
+                probing,
             } => {
-                if let Ok(quic) = QuicAddr::parse(observed) {
-                    self.filter.port_rewritten(quic.socket.ip(), local);
+                // While the socket is about to change, and always in
+                // socket-aware mode, the punch port at that IP is not ours.
+                if let Some(ip) = observed_ip
+                    && (observation.unsettled() || socket_aware)
+                {
+                    self.filter.port_rewritten(ip, local);
+                } else {
+                    self.filter.port_kept();
                 }
-                match moving_to {
-                    Some(to) => tracing::info!(
+                match (moving_to, probing) {
+                    (Some(to), _) => tracing::info!(
                         local,
                         observed = seen,
                         to,
                         "the NAT rewrote the punch port; moving the punch socket"
                     ),
-                    None => tracing::warn!(
+                    (None, true) => tracing::info!(
                         local,
                         observed = seen,
-                        "the NAT rewrote the punch port and the punch socket will not move again; punches aimed at it will likely fail"
+                        "the NAT rewrote the punch port; asking a second observer before moving"
+                    ),
+                    (None, false) => tracing::warn!(
+                        local,
+                        observed = seen,
+                        "the NAT rewrote the punch port and the punch socket does not move; in the range candidate mode punches aimed at it will fail"
                     ),
                 }
             }
+        }
+        if socket_aware && observation != Observation::Unrelated && !observation.unsettled() {
+            let verdict = self.filter.on_punch_socket(observed.clone());
+            self.apply(verdict);
         }
         if observation != Observation::Unrelated {
             self.events.push_back(Event::Mapping(observation));
@@ -162,9 +211,15 @@ impl Behaviour {
         observation
     }
 
+    /// What the observations so far say about the NAT in front of the punch
+    /// socket.
+    pub fn nat(&self) -> NatStatus {
+        self.mapping.nat()
+    }
+
     fn request(&mut self, actions: Vec<Action>) {
         for action in actions {
-            self.requests.push_back(match action {
+            let request = match action {
                 Action::RemoveListener(id) => ToSwarm::RemoveListener { id },
                 Action::Listen(opts) => ToSwarm::ListenOn { opts },
                 Action::Dial { peer, addr } => ToSwarm::Dial {
@@ -173,7 +228,31 @@ impl Behaviour {
                         .condition(PeerCondition::Always)
                         .build(),
                 },
-            });
+                Action::Probe { peer, addr } => {
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::Always)
+                        .build();
+                    self.mapping.probe_started(opts.connection_id());
+                    ToSwarm::Dial { opts }
+                }
+                Action::Close { peer, id } => ToSwarm::CloseConnection {
+                    peer_id: peer,
+                    connection: CloseConnection::One(id),
+                },
+                Action::Nat(status) => {
+                    if status.mapping == MappingKind::EndpointDependent {
+                        tracing::warn!(
+                            "the NAT in front of the punch socket maps it to a different public port for every destination (endpoint-dependent, \"symmetric\" mapping): no source port can make a hole punch through it work, so connections to peers behind another NAT stay relayed"
+                        );
+                    } else {
+                        tracing::info!(mapping = %status.mapping, port_preserved = ?status.port_preserved, "NAT classified");
+                    }
+                    self.events.push_back(Event::Nat(status));
+                    continue;
+                }
+            };
+            self.requests.push_back(request);
         }
     }
 
@@ -193,9 +272,24 @@ impl Behaviour {
         self.filter.punch_port(family)
     }
 
+    /// The punch socket's listen address of the family of the first QUIC
+    /// address in `addresses`.
+    fn local_punch_addr(&self, addresses: &[Multiaddr]) -> Option<Multiaddr> {
+        let family = addresses
+            .iter()
+            .find_map(|a| QuicAddr::parse(a).ok())
+            .map(|q| Family::of(q.socket.ip()))?;
+        self.filter.punch_addr(family)
+    }
+
     fn apply(&mut self, verdict: Verdict) {
         match verdict.candidate() {
             Some(candidate) => {
+                self.sent.retain(|a| a != candidate);
+                self.sent.push_back(candidate.clone());
+                while self.sent.len() > CANDIDATES {
+                    self.sent.pop_front();
+                }
                 tracing::debug!(
                     source=?verdict.source, observed=%verdict.addr, %candidate,
                     decision=?verdict.decision, "address candidate handed to DCUtR"
@@ -250,7 +344,9 @@ impl NetworkBehaviour for Behaviour {
         addresses: &[Multiaddr],
         effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        if self.attempts.pending(connection_id, effective_role)
+        if self
+            .attempts
+            .pending(connection_id, effective_role, addresses)
             && let Some(missing) = self.filter.missing_punch_socket(addresses)
         {
             tracing::warn!("{missing}");
@@ -308,8 +404,26 @@ impl NetworkBehaviour for Behaviour {
                 }
             }
             FromSwarm::DialFailure(failure) => {
+                let actions = self.mapping.dial_failed(failure.connection_id);
+                self.request(actions);
                 let error = failure.error.to_string();
-                if let Some(gave_up) = self.attempts.failed(failure.connection_id, error) {
+                let dialed = match failure.error {
+                    DialError::Transport(errors) => Some(
+                        errors
+                            .iter()
+                            .map(|(addr, _)| addr.clone())
+                            .collect::<Vec<_>>(),
+                    ),
+                    _ => None,
+                };
+                let local = dialed.as_deref().and_then(|d| self.local_punch_addr(d));
+                let (report, gave_up) =
+                    self.attempts
+                        .failed(failure.connection_id, error, dialed, local);
+                if let Some(report) = report {
+                    self.events.push_back(Event::Attempt(report));
+                }
+                if let Some(gave_up) = gave_up {
                     tracing::debug!(peer=%gave_up.peer, error=%gave_up.last_error, "hole punch failed on the dialing side");
                     self.events.push_back(Event::PunchFailed {
                         remote_peer_id: gave_up.peer,
@@ -324,15 +438,27 @@ impl NetworkBehaviour for Behaviour {
                     established.peer_id,
                     established.endpoint,
                 );
-                self.attempts.established(
+                let address = established.endpoint.get_remote_address();
+                let local = self.local_punch_addr(std::slice::from_ref(address));
+                let sent: Vec<_> = self.sent.iter().cloned().collect();
+                if let Some(report) = self.attempts.established(
                     established.connection_id,
                     established.peer_id,
                     established.endpoint.is_relayed(),
-                );
+                    address,
+                    &sent,
+                    local,
+                ) {
+                    self.events.push_back(Event::Attempt(report));
+                }
             }
             FromSwarm::ConnectionClosed(closed) => {
                 self.mapping.closed(closed.connection_id);
-                self.attempts.closed(closed.connection_id, closed.peer_id);
+                self.attempts.closed(
+                    closed.connection_id,
+                    closed.peer_id,
+                    closed.endpoint.is_relayed(),
+                );
             }
             _ => {}
         }

@@ -8,6 +8,22 @@ pub struct Config {
     pub(crate) range: PortRange,
     pub(crate) translate: bool,
     pub(crate) max_moves: u8,
+    pub(crate) candidates: CandidateMode,
+}
+
+/// Which observed addresses DCUtR may advertise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CandidateMode {
+    /// Only addresses whose port is inside the punch range (others are
+    /// translated onto the punch port). Right for NATs that keep ports.
+    #[default]
+    Range,
+    /// Also what observers saw on connections from the punch socket,
+    /// whatever its port: the NAT's own mapping of the punch socket. Right
+    /// for NATs that map endpoint-independently but pick their own ports.
+    /// Needs [`Behaviour::on_identify`](crate::Behaviour::on_identify).
+    SocketAware,
 }
 
 impl Config {
@@ -17,6 +33,7 @@ impl Config {
             range: PortRange::default(),
             translate: true,
             max_moves: 8,
+            candidates: CandidateMode::default(),
         }
     }
 
@@ -45,6 +62,17 @@ impl Config {
     pub fn with_port_moves(mut self, max: u8) -> Self {
         self.max_moves = max;
         self
+    }
+
+    /// Sets which observed addresses DCUtR may advertise.
+    pub fn with_candidates(mut self, mode: CandidateMode) -> Self {
+        self.candidates = mode;
+        self
+    }
+
+    /// Which observed addresses DCUtR may advertise.
+    pub fn candidates(&self) -> CandidateMode {
+        self.candidates
     }
 
     /// The punch range.

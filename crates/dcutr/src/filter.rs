@@ -26,6 +26,10 @@ pub enum Source {
     /// Added by the application with
     /// [`Behaviour::add_announced_address`](crate::Behaviour::add_announced_address).
     Announced,
+    /// What an observer saw on a connection from the punch socket, handed
+    /// over by [`Behaviour::on_identify`](crate::Behaviour::on_identify) in
+    /// socket-aware mode.
+    PunchSocket,
 }
 
 /// What the filter did with one candidate.
@@ -41,6 +45,9 @@ pub enum Decision {
     Fallback,
     /// Not a QUIC address: the range says nothing about it, handed over unchanged.
     Bypassed,
+    /// Socket-aware mode: an observer saw the punch socket at this address,
+    /// handed over whatever its port.
+    OnPunchSocket,
     /// Not handed to DCUtR.
     Dropped(DropReason),
 }
@@ -89,7 +96,9 @@ impl Verdict {
     /// The address handed to DCUtR, if any.
     pub fn candidate(&self) -> Option<&Multiaddr> {
         match &self.decision {
-            Decision::Kept | Decision::Fallback | Decision::Bypassed => Some(&self.addr),
+            Decision::Kept | Decision::Fallback | Decision::Bypassed | Decision::OnPunchSocket => {
+                Some(&self.addr)
+            }
             Decision::Translated(to) => Some(to),
             Decision::Dropped(_) => None,
         }
@@ -110,6 +119,9 @@ pub struct Stats {
     pub fallback: u64,
     /// Not QUIC, handed to DCUtR unchanged.
     pub bypassed: u64,
+    /// Observed on the punch socket, handed over whatever its port
+    /// (socket-aware mode).
+    pub on_punch_socket: u64,
     /// Not handed to DCUtR.
     pub dropped: u64,
 }
@@ -122,6 +134,7 @@ impl Stats {
             Decision::Translated(_) => self.translated += 1,
             Decision::Fallback => self.fallback += 1,
             Decision::Bypassed => self.bypassed += 1,
+            Decision::OnPunchSocket => self.on_punch_socket += 1,
             Decision::Dropped(_) => self.dropped += 1,
         }
     }
@@ -174,6 +187,24 @@ impl Filter {
             .map(|addr| addr.socket.port())
     }
 
+    /// Socket-aware mode: an observer saw the punch socket at `addr`.
+    pub(crate) fn on_punch_socket(&mut self, addr: Multiaddr) -> Verdict {
+        let decision = match QuicAddr::parse(&addr) {
+            Ok(quic) if is_routable(quic.socket.ip()) => Decision::OnPunchSocket,
+            Ok(_) => Decision::Dropped(DropReason::Unroutable),
+            Err(_) => Decision::Bypassed,
+        };
+        self.stats.count(&decision);
+        if decision == Decision::OnPunchSocket {
+            self.offered_any = true;
+        }
+        Verdict {
+            source: Source::PunchSocket,
+            addr,
+            decision,
+        }
+    }
+
     /// An observer at `ip` saw punch port `port` rewritten: until the punch
     /// socket moves or the port is seen kept, candidates of that IP with the
     /// punch port are not ours.
@@ -209,6 +240,19 @@ impl Filter {
         ))
     }
 
+    /// A listen address of the punch socket of `family`.
+    pub(crate) fn punch_addr(&self, family: Family) -> Option<Multiaddr> {
+        self.punch
+            .get(&family)
+            .and_then(|addrs| {
+                addrs
+                    .iter()
+                    .find(|a| !a.socket.ip().is_loopback())
+                    .or(addrs.first())
+            })
+            .map(QuicAddr::to_multiaddr)
+    }
+
     /// Decides about a new candidate and remembers it.
     pub(crate) fn candidate(&mut self, source: Source, addr: Multiaddr) -> Verdict {
         self.recent.retain(|(s, a)| !(*s == source && *a == addr));
@@ -222,7 +266,7 @@ impl Filter {
     /// A new listen address. If it changes the punch port of its family, the
     /// recent candidates of that family are decided again.
     pub(crate) fn new_listen_addr(&mut self, addr: &Multiaddr) -> Vec<Verdict> {
-        let Some(quic) = self.punch_addr(addr) else {
+        let Some(quic) = self.as_punch_addr(addr) else {
             return Vec::new();
         };
         let family = Family::of(quic.socket.ip());
@@ -236,7 +280,7 @@ impl Filter {
 
     /// An expired listen address.
     pub(crate) fn expired_listen_addr(&mut self, addr: &Multiaddr) -> Vec<Verdict> {
-        let Some(quic) = self.punch_addr(addr) else {
+        let Some(quic) = self.as_punch_addr(addr) else {
             return Vec::new();
         };
         let family = Family::of(quic.socket.ip());
@@ -247,7 +291,7 @@ impl Filter {
         self.decide_again_if_moved(family, before)
     }
 
-    fn punch_addr(&self, addr: &Multiaddr) -> Option<QuicAddr> {
+    fn as_punch_addr(&self, addr: &Multiaddr) -> Option<QuicAddr> {
         QuicAddr::parse(addr)
             .ok()
             .filter(|quic| self.config.range.contains(quic.socket.port()))

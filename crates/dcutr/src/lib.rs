@@ -43,9 +43,12 @@ mod behaviour;
 mod config;
 mod filter;
 mod mapping;
+mod nat;
 
+pub use attempts::{AttemptOutcome, AttemptReport, Side};
 pub use behaviour::{Behaviour, Event};
-pub use config::Config;
+pub use config::{CandidateMode, Config};
 pub use filter::{Decision, DropReason, Source, Stats, Verdict};
 pub use mapping::Observation;
+pub use nat::{MappingKind, NatStatus};
 pub use punchport_core::PortRange;

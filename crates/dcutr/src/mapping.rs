@@ -1,5 +1,5 @@
-//! Whether the NAT keeps the punch port, and moving the punch socket when it
-//! does not.
+//! Whether the NAT keeps the punch port, what kind of NAT it is, and moving
+//! the punch socket when another socket behind the same NAT holds its port.
 //!
 //! Several nodes behind one NAT (pods of a Kubernetes node behind its
 //! masquerade) all bind the first free port of the range, each in its own
@@ -8,18 +8,29 @@
 //! moves its punch socket to another port of the range and reconnects to the
 //! observer, until an observation shows the port kept.
 //!
+//! The first observation of a punch port is checked against a second
+//! observer (another address of the same peer, say the relay's second IP)
+//! when one is known: that classifies the NAT ([`NatStatus`]), and a NAT that
+//! rewrites ports the same way for every destination (endpoint-independent
+//! but not port-preserving) is not worth moving on.
+//!
 //! Pure logic: it answers with [`Action`]s for the behaviour to carry out.
 
 use std::{
     collections::{HashMap, HashSet},
     hash::BuildHasher,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
 };
 
 use libp2p_core::{ConnectedPoint, Multiaddr, transport::ListenerId};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{ConnectionId, ListenOpts};
-use punchport_core::{PortRange, QuicAddr};
+use punchport_core::{Family, PortRange, QuicAddr};
+
+use crate::{
+    config::CandidateMode,
+    nat::{Classifier, MappingKind, NatStatus},
+};
 
 /// What an observation of one of our connections says about the punch
 /// port's mapping.
@@ -40,9 +51,26 @@ pub enum Observation {
         /// The port the remote saw.
         observed: u16,
         /// The port the punch socket moves to, or `None` if it does not move
-        /// (moves switched off or used up, or no other port left).
+        /// (moves switched off or used up, the NAT rewrites every port the
+        /// same way, or a second observer is asked first).
         moving_to: Option<u16>,
+        /// Whether a second observer is being asked before deciding.
+        probing: bool,
     },
+}
+
+impl Observation {
+    /// Whether the punch socket is about to change (moving, or deciding
+    /// whether to): connections of the current socket may close.
+    pub fn unsettled(&self) -> bool {
+        matches!(
+            self,
+            Observation::Rewritten {
+                moving_to: Some(_),
+                ..
+            } | Observation::Rewritten { probing: true, .. }
+        )
+    }
 }
 
 /// Something the behaviour has to ask the swarm for.
@@ -50,7 +78,22 @@ pub enum Observation {
 pub(crate) enum Action {
     RemoveListener(ListenerId),
     Listen(ListenOpts),
-    Dial { peer: PeerId, addr: Multiaddr },
+    Dial {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+    /// Dial `addr` of `peer` as a second observer, then report the dial's
+    /// connection id with [`Mapping::probe_started`].
+    Probe {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+    Close {
+        peer: PeerId,
+        id: ConnectionId,
+    },
+    /// The NAT classification changed.
+    Nat(NatStatus),
 }
 
 #[derive(Debug)]
@@ -66,6 +109,7 @@ struct Connection {
     remote: Multiaddr,
     /// The punch port the connection uses, if it uses the punch socket.
     local_port: Option<u16>,
+    probe: bool,
 }
 
 #[derive(Debug)]
@@ -74,6 +118,18 @@ struct Move {
     bind: IpAddr,
     port: u16,
     redial: (PeerId, Multiaddr),
+}
+
+/// What has been done about the current punch port.
+#[derive(Debug, Default)]
+struct PortState {
+    port: u16,
+    /// A probe was dialed for this port.
+    probed: bool,
+    /// The probe's connection id, while it is pending.
+    probe: Option<ConnectionId>,
+    /// A move waiting for the probe's answer: whom to redial.
+    deferred: Option<(PeerId, Multiaddr, u16, u16)>,
 }
 
 #[derive(Debug)]
@@ -85,11 +141,15 @@ pub(crate) struct Mapping {
     listener: Option<PunchListener>,
     connections: HashMap<ConnectionId, Connection>,
     moving: Option<Move>,
+    classifier: Classifier,
+    port: PortState,
+    probes: HashSet<ConnectionId>,
+    mode: CandidateMode,
     random: std::collections::hash_map::RandomState,
 }
 
 impl Mapping {
-    pub(crate) fn new(range: PortRange, max_moves: u8) -> Self {
+    pub(crate) fn new(range: PortRange, max_moves: u8, mode: CandidateMode) -> Self {
         Self {
             range,
             max_moves,
@@ -98,6 +158,10 @@ impl Mapping {
             listener: None,
             connections: HashMap::new(),
             moving: None,
+            classifier: Classifier::default(),
+            port: PortState::default(),
+            probes: HashSet::new(),
+            mode,
             random: Default::default(),
         }
     }
@@ -105,6 +169,11 @@ impl Mapping {
     /// The punch port, as far as the listen addresses tell.
     pub(crate) fn punch_port(&self) -> Option<u16> {
         self.listener.as_ref().map(|l| l.port)
+    }
+
+    /// What the observations say about the NAT.
+    pub(crate) fn nat(&self) -> NatStatus {
+        self.classifier.status()
     }
 
     pub(crate) fn new_listen_addr(&mut self, id: ListenerId, addr: &Multiaddr) {
@@ -176,6 +245,7 @@ impl Mapping {
                 peer,
                 remote: endpoint.get_remote_address().clone(),
                 local_port,
+                probe: self.probes.remove(&id),
             },
         );
     }
@@ -184,11 +254,31 @@ impl Mapping {
         self.connections.remove(&id);
     }
 
-    /// A remote observed `observed` on connection `id`.
+    /// The probe asked for by [`Action::Probe`] is dialed as `id`.
+    pub(crate) fn probe_started(&mut self, id: ConnectionId) {
+        self.probes.insert(id);
+        self.port.probe = Some(id);
+    }
+
+    /// A dial failed; if it was a probe, decide without its answer.
+    pub(crate) fn dial_failed(&mut self, id: ConnectionId) -> Vec<Action> {
+        if !self.probes.remove(&id) || self.port.probe != Some(id) {
+            return Vec::new();
+        }
+        self.port.probe = None;
+        match self.port.deferred.take() {
+            Some((peer, remote, _, _)) => self.move_if_allowed((peer, remote)).1,
+            None => Vec::new(),
+        }
+    }
+
+    /// A remote observed `observed` on connection `id`; `listen_addrs` are
+    /// the remote's own addresses (from identify), candidates for a probe.
     pub(crate) fn observed(
         &mut self,
         id: ConnectionId,
         observed: &Multiaddr,
+        listen_addrs: &[Multiaddr],
     ) -> (Observation, Vec<Action>) {
         let (Some(connection), Ok(seen)) = (self.connections.get(&id), QuicAddr::parse(observed))
         else {
@@ -200,34 +290,136 @@ impl Mapping {
         else {
             return (Observation::Unrelated, Vec::new());
         };
+        let (peer, remote, probe) = (connection.peer, connection.remote.clone(), connection.probe);
+        let Ok(observer) = QuicAddr::parse(&remote).map(|q| q.socket) else {
+            return (Observation::Unrelated, Vec::new());
+        };
+        if self.port.port != local {
+            self.port = PortState {
+                port: local,
+                ..PortState::default()
+            };
+        }
+        let mut actions = Vec::new();
+        if let Some(status) = self.classifier.observe(local, observer, seen.socket) {
+            actions.push(Action::Nat(status));
+        }
+        if probe {
+            actions.push(Action::Close { peer, id });
+            if self.port.probe == Some(id) {
+                self.port.probe = None;
+            }
+        }
         let observed_port = seen.socket.port();
-        if observed_port == local {
+        let kept = observed_port == local;
+        if kept && !probe {
             self.moves = 0;
             self.tried.clear();
-            return (Observation::Preserved { port: local }, Vec::new());
         }
-        let redial = (connection.peer, connection.remote.clone());
-        let moving_to = if self.moving.is_some() {
-            self.moving.as_ref().map(|m| m.port)
-        } else if self.moves < self.max_moves {
-            self.next_port()
-        } else {
-            None
-        };
+
+        // The answer to a probe: decide a move that waited for it.
+        if probe {
+            let Some((peer, remote, local, first_seen)) = self.port.deferred.take() else {
+                let observation = if kept {
+                    Observation::Preserved { port: local }
+                } else {
+                    Observation::Unrelated
+                };
+                return (observation, actions);
+            };
+            let (moving_to, more) = self.move_unless_every_port_is_rewritten((peer, remote), local);
+            actions.extend(more);
+            let observation = Observation::Rewritten {
+                local,
+                observed: first_seen,
+                moving_to,
+                probing: false,
+            };
+            return (observation, actions);
+        }
+
+        if !self.port.probed
+            && self.moving.is_none()
+            && let Some(addr) = probe_target(&remote, listen_addrs)
+        {
+            self.port.probed = true;
+            actions.push(Action::Probe { peer, addr });
+            if !kept && self.max_moves > 0 {
+                self.port.deferred = Some((peer, remote, local, observed_port));
+                let observation = Observation::Rewritten {
+                    local,
+                    observed: observed_port,
+                    moving_to: None,
+                    probing: true,
+                };
+                return (observation, actions);
+            }
+        }
+        if kept {
+            return (Observation::Preserved { port: local }, actions);
+        }
+        if self.port.deferred.is_some() {
+            // Still waiting for the probe.
+            let observation = Observation::Rewritten {
+                local,
+                observed: observed_port,
+                moving_to: None,
+                probing: true,
+            };
+            return (observation, actions);
+        }
+        let (moving_to, more) = self.move_unless_every_port_is_rewritten((peer, remote), local);
+        actions.extend(more);
         let observation = Observation::Rewritten {
             local,
             observed: observed_port,
             moving_to,
-        };
-        let actions = match (moving_to, &self.listener, &self.moving) {
-            (Some(port), Some(listener), None) => {
-                let bind = bind_ip(&listener.ips);
-                let old = listener.id;
-                self.start_move(bind, port, redial, Some(old))
-            }
-            _ => Vec::new(),
+            probing: false,
         };
         (observation, actions)
+    }
+
+    /// Whether to move the punch socket, now that its port was seen
+    /// rewritten (and a second observer asked, if one was known).
+    ///
+    /// In range mode the candidate is the punch port, so the socket moves
+    /// until a port is kept (at most `max_moves` times). In socket-aware mode
+    /// the candidate is what the observers saw, which is right whenever the
+    /// NAT maps endpoint-independently, even when it rewrote the port
+    /// (Linux also remaps a socket that collides with another one to a
+    /// single port for every destination); the socket moves only when one
+    /// observer saw the port kept and another saw it rewritten.
+    fn move_unless_every_port_is_rewritten(
+        &mut self,
+        redial: (PeerId, Multiaddr),
+        local: u16,
+    ) -> (Option<u16>, Vec<Action>) {
+        match self.mode {
+            CandidateMode::SocketAware
+                if !(self.classifier.status().mapping == MappingKind::EndpointDependent
+                    && self.classifier.someone_saw(local)) =>
+            {
+                (None, Vec::new())
+            }
+            _ => self.move_if_allowed(redial),
+        }
+    }
+
+    /// Starts a move if one is allowed and none is under way.
+    fn move_if_allowed(&mut self, redial: (PeerId, Multiaddr)) -> (Option<u16>, Vec<Action>) {
+        if let Some(moving) = &self.moving {
+            return (Some(moving.port), Vec::new());
+        }
+        if self.moves >= self.max_moves {
+            return (None, Vec::new());
+        }
+        let (Some(port), Some(listener)) = (self.next_port(), &self.listener) else {
+            return (None, Vec::new());
+        };
+        let bind = bind_ip(&listener.ips);
+        let old = listener.id;
+        let actions = self.start_move(bind, port, redial, Some(old));
+        (Some(port), actions)
     }
 
     fn start_move(
@@ -282,6 +474,30 @@ impl Mapping {
     }
 }
 
+/// Another QUIC address of the observer, at another IP of the same family:
+/// a second observer.
+fn probe_target(remote: &Multiaddr, listen_addrs: &[Multiaddr]) -> Option<Multiaddr> {
+    let remote = QuicAddr::parse(remote).ok()?.socket;
+    listen_addrs
+        .iter()
+        .filter_map(|addr| QuicAddr::parse(addr).ok())
+        .find(|candidate| {
+            let ip = candidate.socket.ip();
+            ip != remote.ip()
+                && Family::of(ip) == Family::of(remote.ip())
+                && !ip.is_unspecified()
+                && !ip.is_loopback()
+                && ip.is_loopback() == remote.ip().is_loopback()
+        })
+        .map(|q| {
+            QuicAddr {
+                socket: SocketAddr::new(q.socket.ip(), q.socket.port()),
+                peer_id: None,
+            }
+            .to_multiaddr()
+        })
+}
+
 /// The IP to bind a moved punch socket to: the unspecified address when the
 /// socket listened on several interfaces, otherwise its one IP.
 fn bind_ip(ips: &HashSet<IpAddr>) -> IpAddr {
@@ -301,115 +517,292 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn relay() -> (PeerId, Multiaddr) {
-        (PeerId::random(), addr("/ip4/203.0.113.10/udp/443/quic-v1"))
+    const RELAY: &str = "/ip4/203.0.113.10/udp/443/quic-v1";
+    const RELAY_2: &str = "/ip4/203.0.113.11/udp/443/quic-v1";
+
+    fn dialer(to: &str) -> ConnectedPoint {
+        ConnectedPoint::Dialer {
+            address: addr(to),
+            role_override: libp2p_core::Endpoint::Dialer,
+            port_use: libp2p_core::transport::PortUse::Reuse,
+        }
     }
 
-    fn setup(max_moves: u8) -> (Mapping, ListenerId, ConnectionId, PeerId) {
-        let mut mapping = Mapping::new(PortRange::new(40000, 40009).unwrap(), max_moves);
+    struct Setup {
+        mapping: Mapping,
+        listener: ListenerId,
+        relay: ConnectionId,
+        peer: PeerId,
+    }
+
+    fn setup(max_moves: u8) -> Setup {
+        setup_in(max_moves, CandidateMode::Range)
+    }
+
+    fn setup_in(max_moves: u8, mode: CandidateMode) -> Setup {
+        let mut mapping = Mapping::new(PortRange::new(40000, 40009).unwrap(), max_moves, mode);
         let listener = ListenerId::next();
         mapping.new_listen_addr(listener, &addr("/ip4/127.0.0.1/udp/40000/quic-v1"));
         mapping.new_listen_addr(listener, &addr("/ip4/10.1.0.10/udp/40000/quic-v1"));
-        let (peer, relay_addr) = relay();
-        let connection = ConnectionId::new_unchecked(1);
-        mapping.established(
-            connection,
+        let peer = PeerId::random();
+        let relay = ConnectionId::new_unchecked(1);
+        mapping.established(relay, peer, &dialer(RELAY));
+        Setup {
+            mapping,
+            listener,
+            relay,
             peer,
-            &ConnectedPoint::Dialer {
-                address: relay_addr,
-                role_override: libp2p_core::Endpoint::Dialer,
-                port_use: libp2p_core::transport::PortUse::Reuse,
-            },
+        }
+    }
+
+    /// Runs the probe that `actions` asks for and feeds it what the second
+    /// observer saw.
+    fn answer_probe(
+        setup: &mut Setup,
+        actions: &[Action],
+        seen: &str,
+    ) -> (Observation, Vec<Action>) {
+        let Some(Action::Probe { addr: to, .. }) =
+            actions.iter().find(|a| matches!(a, Action::Probe { .. }))
+        else {
+            panic!("no probe in {actions:?}")
+        };
+        assert_eq!(to, &addr(RELAY_2));
+        let probe = ConnectionId::new_unchecked(2);
+        setup.mapping.probe_started(probe);
+        setup
+            .mapping
+            .established(probe, setup.peer, &dialer(RELAY_2));
+        setup.mapping.observed(probe, &addr(seen), &[])
+    }
+
+    fn nat(actions: &[Action]) -> Option<NatStatus> {
+        actions.iter().rev().find_map(|a| match a {
+            Action::Nat(status) => Some(*status),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_kept_port_is_preserved_and_a_probe_classifies_the_nat() {
+        let mut setup = setup(8);
+        let (observation, actions) = setup.mapping.observed(
+            setup.relay,
+            &addr("/ip4/198.51.100.1/udp/40000/quic-v1"),
+            &[addr(RELAY), addr(RELAY_2)],
         );
-        (mapping, listener, connection, peer)
-    }
-
-    #[test]
-    fn a_kept_port_is_preserved() {
-        let (mut mapping, _, connection, _) = setup(8);
-        let (observation, actions) =
-            mapping.observed(connection, &addr("/ip4/198.51.100.1/udp/40000/quic-v1"));
         assert_eq!(observation, Observation::Preserved { port: 40000 });
-        assert!(actions.is_empty());
+        let (_, answer) = answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
+        assert!(
+            matches!(answer[..], [Action::Nat(_), Action::Close { .. }]),
+            "{answer:?}"
+        );
+        let status = nat(&answer).unwrap();
+        assert_eq!(status.mapping, MappingKind::EndpointIndependent);
+        assert_eq!(status.port_preserved, Some(true));
     }
 
     #[test]
-    fn a_rewritten_port_moves_the_socket_and_redials_the_observer() {
-        let (mut mapping, listener, connection, peer) = setup(8);
+    fn a_collision_moves_the_socket_once_the_probe_saw_the_port_kept() {
+        let mut setup = setup(8);
+        let (observation, actions) = setup.mapping.observed(
+            setup.relay,
+            &addr("/ip4/198.51.100.1/udp/51234/quic-v1"),
+            &[addr(RELAY_2)],
+        );
+        assert!(observation.unsettled(), "{observation:?}");
+        assert!(matches!(
+            observation,
+            Observation::Rewritten {
+                probing: true,
+                moving_to: None,
+                ..
+            }
+        ));
         let (observation, actions) =
-            mapping.observed(connection, &addr("/ip4/198.51.100.1/udp/51234/quic-v1"));
+            answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
         let Observation::Rewritten {
-            local: 40000,
-            observed: 51234,
             moving_to: Some(to),
+            ..
         } = observation
         else {
             panic!("{observation:?}")
         };
-        assert!((40001..=40009).contains(&to), "{to}");
-        let [
-            Action::RemoveListener(removed),
-            Action::Listen(opts),
-            Action::Dial { peer: dialed, .. },
-        ] = &actions[..]
-        else {
-            panic!("{actions:?}")
-        };
-        assert_eq!(*removed, listener);
-        assert_eq!(*dialed, peer);
+        assert!((40001..=40009).contains(&to));
+        let removed = actions.iter().find_map(|a| match a {
+            Action::RemoveListener(id) => Some(*id),
+            _ => None,
+        });
+        assert_eq!(removed, Some(setup.listener));
+        let listen = actions.iter().find_map(|a| match a {
+            Action::Listen(opts) => Some(opts.address().clone()),
+            _ => None,
+        });
         // Two interfaces: bind the unspecified address again.
         assert_eq!(
-            opts.address(),
-            &addr(&format!("/ip4/0.0.0.0/udp/{to}/quic-v1"))
+            listen,
+            Some(addr(&format!("/ip4/0.0.0.0/udp/{to}/quic-v1")))
+        );
+        assert!(
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Dial { peer, .. } if *peer == setup.peer))
         );
     }
 
     #[test]
-    fn a_taken_port_is_skipped_and_moves_are_bounded() {
-        let (mut mapping, _, connection, _) = setup(2);
-        let (_, actions) = mapping.observed(connection, &addr("/ip4/198.51.100.1/udp/5/quic-v1"));
-        let Some(Action::Listen(opts)) = actions.get(1) else {
+    fn a_port_rewriting_nat_moves_in_range_mode_and_not_in_socket_aware_mode() {
+        for (mode, moves) in [
+            (CandidateMode::Range, true),
+            (CandidateMode::SocketAware, false),
+        ] {
+            let mut setup = setup_in(8, mode);
+            let (_, actions) = setup.mapping.observed(
+                setup.relay,
+                &addr("/ip4/198.51.100.1/udp/20000/quic-v1"),
+                &[addr(RELAY_2)],
+            );
+            let (observation, actions) =
+                answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/20000/quic-v1");
+            let status = nat(&actions).unwrap();
+            assert_eq!(status.mapping, MappingKind::EndpointIndependent);
+            assert_eq!(status.port_preserved, Some(false));
+            let Observation::Rewritten {
+                moving_to,
+                probing: false,
+                ..
+            } = observation
+            else {
+                panic!("{observation:?}")
+            };
+            assert_eq!(moving_to.is_some(), moves, "{mode:?}");
+            assert_eq!(
+                actions.iter().any(|a| matches!(a, Action::Listen(_))),
+                moves,
+                "{mode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn socket_aware_mode_moves_when_one_observer_saw_the_port_kept() {
+        let mut setup = setup_in(8, CandidateMode::SocketAware);
+        let (_, actions) = setup.mapping.observed(
+            setup.relay,
+            &addr("/ip4/198.51.100.1/udp/51234/quic-v1"),
+            &[addr(RELAY_2)],
+        );
+        let (observation, _) =
+            answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
+        assert!(
+            matches!(
+                observation,
+                Observation::Rewritten {
+                    moving_to: Some(_),
+                    ..
+                }
+            ),
+            "{observation:?}"
+        );
+    }
+
+    #[test]
+    fn a_symmetric_nat_is_classified_and_moves_stay_bounded() {
+        let mut setup = setup(1);
+        let (_, actions) = setup.mapping.observed(
+            setup.relay,
+            &addr("/ip4/198.51.100.1/udp/31000/quic-v1"),
+            &[addr(RELAY_2)],
+        );
+        let (observation, actions) =
+            answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/52000/quic-v1");
+        assert_eq!(
+            nat(&actions).unwrap().mapping,
+            MappingKind::EndpointDependent
+        );
+        let Observation::Rewritten {
+            moving_to: Some(to),
+            ..
+        } = observation
+        else {
+            panic!("{observation:?}")
+        };
+        // The one allowed move is used: after it, a rewrite no longer moves.
+        let opts = actions.iter().find_map(|a| match a {
+            Action::Listen(opts) => Some(opts),
+            _ => None,
+        });
+        let opts = opts.unwrap();
+        setup.mapping.new_listen_addr(
+            opts.listener_id(),
+            &addr(&format!("/ip4/10.1.0.10/udp/{to}/quic-v1")),
+        );
+        let again = ConnectionId::new_unchecked(3);
+        setup.mapping.established(again, setup.peer, &dialer(RELAY));
+        let (observation, _) =
+            setup
+                .mapping
+                .observed(again, &addr("/ip4/198.51.100.1/udp/33000/quic-v1"), &[]);
+        assert_eq!(
+            observation,
+            Observation::Rewritten {
+                local: to,
+                observed: 33000,
+                moving_to: None,
+                probing: false
+            }
+        );
+    }
+
+    #[test]
+    fn without_a_second_observer_a_rewrite_moves_at_once_and_a_taken_port_is_skipped() {
+        let mut setup = setup(8);
+        let (observation, actions) =
+            setup
+                .mapping
+                .observed(setup.relay, &addr("/ip4/198.51.100.1/udp/5/quic-v1"), &[]);
+        assert!(matches!(
+            observation,
+            Observation::Rewritten {
+                moving_to: Some(_),
+                probing: false,
+                ..
+            }
+        ));
+        let Some(Action::Listen(opts)) = actions.iter().find(|a| matches!(a, Action::Listen(_)))
+        else {
             panic!("{actions:?}")
         };
-        let retry = mapping.listen_failed(opts.listener_id());
+        let retry = setup.mapping.listen_failed(opts.listener_id());
         assert!(
             matches!(&retry[..], [Action::Listen(_), Action::Dial { .. }]),
             "{retry:?}"
         );
-        // Both moves are used up: the next rewrite does not move.
-        let Action::Listen(opts) = &retry[0] else {
-            unreachable!()
-        };
-        let port = QuicAddr::parse(opts.address()).unwrap().socket.port();
-        mapping.new_listen_addr(opts.listener_id(), opts.address());
-        let again = ConnectionId::new_unchecked(2);
-        mapping.established(
-            again,
-            PeerId::random(),
-            &ConnectedPoint::Dialer {
-                address: addr("/ip4/203.0.113.10/udp/443/quic-v1"),
-                role_override: libp2p_core::Endpoint::Dialer,
-                port_use: libp2p_core::transport::PortUse::Reuse,
-            },
+    }
+
+    #[test]
+    fn a_failed_probe_moves_without_its_answer() {
+        let mut setup = setup(8);
+        let (_, actions) = setup.mapping.observed(
+            setup.relay,
+            &addr("/ip4/198.51.100.1/udp/51234/quic-v1"),
+            &[addr(RELAY_2)],
         );
-        let (observation, actions) =
-            mapping.observed(again, &addr("/ip4/198.51.100.1/udp/6/quic-v1"));
-        assert_eq!(
-            observation,
-            Observation::Rewritten {
-                local: port,
-                observed: 6,
-                moving_to: None
-            }
+        assert!(actions.iter().any(|a| matches!(a, Action::Probe { .. })));
+        let probe = ConnectionId::new_unchecked(9);
+        setup.mapping.probe_started(probe);
+        let actions = setup.mapping.dial_failed(probe);
+        assert!(
+            actions.iter().any(|a| matches!(a, Action::Listen(_))),
+            "{actions:?}"
         );
-        assert!(actions.is_empty());
     }
 
     #[test]
     fn observations_of_other_sockets_say_nothing() {
-        let (mut mapping, _, _, _) = setup(8);
+        let mut setup = setup(8);
         let inbound = ConnectionId::new_unchecked(7);
-        mapping.established(
+        setup.mapping.established(
             inbound,
             PeerId::random(),
             &ConnectedPoint::Listener {
@@ -418,15 +811,16 @@ mod tests {
             },
         );
         let (observation, actions) =
-            mapping.observed(inbound, &addr("/ip4/198.51.100.1/udp/443/quic-v1"));
+            setup
+                .mapping
+                .observed(inbound, &addr("/ip4/198.51.100.1/udp/443/quic-v1"), &[]);
         assert_eq!(observation, Observation::Unrelated);
         assert!(actions.is_empty());
         let unknown = ConnectionId::new_unchecked(99);
-        assert_eq!(
-            mapping
-                .observed(unknown, &addr("/ip4/1.2.3.4/udp/1/quic-v1"))
-                .0,
-            Observation::Unrelated
-        );
+        let (observation, _) =
+            setup
+                .mapping
+                .observed(unknown, &addr("/ip4/1.2.3.4/udp/1/quic-v1"), &[]);
+        assert_eq!(observation, Observation::Unrelated);
     }
 }

@@ -55,11 +55,21 @@ fn short(nat: Nat) -> &'static str {
     }
 }
 
-/// The cells of a full run.
+/// The cells of a full run: the delayed cells first, then every pairing
+/// without delay, each in both layouts.
 pub fn full_cells() -> Vec<Cell> {
     let eim = Nat::PortRestricted;
-    let mut cells = Vec::new();
-    for layout in [Layout::With443, Layout::PunchOnly] {
+    let layouts = [Layout::With443, Layout::PunchOnly];
+    let mut cells: Vec<Cell> = layouts
+        .iter()
+        .map(|&layout| Cell {
+            a: eim,
+            b: eim,
+            layout,
+            delay: Duration::from_millis(25),
+        })
+        .collect();
+    for layout in layouts {
         for (a, b) in [
             (eim, eim),
             (eim, Nat::FullCone),
@@ -74,12 +84,6 @@ pub fn full_cells() -> Vec<Cell> {
                 delay: Duration::ZERO,
             });
         }
-        cells.push(Cell {
-            a: eim,
-            b: eim,
-            layout,
-            delay: Duration::from_millis(25),
-        });
     }
     cells
 }

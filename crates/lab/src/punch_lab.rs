@@ -124,24 +124,28 @@ impl PunchLab {
         }
     }
 
-    /// Starts the relay on `203.0.113.10:443`; returns it and its address.
+    /// Starts the relay on UDP 443 of both of its addresses (203.0.113.10
+    /// and .11, so that peers can ask a second observer); returns it and its
+    /// address on the first.
     pub fn start_relay(&self, extra_args: &[&str]) -> Result<(LabNode, Multiaddr), Error> {
         let relay = self.lab.relay();
-        let listen = QuicAddr {
-            socket: (relay.ip(), RELAY_PORT).into(),
-            peer_id: None,
-        };
-        let mut args = vec![
-            "--listen".to_owned(),
-            listen.to_string(),
-            "--secret-key-seed".to_owned(),
-            "1".to_owned(),
-            "--no-rate-limits".to_owned(),
-        ];
+        let mut args = Vec::new();
+        for ip in relay.ips() {
+            let listen = QuicAddr {
+                socket: (*ip, RELAY_PORT).into(),
+                peer_id: None,
+            };
+            args.extend(["--listen".to_owned(), listen.to_string()]);
+        }
+        args.extend(["--secret-key-seed", "1", "--no-rate-limits"].map(str::to_owned));
         args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         let node = LabNode::spawn(relay, "relay", &self.binaries.relay, &args)?;
         let addr = node.wait_for(STARTUP, "listening line", |e| match e {
-            NodeEvent::Listening { address } => Some(address.clone()),
+            NodeEvent::Listening { address }
+                if QuicAddr::parse(address).is_ok_and(|q| q.socket.ip() == relay.ip()) =>
+            {
+                Some(address.clone())
+            }
             _ => None,
         })?;
         node.wait_for(STARTUP, "ready line", |e| {

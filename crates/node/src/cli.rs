@@ -8,7 +8,7 @@ use std::{ffi::OsString, net::IpAddr, process::ExitCode, time::Duration};
 
 use clap::{Parser, error::ErrorKind};
 use libp2p::{Multiaddr, PeerId};
-use punchport::{PortRange, quic::InitiatorRole};
+use punchport::{PortRange, dcutr::CandidateMode, quic::InitiatorRole};
 
 use crate::{ConfigError, PeerConfig, RelayConfig, RelayLimits, TransportKind, keypair_from_seed};
 
@@ -157,6 +157,11 @@ pub struct PeerArgs {
     /// then accepting). Port-aware only.
     #[arg(long, default_value = "client", value_parser = parse_initiator_role, value_name = "ROLE")]
     pub initiator_role: InitiatorRole,
+    /// Which observed addresses DCUtR may advertise: `range` (only ports of
+    /// the punch range) or `socket-aware` (also what observers saw of the
+    /// punch socket, for NATs that keep mappings but not ports).
+    #[arg(long, default_value = "range", value_parser = parse_candidates, value_name = "MODE")]
+    pub candidates: CandidateMode,
     /// Seconds between pings on every connection; each answer prints a `ping` line.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ping_interval_secs: u64,
@@ -173,6 +178,7 @@ impl PeerArgs {
             .punch_range(self.punch_range)
             .transport(self.transport)
             .initiator_role(self.initiator_role)
+            .candidates(self.candidates)
             .ping_interval(Duration::from_secs(self.ping_interval_secs));
         if self.secret_key_seed.is_some() || self.key_file.is_some() {
             config = config.keypair(keypair(self.secret_key_seed, self.key_file.as_deref())?);
@@ -202,6 +208,16 @@ fn keypair(
         (None, Some(path)) => crate::load_or_create_keypair(path)?,
         (None, None) => libp2p::identity::Keypair::generate_ed25519(),
     })
+}
+
+fn parse_candidates(text: &str) -> Result<CandidateMode, String> {
+    match text {
+        "range" => Ok(CandidateMode::Range),
+        "socket-aware" => Ok(CandidateMode::SocketAware),
+        other => Err(format!(
+            "`{other}` is no candidate mode: use `range` or `socket-aware`"
+        )),
+    }
 }
 
 fn parse_initiator_role(text: &str) -> Result<InitiatorRole, String> {

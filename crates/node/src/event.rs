@@ -70,6 +70,41 @@ pub enum NodeEvent {
         /// The round trip in milliseconds.
         rtt_ms: u64,
     },
+    /// What the observations say about the NAT in front of the punch socket.
+    Nat {
+        /// `endpoint-independent`, `endpoint-dependent` or `unknown`.
+        mapping: String,
+        /// Whether observers saw the punch port itself; `null` before any.
+        port_preserved: Option<bool>,
+    },
+    /// One hole-punch attempt ended on this side.
+    Attempt {
+        /// The peer punched to.
+        peer: PeerId,
+        /// `initiator` (holds the reservation, dials with the listener role)
+        /// or `responder`.
+        role: String,
+        /// The attempt's number since the relayed connection, from 1.
+        attempt: u8,
+        /// The punch socket the dial left from.
+        local_address: Option<Multiaddr>,
+        /// The candidates this side advertised.
+        candidates_sent: Vec<Multiaddr>,
+        /// The candidates the other side advertised.
+        candidates_received: Vec<Multiaddr>,
+        /// The addresses dialed.
+        dialed: Vec<Multiaddr>,
+        /// How long the dial took, in milliseconds.
+        duration_ms: u64,
+        /// From the relayed connection to the end of the attempt.
+        since_relayed_ms: Option<u64>,
+        /// `direct` or `failed`.
+        outcome: String,
+        /// The address that connected.
+        remote_address: Option<Multiaddr>,
+        /// Why the dial failed, in words.
+        error: Option<String>,
+    },
     /// The NAT rewrote the punch port (another node behind it holds the
     /// same port), so the punch socket moved to another port of the range.
     PunchPortMoved {
@@ -85,6 +120,29 @@ pub enum NodeEvent {
 }
 
 impl NodeEvent {
+    /// The `attempt` line for `report`.
+    pub fn attempt(report: &punchport::dcutr::AttemptReport) -> Self {
+        use punchport::dcutr::AttemptOutcome;
+        let (outcome, remote_address, error) = match &report.outcome {
+            AttemptOutcome::Direct { address } => ("direct", Some(address.clone()), None),
+            AttemptOutcome::Failed { error } => ("failed", None, Some(error.clone())),
+        };
+        NodeEvent::Attempt {
+            peer: report.remote_peer_id,
+            role: report.side.as_str().to_owned(),
+            attempt: report.attempt,
+            local_address: report.local_addr.clone(),
+            candidates_sent: report.candidates_sent.clone(),
+            candidates_received: report.candidates_received.clone(),
+            dialed: report.dialed.clone(),
+            duration_ms: report.duration.as_millis() as u64,
+            since_relayed_ms: report.since_relayed.map(|d| d.as_millis() as u64),
+            outcome: outcome.to_owned(),
+            remote_address,
+            error,
+        }
+    }
+
     /// The event as one line of JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("node events serialize")

@@ -8,7 +8,7 @@ mod swarm;
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
-use punchport::{PortRange, QuicAddr, quic::InitiatorRole};
+use punchport::{PortRange, QuicAddr, dcutr::CandidateMode, quic::InitiatorRole};
 use tokio::sync::mpsc;
 
 use crate::{ConfigError, Node, NodeEvent};
@@ -60,6 +60,7 @@ pub struct PeerConfig {
     pub(crate) transport: TransportKind,
     pub(crate) initiator_role: InitiatorRole,
     pub(crate) translation: bool,
+    pub(crate) candidates: CandidateMode,
     pub(crate) dial: Option<PeerId>,
     pub(crate) retry_interval: Duration,
     pub(crate) ping_interval: Duration,
@@ -85,6 +86,7 @@ impl PeerConfig {
             transport: TransportKind::default(),
             initiator_role: InitiatorRole::default(),
             translation: true,
+            candidates: CandidateMode::default(),
             dial: None,
             retry_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(15),
@@ -149,6 +151,12 @@ impl PeerConfig {
     /// answer is reported as [`NodeEvent::Ping`].
     pub fn ping_interval(mut self, interval: Duration) -> Self {
         self.ping_interval = interval;
+        self
+    }
+
+    /// Sets which observed addresses DCUtR may advertise (port-aware only).
+    pub fn candidates(mut self, mode: CandidateMode) -> Self {
+        self.candidates = mode;
         self
     }
 

@@ -395,25 +395,34 @@ impl State {
                     .behaviour_mut()
                     .punchport
                     .as_mut()
-                    .map(|dcutr| dcutr.observed_address(connection_id, &info.observed_addr));
+                    .map(|dcutr| dcutr.on_identify(connection_id, &info));
                 if peer_id != self.config.relay_peer {
                     return;
                 }
                 tracing::info!(observed=%info.observed_addr, "the relay observes us");
                 match observation {
-                    // The punch socket moves and the relay is dialed again
-                    // from it: reserve once that connection is identified.
-                    Some(Observation::Rewritten {
-                        moving_to: Some(_), ..
-                    }) => {}
+                    // The punch socket moves (or may) and the relay is dialed
+                    // again from it: reserve once that is settled.
+                    Some(observation) if observation.unsettled() => {}
                     _ => self.on_relay_identified(swarm),
                 }
+            }
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Nat(status)) => send(
+                &self.events,
+                NodeEvent::Nat {
+                    mapping: status.mapping.as_str().to_owned(),
+                    port_preserved: status.port_preserved,
+                },
+            ),
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Attempt(report)) => {
+                send(&self.events, NodeEvent::attempt(&report))
             }
             PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Mapping(
                 Observation::Rewritten {
                     local,
                     observed,
                     moving_to: Some(to),
+                    ..
                 },
             )) => send(
                 &self.events,

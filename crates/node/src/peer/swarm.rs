@@ -41,7 +41,8 @@ pub(super) fn build(config: &PeerConfig) -> Result<Swarm<PeerBehaviour>, ConfigE
                     key.public().to_peer_id(),
                     punchport::dcutr::Config::new()
                         .with_range(config.punch_range)
-                        .with_translation(config.translation),
+                        .with_translation(config.translation)
+                        .with_candidates(config.candidates),
                 )
             };
             builder
