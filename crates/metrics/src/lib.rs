@@ -1,0 +1,313 @@
+//! Prometheus metrics for punchport's hole punching.
+//!
+//! Named after go-libp2p's holepunch metrics and registered under the
+//! `libp2p` prefix as libp2p-metrics does, so dashboards for either read
+//! them:
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `libp2p_holepunch_direct_dials_total` | `outcome` | this side's direct dials, by `success`/`failure` |
+//! | `libp2p_holepunch_outcomes_total` | `side`, `num_attempts`, `ipv`, `transport`, `outcome` | hole punches that ended, by side (`initiator`/`responder`), attempt and outcome (`success`/`failed`) |
+//! | `libp2p_holepunch_time_to_direct_seconds` | `side` | histogram: relayed connection to the successful attempt |
+//! | `libp2p_holepunch_candidates_total` | `decision` | the candidate filter's decisions |
+//! | `libp2p_holepunch_nat` | `mapping`, `port_preserved` | 1 for the current NAT classification, 0 for earlier ones |
+//! | `libp2p_holepunch_punch_socket_moves_total` | | moves of the punch socket to another port |
+//!
+//! ```
+//! use libp2p_metrics::Recorder;
+//! use prometheus_client::registry::Registry;
+//!
+//! let mut registry = Registry::default();
+//! let metrics = punchport_metrics::Metrics::new(&mut registry);
+//! # let event: Option<punchport_dcutr::Event> = None;
+//! // for every event of punchport's DCUtR behaviour:
+//! if let Some(event) = &event {
+//!     metrics.record(event);
+//! }
+//! let mut text = String::new();
+//! prometheus_client::encoding::text::encode(&mut text, &registry)?;
+//! assert!(text.contains("libp2p_holepunch_punch_socket_moves_total 0"));
+//! # Ok::<(), std::fmt::Error>(())
+//! ```
+
+use std::sync::Mutex;
+
+use libp2p_core::Multiaddr;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::{Registry, Unit},
+};
+use punchport_core::QuicAddr;
+use punchport_dcutr::{AttemptOutcome, Decision, Event, NatStatus, Observation, Side};
+
+/// The hole-punch metrics; feed it every [`Event`] with
+/// [`Recorder::record`](libp2p_metrics::Recorder::record).
+#[derive(Debug)]
+pub struct Metrics {
+    direct_dials: Family<DialLabels, Counter>,
+    outcomes: Family<OutcomeLabels, Counter>,
+    time_to_direct: Family<SideLabels, Histogram>,
+    candidates: Family<DecisionLabels, Counter>,
+    nat: Family<NatLabels, Gauge>,
+    current_nat: Mutex<Option<NatLabels>>,
+    moves: Counter,
+}
+
+impl Metrics {
+    /// Registers the metrics in `registry` under `libp2p_holepunch_`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let registry = registry
+            .sub_registry_with_prefix("libp2p")
+            .sub_registry_with_prefix("holepunch");
+        let direct_dials = Family::default();
+        registry.register(
+            "direct_dials",
+            "Direct dials of hole punches, by outcome",
+            direct_dials.clone(),
+        );
+        let outcomes = Family::default();
+        registry.register(
+            "outcomes",
+            "Hole punches that ended, by side, attempt and outcome",
+            outcomes.clone(),
+        );
+        let time_to_direct = Family::new_with_constructor(time_to_direct_histogram as fn() -> Histogram);
+        registry.register_with_unit(
+            "time_to_direct",
+            "Time from the relayed connection to the successful hole punch",
+            Unit::Seconds,
+            time_to_direct.clone(),
+        );
+        let candidates = Family::default();
+        registry.register(
+            "candidates",
+            "Decisions of the candidate filter about observed addresses",
+            candidates.clone(),
+        );
+        let nat = Family::default();
+        registry.register(
+            "nat",
+            "The NAT in front of the punch socket: 1 for the current classification",
+            nat.clone(),
+        );
+        let moves = Counter::default();
+        registry.register(
+            "punch_socket_moves",
+            "Moves of the punch socket because the NAT rewrote its port",
+            moves.clone(),
+        );
+        Self {
+            direct_dials,
+            outcomes,
+            time_to_direct,
+            candidates,
+            nat,
+            current_nat: Mutex::new(None),
+            moves,
+        }
+    }
+
+    fn outcome(&self, side: Side, attempts: u8, ipv: &'static str, outcome: &'static str) {
+        self.outcomes
+            .get_or_create(&OutcomeLabels {
+                side: side.as_str(),
+                num_attempts: attempts,
+                ipv,
+                transport: "quic",
+                outcome,
+            })
+            .inc();
+    }
+
+    fn nat_status(&self, status: &NatStatus) {
+        let labels = NatLabels {
+            mapping: status.mapping.as_str(),
+            port_preserved: match status.port_preserved {
+                Some(true) => "true",
+                Some(false) => "false",
+                None => "unknown",
+            },
+        };
+        let mut current = self
+            .current_nat
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(previous) = current.replace(labels.clone()) {
+            self.nat.get_or_create(&previous).set(0);
+        }
+        self.nat.get_or_create(&labels).set(1);
+    }
+}
+
+fn time_to_direct_histogram() -> Histogram {
+    Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0])
+}
+
+impl libp2p_metrics::Recorder<Event> for Metrics {
+    fn record(&self, event: &Event) {
+        match event {
+            Event::Attempt(report) => {
+                let ipv = report
+                    .dialed
+                    .first()
+                    .or(report.candidates_received.first())
+                    .map_or("unknown", ipv_of);
+                match &report.outcome {
+                    AttemptOutcome::Direct { .. } => {
+                        self.direct_dials
+                            .get_or_create(&DialLabels { outcome: "success" })
+                            .inc();
+                        self.outcome(report.side, report.attempt, ipv, "success");
+                        if let Some(elapsed) = report.since_relayed {
+                            self.time_to_direct
+                                .get_or_create(&SideLabels {
+                                    side: report.side.as_str(),
+                                })
+                                .observe(elapsed.as_secs_f64());
+                        }
+                    }
+                    AttemptOutcome::Failed { .. } => {
+                        self.direct_dials
+                            .get_or_create(&DialLabels { outcome: "failed" })
+                            .inc();
+                    }
+                }
+            }
+            Event::Dcutr(event) if event.result.is_err() => {
+                self.outcome(Side::Initiator, 3, "unknown", "failed");
+            }
+            Event::PunchFailed { attempts, .. } => {
+                self.outcome(Side::Responder, *attempts, "unknown", "failed");
+            }
+            Event::Candidate(verdict) => {
+                self.candidates
+                    .get_or_create(&DecisionLabels {
+                        decision: decision_label(&verdict.decision),
+                    })
+                    .inc();
+            }
+            Event::Nat(status) => self.nat_status(status),
+            Event::Mapping(Observation::Rewritten {
+                moving_to: Some(_), ..
+            }) => {
+                self.moves.inc();
+            }
+            _ => {}
+        }
+    }
+}
+
+fn decision_label(decision: &Decision) -> &'static str {
+    match decision {
+        Decision::Kept => "kept",
+        Decision::Translated(_) => "translated",
+        Decision::Fallback => "fallback",
+        Decision::Bypassed => "bypassed",
+        Decision::OnPunchSocket => "on_punch_socket",
+        Decision::Dropped(_) => "dropped",
+    }
+}
+
+fn ipv_of(addr: &Multiaddr) -> &'static str {
+    match QuicAddr::parse(addr) {
+        Ok(quic) if quic.socket.is_ipv4() => "ip4",
+        Ok(_) => "ip6",
+        Err(_) => "unknown",
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DialLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    side: &'static str,
+    num_attempts: u8,
+    ipv: &'static str,
+    transport: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SideLabels {
+    side: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    decision: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NatLabels {
+    mapping: &'static str,
+    port_preserved: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use libp2p_metrics::Recorder;
+    use punchport_dcutr::{AttemptReport, MappingKind, Source, Verdict};
+
+    use super::*;
+
+    fn text(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    }
+
+    fn report(outcome: AttemptOutcome) -> AttemptReport {
+        AttemptReport {
+            remote_peer_id: libp2p_identity::PeerId::random(),
+            side: Side::Initiator,
+            attempt: 1,
+            local_addr: None,
+            candidates_sent: Vec::new(),
+            candidates_received: vec!["/ip4/198.51.100.2/udp/40000/quic-v1".parse().unwrap()],
+            dialed: Vec::new(),
+            duration: Duration::from_millis(100),
+            since_relayed: Some(Duration::from_millis(300)),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn attempts_candidates_and_the_nat_show_in_the_text() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::new(&mut registry);
+        metrics.record(&Event::Attempt(report(AttemptOutcome::Failed { error: "x".into() })));
+        metrics.record(&Event::Attempt(report(AttemptOutcome::Direct {
+            address: "/ip4/198.51.100.2/udp/40000/quic-v1".parse().unwrap(),
+        })));
+        metrics.record(&Event::Candidate(Verdict {
+            source: Source::Observed,
+            addr: "/ip4/198.51.100.1/udp/40000/quic-v1".parse().unwrap(),
+            decision: Decision::Kept,
+        }));
+        let status = |mapping, preserved| NatStatus {
+            mapping,
+            port_preserved: Some(preserved),
+            observers: 2,
+        };
+        metrics.record(&Event::Nat(status(MappingKind::EndpointDependent, false)));
+        metrics.record(&Event::Nat(status(MappingKind::EndpointIndependent, true)));
+        let text = text(&registry);
+        for line in [
+            r#"libp2p_holepunch_direct_dials_total{outcome="failed"} 1"#,
+            r#"libp2p_holepunch_direct_dials_total{outcome="success"} 1"#,
+            r#"libp2p_holepunch_outcomes_total{side="initiator",num_attempts="1",ipv="ip4",transport="quic",outcome="success"} 1"#,
+            r#"libp2p_holepunch_time_to_direct_seconds_count{side="initiator"} 1"#,
+            r#"libp2p_holepunch_candidates_total{decision="kept"} 1"#,
+            r#"libp2p_holepunch_nat{mapping="endpoint-dependent",port_preserved="false"} 0"#,
+            r#"libp2p_holepunch_nat{mapping="endpoint-independent",port_preserved="true"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+}
