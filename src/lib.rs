@@ -52,3 +52,9 @@ pub mod quic {
 pub mod dcutr {
     pub use punchport_dcutr::*;
 }
+
+/// Prometheus metrics for hole punching (feature `metrics`).
+#[cfg(feature = "metrics")]
+pub mod metrics {
+    pub use punchport_metrics::*;
+}

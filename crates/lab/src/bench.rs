@@ -75,6 +75,7 @@ pub fn full_cells() -> Vec<Cell> {
             (eim, Nat::FullCone),
             (eim, Nat::RestrictedCone),
             (eim, Nat::Firewall),
+            (Nat::PortRewriting, eim),
             (Nat::Symmetric, eim),
         ] {
             cells.push(Cell {
@@ -112,7 +113,8 @@ pub fn smoke_cells() -> Vec<Cell> {
     }]
 }
 
-/// What runs in each cell: a transport and how its initiator punches.
+/// What runs in each cell: a transport, how its initiator punches, and
+/// which candidates it advertises.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
     /// The name in tables.
@@ -121,10 +123,13 @@ pub struct Variant {
     pub kind: TransportKind,
     /// How punchport's initiator punches.
     pub role: InitiatorRole,
+    /// `range` or `socket-aware` (punchport only).
+    pub candidates: &'static str,
 }
 
 impl Variant {
-    /// Stock and port-aware with the default role: the comparison.
+    /// Stock and port-aware with the default role and candidates: the
+    /// comparison.
     pub fn stock_and_port_aware() -> Vec<Variant> {
         [TransportKind::Stock, TransportKind::PortAware]
             .into_iter()
@@ -132,8 +137,29 @@ impl Variant {
                 name: kind.to_string(),
                 kind,
                 role: InitiatorRole::default(),
+                candidates: "range",
             })
             .collect()
+    }
+
+    /// Stock, and port-aware with range and with socket-aware candidates.
+    pub fn stock_and_candidate_modes() -> Vec<Variant> {
+        let port_aware = |candidates: &'static str| Variant {
+            name: format!("port-aware, {candidates}"),
+            kind: TransportKind::PortAware,
+            role: InitiatorRole::default(),
+            candidates,
+        };
+        vec![
+            Variant {
+                name: "stock".to_owned(),
+                kind: TransportKind::Stock,
+                role: InitiatorRole::default(),
+                candidates: "range",
+            },
+            port_aware("range"),
+            port_aware("socket-aware"),
+        ]
     }
 
     /// Port-aware with the client and with the server initiator role.
@@ -280,9 +306,12 @@ pub fn run(
         let mut records = Vec::new();
         for trial in 0..trials {
             for variant in variants {
-                let spec = Trial::new(variant.kind, cell.layout)
+                let mut spec = Trial::new(variant.kind, cell.layout)
                     .timeout(timeout)
                     .initiator_role(variant.role);
+                if variant.kind == TransportKind::PortAware {
+                    spec = spec.peer_args(["--candidates", variant.candidates]);
+                }
                 let outcome = lab.run(&spec)?;
                 let record = Record::new(cell, variant, trial, &outcome);
                 progress(&record);

@@ -72,7 +72,8 @@ impl Metrics {
             "Hole punches that ended, by side, attempt and outcome",
             outcomes.clone(),
         );
-        let time_to_direct = Family::new_with_constructor(time_to_direct_histogram as fn() -> Histogram);
+        let time_to_direct =
+            Family::new_with_constructor(time_to_direct_histogram as fn() -> Histogram);
         registry.register_with_unit(
             "time_to_direct",
             "Time from the relayed connection to the successful hole punch",
@@ -281,7 +282,9 @@ mod tests {
     fn attempts_candidates_and_the_nat_show_in_the_text() {
         let mut registry = Registry::default();
         let metrics = Metrics::new(&mut registry);
-        metrics.record(&Event::Attempt(report(AttemptOutcome::Failed { error: "x".into() })));
+        metrics.record(&Event::Attempt(report(AttemptOutcome::Failed {
+            error: "x".into(),
+        })));
         metrics.record(&Event::Attempt(report(AttemptOutcome::Direct {
             address: "/ip4/198.51.100.2/udp/40000/quic-v1".parse().unwrap(),
         })));

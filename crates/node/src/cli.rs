@@ -98,6 +98,9 @@ pub struct RelayArgs {
     /// Turn off the per-peer and per-IP rate limits (for many peers behind one IP).
     #[arg(long)]
     pub no_rate_limits: bool,
+    /// Serve Prometheus metrics at http://<ADDR>/metrics, e.g. 0.0.0.0:9464 (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl RelayArgs {
@@ -119,6 +122,7 @@ impl RelayArgs {
             max_circuit_bytes: self.max_circuit_bytes,
             rate_limits: !self.no_rate_limits,
         };
+        config.metrics_address = self.metrics_address;
         Ok(config)
     }
 }
@@ -165,6 +169,9 @@ pub struct PeerArgs {
     /// Seconds between pings on every connection; each answer prints a `ping` line.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ping_interval_secs: u64,
+    /// Serve Prometheus metrics at http://<ADDR>/metrics, e.g. 0.0.0.0:9464 (off by default).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_address: Option<std::net::SocketAddr>,
     /// With --dial: give up after this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
@@ -188,6 +195,9 @@ impl PeerArgs {
         }
         if let Some(peer) = self.dial {
             config = config.dial(peer);
+        }
+        if let Some(addr) = self.metrics_address {
+            config = config.metrics_address(addr);
         }
         Ok(config)
     }

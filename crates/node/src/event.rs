@@ -14,6 +14,11 @@ pub enum NodeEvent {
         /// A listen address.
         address: Multiaddr,
     },
+    /// The node serves its Prometheus metrics at `http://<address>/metrics`.
+    Metrics {
+        /// The bound address.
+        address: std::net::SocketAddr,
+    },
     /// The relay serves; a peer holds its reservation (or, with a dial
     /// target, is about to dial).
     Ready {

@@ -25,6 +25,7 @@ mod event;
 mod handle;
 mod identity;
 pub mod loopback;
+mod metrics;
 mod peer;
 mod relay;
 

@@ -15,7 +15,9 @@ use crate::{
     ConfigError, Node, NodeEvent, PROTOCOL_VERSION,
     event::{send, with_peer_id},
     keypair_from_seed,
+    metrics::NodeMetrics,
 };
+use libp2p::metrics::Recorder;
 
 /// Limits of the relay server.
 ///
@@ -110,6 +112,8 @@ pub struct RelayConfig {
     pub external: Vec<Multiaddr>,
     /// Limits of the relay server.
     pub limits: RelayLimits,
+    /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl RelayConfig {
@@ -120,6 +124,7 @@ impl RelayConfig {
             listen,
             external: Vec::new(),
             limits: RelayLimits::default(),
+            metrics_address: None,
         }
     }
 
@@ -141,7 +146,9 @@ impl RelayConfig {
         let peer_id = self.keypair.public().to_peer_id();
         let swarm = self.build()?;
         let task = tokio::spawn(async move {
-            if let Err(error) = run(swarm, self.listen, self.external, tx).await {
+            if let Err(error) =
+                run(swarm, self.listen, self.external, self.metrics_address, tx).await
+            {
                 tracing::error!(%error, "relay stopped");
             }
         });
@@ -151,7 +158,14 @@ impl RelayConfig {
     /// Runs the relay until it fails, reporting to `events`.
     pub async fn run(self, events: mpsc::UnboundedSender<NodeEvent>) -> Result<(), ConfigError> {
         let swarm = self.build()?;
-        run(swarm, self.listen, self.external, events).await
+        run(
+            swarm,
+            self.listen,
+            self.external,
+            self.metrics_address,
+            events,
+        )
+        .await
     }
 
     fn build(&self) -> Result<libp2p::Swarm<RelayBehaviour>, ConfigError> {
@@ -185,9 +199,24 @@ async fn run(
     mut swarm: libp2p::Swarm<RelayBehaviour>,
     listen: Vec<Multiaddr>,
     external: Vec<Multiaddr>,
+    metrics_address: Option<std::net::SocketAddr>,
     events: mpsc::UnboundedSender<NodeEvent>,
 ) -> Result<(), ConfigError> {
     let peer_id = *swarm.local_peer_id();
+    let metrics = match metrics_address {
+        Some(addr) => {
+            let metrics = NodeMetrics::new();
+            let bound = crate::metrics::serve(addr, metrics.registry.clone())
+                .await
+                .map_err(|e| ConfigError::Listen {
+                    addr: Multiaddr::empty(),
+                    reason: format!("metrics endpoint {addr}: {e}"),
+                })?;
+            send(&events, NodeEvent::Metrics { address: bound });
+            Some(metrics)
+        }
+        None => None,
+    };
     let mut waiting = HashSet::new();
     for addr in listen {
         let id = swarm
@@ -203,7 +232,17 @@ async fn run(
         swarm.add_external_address(addr);
     }
     loop {
-        match swarm.select_next_some().await {
+        let event = swarm.select_next_some().await;
+        if let Some(metrics) = &metrics {
+            metrics.libp2p.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(RelayBehaviourEvent::Relay(e)) => metrics.libp2p.record(e),
+                SwarmEvent::Behaviour(RelayBehaviourEvent::Identify(e)) => metrics.libp2p.record(e),
+                SwarmEvent::Behaviour(RelayBehaviourEvent::Ping(e)) => metrics.libp2p.record(e),
+                _ => {}
+            }
+        }
+        match event {
             SwarmEvent::NewListenAddr {
                 listener_id,
                 address,

@@ -73,10 +73,10 @@ fn main() -> ExitCode {
         "cargo run --release -p punchport-lab --bin bench --".to_owned(),
         |c, a| c + " " + &a,
     );
-    let variants = if args.initiator_roles {
-        Variant::initiator_roles()
-    } else {
-        Variant::stock_and_port_aware()
+    let variants = match (args.smoke, args.initiator_roles) {
+        (_, true) => Variant::initiator_roles(),
+        (true, false) => Variant::stock_and_port_aware(),
+        (false, false) => Variant::stock_and_candidate_modes(),
     };
     let out = args.out.unwrap_or_else(|| {
         let dir = if args.smoke {

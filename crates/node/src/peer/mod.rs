@@ -64,6 +64,7 @@ pub struct PeerConfig {
     pub(crate) dial: Option<PeerId>,
     pub(crate) retry_interval: Duration,
     pub(crate) ping_interval: Duration,
+    pub(crate) metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl PeerConfig {
@@ -90,6 +91,7 @@ impl PeerConfig {
             dial: None,
             retry_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(15),
+            metrics_address: None,
         })
     }
 
@@ -157,6 +159,12 @@ impl PeerConfig {
     /// Sets which observed addresses DCUtR may advertise (port-aware only).
     pub fn candidates(mut self, mode: CandidateMode) -> Self {
         self.candidates = mode;
+        self
+    }
+
+    /// Serves Prometheus metrics at `http://<addr>/metrics` (off by default).
+    pub fn metrics_address(mut self, addr: std::net::SocketAddr) -> Self {
+        self.metrics_address = Some(addr);
         self
     }
 

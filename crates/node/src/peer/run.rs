@@ -28,7 +28,9 @@ use super::{
 use crate::{
     ConfigError, NodeEvent,
     event::{send, with_peer_id},
+    metrics::NodeMetrics,
 };
+use libp2p::metrics::Recorder;
 
 /// Where the peer stands with its relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,7 @@ struct State {
     direct: HashSet<PeerId>,
     /// Relayed connections, to tell what a ping went over.
     relayed_connections: HashSet<ConnectionId>,
+    metrics: Option<NodeMetrics>,
 }
 
 pub(super) async fn run(
@@ -80,6 +83,24 @@ pub(super) async fn run(
             .add_announced_address(addr.to_multiaddr())
             .map_err(ConfigError::RelayAddr)?;
     }
+    let metrics = match config.metrics_address {
+        Some(addr) => {
+            let metrics = NodeMetrics::new();
+            let bound = crate::metrics::serve(addr, metrics.registry.clone())
+                .await
+                .map_err(|e| ConfigError::Listen {
+                    addr: QuicAddr {
+                        socket: addr,
+                        peer_id: None,
+                    }
+                    .to_multiaddr(),
+                    reason: format!("metrics endpoint: {e}"),
+                })?;
+            send(&events, NodeEvent::Metrics { address: bound });
+            Some(metrics)
+        }
+        None => None,
+    };
     let mut retry = tokio::time::interval(config.retry_interval);
     let mut state = State {
         config,
@@ -91,6 +112,7 @@ pub(super) async fn run(
         relayed: HashMap::new(),
         direct: HashSet::new(),
         relayed_connections: HashSet::new(),
+        metrics,
     };
     loop {
         tokio::select! {
@@ -249,6 +271,9 @@ impl State {
         swarm: &mut Swarm<PeerBehaviour>,
         event: SwarmEvent<PeerBehaviourEvent>,
     ) {
+        if let Some(metrics) = &self.metrics {
+            metrics.libp2p.record(&event);
+        }
         let relay_peer = self.config.relay_peer;
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -385,6 +410,15 @@ impl State {
     }
 
     fn on_behaviour_event(&mut self, swarm: &mut Swarm<PeerBehaviour>, event: PeerBehaviourEvent) {
+        if let Some(metrics) = &self.metrics {
+            match &event {
+                PeerBehaviourEvent::Identify(e) => metrics.libp2p.record(e),
+                PeerBehaviourEvent::Ping(e) => metrics.libp2p.record(e),
+                PeerBehaviourEvent::Dcutr(e) => metrics.libp2p.record(e),
+                PeerBehaviourEvent::Punchport(e) => metrics.punchport.record(e),
+                PeerBehaviourEvent::RelayClient(_) => {}
+            }
+        }
         match event {
             PeerBehaviourEvent::Identify(identify::Event::Received {
                 peer_id,

@@ -1,0 +1,121 @@
+//! The metrics endpoint after a punch in the lab: the reserving peer's
+//! hole-punch metrics and the relay's libp2p metrics.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::Duration,
+};
+
+use punchport_lab::{Layout, PunchLab, Trial, natlab::Host, natlab::Nat, require_lab};
+use punchport_node::{NodeEvent, TransportKind};
+
+/// `GET /metrics` from inside `host`'s namespace.
+fn scrape(host: &Host, port: u16) -> String {
+    host.run(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .unwrap()
+}
+
+/// The value of the sample `name` (with its labels, as printed), if present.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+}
+
+#[test]
+fn the_metrics_endpoint_shows_the_punch() {
+    require_lab!();
+    let lab = PunchLab::builder(Nat::PortRestricted, Nat::PortRestricted)
+        .build()
+        .unwrap();
+    let (_relay, relay_addr) = lab
+        .start_relay(&["--metrics-address", "127.0.0.1:9464"])
+        .unwrap();
+    let trial = Trial::new(TransportKind::PortAware, Layout::With443)
+        .peer_args(["--metrics-address", "127.0.0.1:9465"]);
+    let reserving = lab
+        .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
+        .unwrap();
+    let port = reserving
+        .wait_for(Duration::from_secs(20), "metrics", |e| match e {
+            NodeEvent::Metrics { address } => Some(address.port()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(port, 9465);
+    let id = reserving
+        .wait_for(Duration::from_secs(20), "ready", |e| match e {
+            NodeEvent::Ready { peer_id } => Some(*peer_id),
+            _ => None,
+        })
+        .unwrap();
+    let mut dialing = lab
+        .start_peer(lab.lab().host("b0"), &relay_addr, &trial, Some(id))
+        .unwrap();
+    assert_eq!(
+        dialing.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        dialing.stderr()
+    );
+    reserving
+        .wait_for(Duration::from_secs(10), "direct", |e| {
+            matches!(e, NodeEvent::Direct { .. }).then_some(())
+        })
+        .unwrap();
+
+    // The initiator's own dial ends a moment after the first direct connection.
+    reserving
+        .wait_for(Duration::from_secs(10), "attempt", |e| {
+            matches!(e, NodeEvent::Attempt { outcome, .. } if outcome == "direct").then_some(())
+        })
+        .unwrap();
+    let text = scrape(lab.lab().host("a0"), port);
+    assert!(text.starts_with("HTTP/1."), "{text}");
+    assert!(text.contains("application/openmetrics-text"), "{text}");
+    let expect = |name: &str, at_least: f64| {
+        let value = sample(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        assert!(value >= at_least, "{name} = {value}");
+    };
+    expect(
+        r#"libp2p_holepunch_outcomes_total{side="initiator",num_attempts="1",ipv="ip4",transport="quic",outcome="success"}"#,
+        1.0,
+    );
+    expect(
+        r#"libp2p_holepunch_direct_dials_total{outcome="success"}"#,
+        1.0,
+    );
+    expect(
+        r#"libp2p_holepunch_time_to_direct_seconds_count{side="initiator"}"#,
+        1.0,
+    );
+    expect(r#"libp2p_holepunch_candidates_total{decision="kept"}"#, 1.0);
+    expect(
+        r#"libp2p_holepunch_nat{mapping="endpoint-independent",port_preserved="true"}"#,
+        1.0,
+    );
+    assert!(
+        text.contains("libp2p_swarm_connections_incoming_total"),
+        "{text}"
+    );
+    assert!(text.contains("libp2p_identify_"), "{text}");
+
+    let relay_text = scrape(lab.lab().relay(), 9464);
+    assert!(
+        relay_text.contains("libp2p_relay_events_total"),
+        "{relay_text}"
+    );
+}
