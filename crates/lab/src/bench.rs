@@ -173,6 +173,7 @@ impl Variant {
             name: name.to_owned(),
             kind: TransportKind::PortAware,
             role,
+            candidates: "range",
         })
         .collect()
     }
