@@ -31,7 +31,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_USAGE);
         }
     };
-    let target = args.dial;
+    // With --persist the peer keeps punching and never exits on its own.
+    let target = args.dial.filter(|_| !args.persist);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let run = config.run(tx);
     tokio::pin!(run);

@@ -74,6 +74,18 @@ impl fmt::Display for QuicAddr {
     }
 }
 
+/// Whether anyone could send to `ip`: not unspecified, multicast or broadcast.
+/// Private, loopback and documentation addresses count as routable (LANs and
+/// labs punch too).
+pub fn is_routable(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast())
+        }
+        std::net::IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+    }
+}
+
 /// Whether `addr` is a QUIC address that [`QuicAddr::parse`] accepts.
 pub fn is_quic_addr(addr: &Multiaddr) -> bool {
     QuicAddr::parse(addr).is_ok()

@@ -16,7 +16,7 @@ mod family;
 mod punch;
 mod range;
 
-pub use addr::{AddrError, AddrErrorReason, QuicAddr, is_quic_addr};
+pub use addr::{AddrError, AddrErrorReason, QuicAddr, is_quic_addr, is_routable};
 pub use family::Family;
 pub use punch::{NoPunchSocket, NoPunchSocketReason};
 pub use range::{ParseRangeError, PortRange};

@@ -10,7 +10,7 @@ use std::{
 };
 
 use libp2p_core::{Multiaddr, multiaddr::Protocol};
-use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, QuicAddr};
+use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, QuicAddr, is_routable};
 
 use crate::Config;
 
@@ -387,15 +387,6 @@ impl Filter {
             return Decision::Fallback;
         }
         Decision::Dropped(reason)
-    }
-}
-
-/// Whether anyone could send to `ip`. Private, loopback and documentation
-/// addresses are routable here: LANs and labs punch too.
-fn is_routable(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
-        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
     }
 }
 

@@ -46,7 +46,7 @@ mod mapping;
 mod nat;
 
 pub use attempts::{AttemptOutcome, AttemptReport, Side};
-pub use behaviour::{Behaviour, Event};
+pub use behaviour::{Behaviour, Event, TooManyCandidates};
 pub use config::{CandidateMode, Config};
 pub use filter::{Decision, DropReason, Source, Stats, Verdict};
 pub use mapping::Observation;

@@ -101,6 +101,10 @@ pub struct RelayArgs {
     /// Serve Prometheus metrics at http://<ADDR>/metrics, e.g. 0.0.0.0:9464 (off by default).
     #[arg(long, value_name = "ADDR")]
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// Accept reservations only from this peer (repeatable); without it any
+    /// peer may reserve, within the limits.
+    #[arg(long = "allow-peer", value_name = "PEER_ID")]
+    pub allow_peer: Vec<PeerId>,
 }
 
 impl RelayArgs {
@@ -123,6 +127,9 @@ impl RelayArgs {
             rate_limits: !self.no_rate_limits,
         };
         config.metrics_address = self.metrics_address;
+        if !self.allow_peer.is_empty() {
+            config.allow = Some(self.allow_peer.iter().copied().collect());
+        }
         Ok(config)
     }
 }
@@ -172,6 +179,10 @@ pub struct PeerArgs {
     /// Serve Prometheus metrics at http://<ADDR>/metrics, e.g. 0.0.0.0:9464 (off by default).
     #[arg(long, value_name = "ADDR")]
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// With --dial: never exit; when a punch fails or the direct connection
+    /// is lost, punch again through a new relayed connection.
+    #[arg(long, requires = "dial")]
+    pub persist: bool,
     /// With --dial: give up after this many seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
@@ -199,6 +210,7 @@ impl PeerArgs {
         if let Some(addr) = self.metrics_address {
             config = config.metrics_address(addr);
         }
+        config = config.persist(self.persist);
         Ok(config)
     }
 

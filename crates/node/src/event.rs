@@ -66,6 +66,15 @@ pub enum NodeEvent {
         /// Direct dials this side made to `peer` since the relayed connection.
         attempts: u32,
     },
+    /// A connection to `peer` (not the relay) closed.
+    Disconnected {
+        /// The remote peer.
+        peer: PeerId,
+        /// Whether it was the relayed connection.
+        relayed: bool,
+        /// Why, if it closed with an error.
+        cause: Option<String>,
+    },
     /// A ping over a connection to `peer` was answered.
     Ping {
         /// The remote peer.

@@ -114,6 +114,8 @@ pub struct RelayConfig {
     pub limits: RelayLimits,
     /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// The peers that may reserve; `None`: any peer.
+    pub allow: Option<std::collections::HashSet<libp2p::PeerId>>,
 }
 
 impl RelayConfig {
@@ -125,6 +127,7 @@ impl RelayConfig {
             external: Vec::new(),
             limits: RelayLimits::default(),
             metrics_address: None,
+            allow: None,
         }
     }
 
@@ -169,7 +172,20 @@ impl RelayConfig {
     }
 
     fn build(&self) -> Result<libp2p::Swarm<RelayBehaviour>, ConfigError> {
-        let limits = self.limits.to_config();
+        let mut limits = self.limits.to_config();
+        if let Some(allow) = self.allow.clone() {
+            // Consulted first: a refused peer does not use up rate limits.
+            limits.reservation_rate_limiters.insert(
+                0,
+                Box::new(move |peer: libp2p::PeerId, addr: &Multiaddr, _| {
+                    let allowed = allow.contains(&peer);
+                    if !allowed {
+                        tracing::warn!(%peer, %addr, "refused a reservation: the peer is not on the allow-list (--allow-peer)");
+                    }
+                    allowed
+                }),
+            );
+        }
         let swarm = SwarmBuilder::with_existing_identity(self.keypair.clone())
             .with_tokio()
             .with_quic()

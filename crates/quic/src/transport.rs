@@ -13,7 +13,7 @@ use libp2p_core::{
     Endpoint, Multiaddr, Transport as _,
     transport::{DialOpts, ListenerId, PortUse, TransportError, TransportEvent},
 };
-use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, QuicAddr};
+use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, QuicAddr, is_routable};
 
 use crate::{
     Config, InitiatorRole,
@@ -254,6 +254,11 @@ impl libp2p_core::Transport for Transport {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
         let remote = remote.socket;
+        // Nothing can answer from these; never send to them (a remote's
+        // DCUtR candidates are whatever it chose to send).
+        if !is_routable(remote.ip()) || remote.port() == 0 {
+            return Err(TransportError::MultiaddrNotSupported(addr));
+        }
         match (opts.role, opts.port_use) {
             (Endpoint::Listener, _) => self.dial_punch(addr, remote),
             (Endpoint::Dialer, PortUse::Reuse) => match self.eligible_punch(remote) {

@@ -65,6 +65,7 @@ pub struct PeerConfig {
     pub(crate) retry_interval: Duration,
     pub(crate) ping_interval: Duration,
     pub(crate) metrics_address: Option<std::net::SocketAddr>,
+    pub(crate) persist: bool,
 }
 
 impl PeerConfig {
@@ -92,6 +93,7 @@ impl PeerConfig {
             retry_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(15),
             metrics_address: None,
+            persist: false,
         })
     }
 
@@ -165,6 +167,15 @@ impl PeerConfig {
     /// Serves Prometheus metrics at `http://<addr>/metrics` (off by default).
     pub fn metrics_address(mut self, addr: std::net::SocketAddr) -> Self {
         self.metrics_address = Some(addr);
+        self
+    }
+
+    /// With [`dial`](Self::dial): keep a direct connection to the peer. When
+    /// a punch fails (after a backoff of 2 s, doubling up to 30 s) or the
+    /// direct connection is lost, close the relayed connection and dial
+    /// through the relay again, so that DCUtR punches anew.
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
         self
     }
 

@@ -44,6 +44,11 @@ enum Relay {
     Ready,
 }
 
+/// With `persist`: the first wait before punching again after a failure.
+const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+/// With `persist`: the longest wait.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
+
 struct Relayed {
     at: Instant,
     dials: u32,
@@ -60,10 +65,18 @@ struct State {
     /// The relayed connection to each peer: when it was established, and
     /// how many direct dials followed.
     relayed: HashMap<PeerId, Relayed>,
-    /// Peers with a direct connection.
-    direct: HashSet<PeerId>,
-    /// Relayed connections, to tell what a ping went over.
-    relayed_connections: HashSet<ConnectionId>,
+    /// Direct connections per peer.
+    direct: HashMap<PeerId, HashSet<ConnectionId>>,
+    /// Peers whose first direct connection was reported since the relayed one.
+    reported_direct: HashSet<PeerId>,
+    /// Peers whose punch failure was reported over the current relayed connection.
+    failed_reported: HashSet<PeerId>,
+    /// Relayed connections and their peers, to tell what a ping went over.
+    relayed_connections: HashMap<ConnectionId, PeerId>,
+    /// With `persist`: when to dial the target through the relay again.
+    repunch_at: Option<Instant>,
+    /// With `persist`: the wait after the next failed punch.
+    backoff: std::time::Duration,
     metrics: Option<NodeMetrics>,
 }
 
@@ -110,8 +123,12 @@ pub(super) async fn run(
         circuit_listener: None,
         circuit_dial: None,
         relayed: HashMap::new(),
-        direct: HashSet::new(),
-        relayed_connections: HashSet::new(),
+        direct: HashMap::new(),
+        reported_direct: HashSet::new(),
+        failed_reported: HashSet::new(),
+        relayed_connections: HashMap::new(),
+        repunch_at: None,
+        backoff: FIRST_BACKOFF,
         metrics,
     };
     loop {
@@ -209,9 +226,13 @@ impl State {
     /// Dials `target` through the relay unless a relayed connection or such
     /// a dial exists.
     fn dial_target(&mut self, swarm: &mut Swarm<PeerBehaviour>, target: PeerId) {
-        if self.relayed.contains_key(&target) || self.circuit_dial.is_some() {
+        if self.relayed.contains_key(&target)
+            || self.circuit_dial.is_some()
+            || self.repunch_at.is_some_and(|at| Instant::now() < at)
+        {
             return;
         }
+        self.repunch_at = None;
         let addr = self
             .config
             .relay
@@ -296,8 +317,9 @@ impl State {
                 if self.circuit_dial == Some(connection_id) {
                     self.circuit_dial = None;
                 }
-                self.relayed_connections.insert(connection_id);
-                self.direct.remove(&peer_id);
+                self.relayed_connections.insert(connection_id, peer_id);
+                self.reported_direct.remove(&peer_id);
+                self.failed_reported.remove(&peer_id);
                 self.relayed.insert(
                     peer_id,
                     Relayed {
@@ -308,8 +330,17 @@ impl State {
                 send(&self.events, NodeEvent::Relayed { peer: peer_id });
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
-            } => self.on_direct(swarm, peer_id, &endpoint),
+                peer_id,
+                endpoint,
+                connection_id,
+                ..
+            } => {
+                self.direct
+                    .entry(peer_id)
+                    .or_default()
+                    .insert(connection_id);
+                self.on_direct(swarm, peer_id, &endpoint);
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
@@ -322,13 +353,42 @@ impl State {
                 peer_id,
                 endpoint,
                 connection_id,
+                cause,
                 ..
             } => {
-                self.relayed_connections.remove(&connection_id);
-                if endpoint.is_relayed() {
+                let relayed = self.relayed_connections.remove(&connection_id).is_some();
+                send(
+                    &self.events,
+                    NodeEvent::Disconnected {
+                        peer: peer_id,
+                        relayed: endpoint.is_relayed(),
+                        cause: cause.map(|c| c.to_string()),
+                    },
+                );
+                if relayed {
                     self.relayed.remove(&peer_id);
-                } else if !swarm.is_connected(&peer_id) {
-                    self.direct.remove(&peer_id);
+                    // Closed before the punch ended: that punch failed.
+                    if !self.reported_direct.contains(&peer_id)
+                        && !self.failed_reported.remove(&peer_id)
+                    {
+                        tracing::warn!(peer=%peer_id, "the relayed connection closed before a direct connection opened");
+                        send(
+                            &self.events,
+                            NodeEvent::PunchFailed {
+                                peer: peer_id,
+                                error: "the relayed connection closed before a direct connection opened".to_owned(),
+                                attempts: 0,
+                            },
+                        );
+                        self.on_punch_failed(swarm, peer_id);
+                    }
+                } else if let Some(ids) = self.direct.get_mut(&peer_id) {
+                    ids.remove(&connection_id);
+                    if ids.is_empty() {
+                        self.direct.remove(&peer_id);
+                        self.reported_direct.remove(&peer_id);
+                        self.on_direct_lost(swarm, peer_id);
+                    }
                 }
             }
             SwarmEvent::OutgoingConnectionError {
@@ -391,7 +451,10 @@ impl State {
         let Some(relayed) = self.relayed.get(&peer) else {
             return;
         };
-        if self.direct.insert(peer) {
+        if self.reported_direct.insert(peer) {
+            if Some(peer) == self.config.dial {
+                self.backoff = FIRST_BACKOFF;
+            }
             send(
                 &self.events,
                 NodeEvent::Direct {
@@ -402,6 +465,43 @@ impl State {
                     attempts: relayed.dials,
                 },
             );
+        }
+    }
+
+    /// With `persist`: the last direct connection to the target closed.
+    /// Punch again through a new relayed connection (DCUtR punches once per
+    /// relayed connection).
+    fn on_direct_lost(&mut self, swarm: &mut Swarm<PeerBehaviour>, peer: PeerId) {
+        if !self.config.persist || Some(peer) != self.config.dial {
+            return;
+        }
+        tracing::info!(%peer, "lost the direct connection; punching again through the relay");
+        self.close_relayed(swarm, peer);
+        self.repunch_at = Some(Instant::now());
+    }
+
+    /// With `persist`: the punch to the target failed. Punch again through
+    /// a new relayed connection after a backoff.
+    fn on_punch_failed(&mut self, swarm: &mut Swarm<PeerBehaviour>, peer: PeerId) {
+        if !self.config.persist || Some(peer) != self.config.dial || self.direct.contains_key(&peer)
+        {
+            return;
+        }
+        tracing::info!(%peer, backoff = ?self.backoff, "punching again through a new relayed connection");
+        self.close_relayed(swarm, peer);
+        self.repunch_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    fn close_relayed(&mut self, swarm: &mut Swarm<PeerBehaviour>, peer: PeerId) {
+        let relayed: Vec<_> = self
+            .relayed_connections
+            .iter()
+            .filter(|(_, p)| **p == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in relayed {
+            swarm.close_connection(id);
         }
     }
 
@@ -474,7 +574,7 @@ impl State {
                 &self.events,
                 NodeEvent::Ping {
                     peer,
-                    relayed: self.relayed_connections.contains(&connection),
+                    relayed: self.relayed_connections.contains_key(&connection),
                     rtt_ms: rtt.as_millis() as u64,
                 },
             ),
@@ -492,7 +592,7 @@ impl State {
                 }
             }
             PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Dcutr(event))
-            | PeerBehaviourEvent::Dcutr(event) => self.on_dcutr(event),
+            | PeerBehaviourEvent::Dcutr(event) => self.on_dcutr(swarm, event),
             PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Candidate(verdict)) => {
                 tracing::debug!(?verdict, "candidate");
             }
@@ -502,6 +602,8 @@ impl State {
                 last_error,
             }) => {
                 tracing::warn!(peer=%remote_peer_id, %last_error, "hole punch failed");
+                self.failed_reported.insert(remote_peer_id);
+                self.on_punch_failed(swarm, remote_peer_id);
                 send(
                     &self.events,
                     NodeEvent::PunchFailed {
@@ -515,13 +617,15 @@ impl State {
         }
     }
 
-    fn on_dcutr(&mut self, event: libp2p::dcutr::Event) {
+    fn on_dcutr(&mut self, swarm: &mut Swarm<PeerBehaviour>, event: libp2p::dcutr::Event) {
         match event.result {
             Ok(connection) => {
                 tracing::info!(peer=%event.remote_peer_id, %connection, "hole punch succeeded");
             }
             Err(error) => {
                 tracing::warn!(peer=%event.remote_peer_id, %error, "hole punch failed");
+                self.failed_reported.insert(event.remote_peer_id);
+                self.on_punch_failed(swarm, event.remote_peer_id);
                 send(
                     &self.events,
                     NodeEvent::PunchFailed {
