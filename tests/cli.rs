@@ -286,3 +286,143 @@ fn keygen_writes_an_identity_that_the_relay_uses() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every flag of both binaries with malformed, empty, huge and out-of-range
+/// values: always one line on stderr and exit code 2.
+#[test]
+fn every_flag_refuses_bad_values_with_one_line_and_exit_code_2() {
+    let huge_number = "9".repeat(100);
+    let huge_text = "x".repeat(100_000);
+    let bad_for_any = ["", huge_text.as_str()];
+    let peer: &[(&str, &[&str])] = &[
+        (
+            "--relay",
+            &[
+                "/ip4/1.2.3.4/udp/1/quic-v1",
+                "/ip4/1.2.3.4",
+                "/p2p-circuit",
+                "/dns4/relay/udp/443/quic-v1/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",
+            ],
+        ),
+        (
+            "--listen",
+            &[
+                "/ip4/0.0.0.0/tcp/1",
+                "/ip4/0.0.0.0/udp/1",
+                "/ip4/0.0.0.0/udp/70000/quic-v1",
+                "0.0.0.0:443",
+            ],
+        ),
+        (
+            "--punch-range",
+            &[
+                "0",
+                "0-10",
+                "40050-40000",
+                "1-1023",
+                "65536",
+                "40000-",
+                "a-b",
+                "-1",
+            ],
+        ),
+        ("--announce-ip", &["1.2.3", "256.0.0.1", "::g", "localhost"]),
+        ("--transport", &["quic", "STOCK", "port_aware"]),
+        (
+            "--secret-key-seed",
+            &["-1", "256", "1.5", huge_number.as_str()],
+        ),
+        ("--key-file", &["/proc/version"]),
+        (
+            "--dial",
+            &[
+                "12D3",
+                "QmNotAPeer",
+                "/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",
+            ],
+        ),
+        (
+            "--timeout-secs",
+            &["0", "-5", "86401", "1e3", huge_number.as_str()],
+        ),
+        ("--initiator-role", &["listener", "Client"]),
+        ("--candidates", &["socket", "all"]),
+        ("--ping-interval-secs", &["0", "3601", "-1"]),
+        (
+            "--metrics-address",
+            &[
+                "9464",
+                "0.0.0.0",
+                "[::1]",
+                "localhost:9464",
+                "1.2.3.4:70000",
+            ],
+        ),
+    ];
+    for (flag, values) in peer {
+        for value in values.iter().chain(bad_for_any.iter()) {
+            let mut args = vec!["--relay", RELAY];
+            if *flag == "--relay" {
+                args.clear();
+            }
+            args.extend([*flag, *value]);
+            let shown: String = value.chars().take(20).collect();
+            assert_usage_error("peer", &args, &shown);
+        }
+    }
+    let listen = "/ip4/127.0.0.1/udp/0/quic-v1";
+    let relay: &[(&str, &[&str])] = &[
+        (
+            "--listen",
+            &["/ip4/0.0.0.0/tcp/443", "/ip4/0.0.0.0/udp/443", "443"],
+        ),
+        ("--external-address", &["/ip4/1.2.3.4/tcp/1", "1.2.3.4:443"]),
+        ("--secret-key-seed", &["-1", "256", huge_number.as_str()]),
+        ("--key-file", &["/proc/version"]),
+        (
+            "--max-reservations",
+            &["0", "-1", "1000001", "many", huge_number.as_str()],
+        ),
+        (
+            "--max-reservations-per-peer",
+            &["0", "-1", huge_number.as_str()],
+        ),
+        (
+            "--reservation-duration-secs",
+            &["0", "-1", "1.5", huge_number.as_str()],
+        ),
+        ("--max-circuits", &["0", "-1", huge_number.as_str()]),
+        (
+            "--max-circuits-per-peer",
+            &["0", "-1", huge_number.as_str()],
+        ),
+        (
+            "--max-circuit-duration-secs",
+            &["0", "-1", huge_number.as_str()],
+        ),
+        (
+            "--max-circuit-bytes",
+            &["0", "-1", "1k", huge_number.as_str()],
+        ),
+        ("--metrics-address", &["9464", "localhost:9464"]),
+        ("--allow-peer", &["12D3", "nobody"]),
+    ];
+    for (flag, values) in relay {
+        for value in values.iter().chain(bad_for_any.iter()) {
+            let mut args = vec!["--listen", listen];
+            if *flag == "--listen" {
+                args.clear();
+            }
+            args.extend([*flag, *value]);
+            let shown: String = value.chars().take(20).collect();
+            assert_usage_error("relay", &args, &shown);
+        }
+    }
+    // Switches take no value.
+    assert_usage_error(
+        "relay",
+        &["--listen", listen, "--no-rate-limits=yes"],
+        "yes",
+    );
+    assert_usage_error("peer", &["--relay", RELAY, "--persist"], "--dial");
+}

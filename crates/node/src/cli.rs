@@ -75,19 +75,19 @@ pub struct RelayArgs {
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<std::path::PathBuf>,
     /// Reservations held at once.
-    #[arg(long, default_value_t = RelayLimits::default().max_reservations)]
+    #[arg(long, default_value_t = RelayLimits::default().max_reservations, value_parser = count)]
     pub max_reservations: usize,
     /// Reservations one peer may hold at once.
-    #[arg(long, default_value_t = RelayLimits::default().max_reservations_per_peer)]
+    #[arg(long, default_value_t = RelayLimits::default().max_reservations_per_peer, value_parser = count)]
     pub max_reservations_per_peer: usize,
     /// Seconds a reservation lasts before it must be renewed.
     #[arg(long, default_value_t = RelayLimits::default().reservation_duration.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub reservation_duration_secs: u64,
     /// Circuits open at once.
-    #[arg(long, default_value_t = RelayLimits::default().max_circuits)]
+    #[arg(long, default_value_t = RelayLimits::default().max_circuits, value_parser = count)]
     pub max_circuits: usize,
     /// Circuits one peer may have open at once.
-    #[arg(long, default_value_t = RelayLimits::default().max_circuits_per_peer)]
+    #[arg(long, default_value_t = RelayLimits::default().max_circuits_per_peer, value_parser = count)]
     pub max_circuits_per_peer: usize,
     /// Seconds a circuit may stay open.
     #[arg(long, default_value_t = RelayLimits::default().max_circuit_duration.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
@@ -113,6 +113,9 @@ impl RelayArgs {
         let keypair = keypair(self.secret_key_seed, self.key_file.as_deref())?;
         for addr in &self.listen {
             punchport::QuicAddr::parse(addr).map_err(ConfigError::ListenAddr)?;
+        }
+        for addr in &self.external_address {
+            punchport::QuicAddr::parse(addr).map_err(ConfigError::ExternalAddr)?;
         }
         let mut config = RelayConfig::new(keypair, self.listen.clone());
         config.external = self.external_address.clone();
@@ -217,6 +220,14 @@ impl PeerArgs {
     /// The --timeout-secs value.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// A count of at least 1 and at most 1 000 000.
+fn count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}` is not a count from 1 to 1000000")),
     }
 }
 

@@ -19,6 +19,9 @@ pub enum ConfigError {
     /// A listen address is not a QUIC address.
     #[error("listen address: {0}")]
     ListenAddr(punchport::AddrError),
+    /// An external address is not a QUIC address.
+    #[error("external address: {0}")]
+    ExternalAddr(punchport::AddrError),
     /// The key file is unusable.
     #[error(transparent)]
     KeyFile(#[from] crate::KeyFileError),
