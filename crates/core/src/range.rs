@@ -371,3 +371,50 @@ mod tests {
         assert_eq!(from_outside, [40000, 40001, 40002, 40003]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any text either parses into a range that displays back as
+        /// something that parses to the same range, or is refused with an
+        /// error whose message names the text's trimmed form.
+        #[test]
+        fn parsing_any_text_never_panics_and_round_trips(text in ".{0,40}") {
+            match text.parse::<PortRange>() {
+                Ok(range) => {
+                    prop_assert!(range.start() >= FIRST_UNPRIVILEGED_PORT);
+                    prop_assert!(range.start() <= range.end());
+                    prop_assert_eq!(range.to_string().parse::<PortRange>(), Ok(range));
+                }
+                Err(err) => prop_assert!(!err.to_string().is_empty()),
+            }
+            let _ = PortRange::parse_privileged(&text);
+        }
+
+        /// Texts made of digits and dashes, the likely typos.
+        #[test]
+        fn parsing_digits_and_dashes_never_panics(text in "[0-9 -]{0,14}") {
+            if let Ok(range) = text.parse::<PortRange>() {
+                prop_assert_eq!(range.to_string().parse::<PortRange>(), Ok(range));
+            }
+        }
+
+        /// Every valid pair of bounds round-trips through text and serde.
+        #[test]
+        fn valid_bounds_round_trip(a in 1024u16.., b in 1024u16..) {
+            let (start, end) = (a.min(b), a.max(b));
+            let range = PortRange::new(start, end).unwrap();
+            prop_assert_eq!((range.start(), range.end()), (start, end));
+            prop_assert_eq!(range.len(), usize::from(end - start) + 1);
+            prop_assert_eq!(format!("{start}-{end}").parse::<PortRange>(), Ok(range));
+            let json = serde_json::to_string(&range).unwrap();
+            prop_assert_eq!(serde_json::from_str::<PortRange>(&json).unwrap(), range);
+            let after: Vec<u16> = range.ports_after(start).collect();
+            prop_assert_eq!(after.len(), range.len());
+        }
+    }
+}

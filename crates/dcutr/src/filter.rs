@@ -651,3 +651,116 @@ mod tests {
         assert_eq!(again.len(), RECENT);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::net::Ipv4Addr;
+
+    use libp2p_core::multiaddr::Protocol;
+    use proptest::prelude::*;
+    use punchport_core::PortRange;
+
+    use super::*;
+
+    const RANGE: (u16, u16) = (40000, 40050);
+
+    /// One component of a multiaddr, from a small alphabet that covers the
+    /// shapes a remote could report.
+    fn protocol() -> impl Strategy<Value = Protocol<'static>> {
+        prop_oneof![
+            any::<u32>().prop_map(|ip| Protocol::Ip4(Ipv4Addr::from(ip))),
+            any::<u128>().prop_map(|ip| Protocol::Ip6(ip.into())),
+            any::<u16>().prop_map(Protocol::Udp),
+            any::<u16>().prop_map(Protocol::Tcp),
+            Just(Protocol::QuicV1),
+            Just(Protocol::Quic),
+            Just(Protocol::P2pCircuit),
+            "[a-z]{1,10}".prop_map(|name| Protocol::Dns4(name.into())),
+        ]
+    }
+
+    /// Multiaddrs shaped like QUIC addresses, with any IP and port.
+    fn quic_addr() -> impl Strategy<Value = Multiaddr> {
+        (any::<u32>(), any::<u16>()).prop_map(|(ip, port)| {
+            Multiaddr::empty()
+                .with(Protocol::Ip4(Ipv4Addr::from(ip)))
+                .with(Protocol::Udp(port))
+                .with(Protocol::QuicV1)
+        })
+    }
+
+    fn any_addr() -> impl Strategy<Value = Multiaddr> {
+        prop_oneof![
+            quic_addr(),
+            proptest::collection::vec(protocol(), 0..6)
+                .prop_map(|ps| ps.into_iter().collect::<Multiaddr>()),
+            // Raw bytes: mostly not a multiaddr, then the empty one.
+            proptest::collection::vec(any::<u8>(), 0..40)
+                .prop_map(|bytes| Multiaddr::try_from(bytes).unwrap_or_else(|_| Multiaddr::empty())),
+        ]
+    }
+
+    fn filter(translate: bool) -> Filter {
+        let range = PortRange::new(RANGE.0, RANGE.1).unwrap();
+        Filter::new(Config::new().with_range(range).with_translation(translate))
+    }
+
+    proptest! {
+        /// Whatever the candidates and listen addresses, the filter never
+        /// panics, and what it hands DCUtR is either unchanged, a routable
+        /// QUIC address on the punch port, or not QUIC at all.
+        #[test]
+        fn hands_dcutr_only_what_the_rules_allow(
+            translate in any::<bool>(),
+            listen in proptest::collection::vec(any_addr(), 0..4),
+            candidates in proptest::collection::vec(any_addr(), 0..40),
+        ) {
+            let mut filter = filter(translate);
+            let mut verdicts = Vec::new();
+            for addr in &listen {
+                verdicts.extend(filter.new_listen_addr(addr));
+            }
+            for addr in candidates {
+                verdicts.push(filter.candidate(Source::Observed, addr));
+            }
+            prop_assert!(filter.recent.len() <= RECENT);
+            let stats = filter.stats();
+            prop_assert_eq!(stats.seen as usize, verdicts.len());
+            prop_assert_eq!(
+                stats.seen,
+                stats.kept + stats.translated + stats.fallback + stats.bypassed + stats.dropped + stats.on_punch_socket
+            );
+            for verdict in verdicts {
+                let quic = QuicAddr::parse(&verdict.addr);
+                match &verdict.decision {
+                    Decision::Kept => {
+                        let quic = quic.unwrap();
+                        prop_assert!((RANGE.0..=RANGE.1).contains(&quic.socket.port()));
+                        prop_assert!(is_routable(quic.socket.ip()));
+                    }
+                    Decision::Translated(to) => {
+                        prop_assert!(translate);
+                        let to = QuicAddr::parse(to).unwrap();
+                        prop_assert_eq!(to.socket.ip(), quic.unwrap().socket.ip());
+                        prop_assert!((RANGE.0..=RANGE.1).contains(&to.socket.port()));
+                    }
+                    Decision::Fallback => prop_assert!(is_routable(quic.unwrap().socket.ip())),
+                    Decision::Bypassed => prop_assert!(quic.is_err()),
+                    Decision::OnPunchSocket => prop_assert!(false, "not in range mode"),
+                    Decision::Dropped(_) => prop_assert!(verdict.candidate().is_none()),
+                }
+            }
+        }
+
+        /// With a punch socket bound, any routable QUIC observation gives
+        /// DCUtR a candidate: the list is never left empty.
+        #[test]
+        fn never_leaves_dcutr_empty(translate in any::<bool>(), observed in quic_addr()) {
+            let mut filter = filter(translate);
+            filter.new_listen_addr(&"/ip4/10.0.0.2/udp/40007/quic-v1".parse().unwrap());
+            let routable = QuicAddr::parse(&observed).is_ok_and(|q| is_routable(q.socket.ip()));
+            let verdict = filter.candidate(Source::Observed, observed);
+            prop_assert_eq!(verdict.candidate().is_some(), routable);
+        }
+    }
+}
