@@ -17,6 +17,7 @@
 pub mod bench;
 mod binaries;
 mod error;
+pub mod hostile;
 mod node;
 mod outcome;
 mod punch_lab;

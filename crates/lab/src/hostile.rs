@@ -1,0 +1,159 @@
+//! A hostile DCUtR peer: it reaches a victim through the relay and answers
+//! the victim's CONNECT with whatever addresses it is given, junk included,
+//! in a message of up to DCUtR's maximum size.
+
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, SwarmBuilder, identify,
+    multiaddr::Protocol,
+    noise, relay,
+    swarm::{NetworkBehaviour, SwarmEvent},
+    yamux,
+};
+
+/// DCUtR's protocol name.
+const DCUTR: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
+/// libp2p-dcutr's largest message.
+pub const MAX_MESSAGE: usize = 4096;
+
+#[derive(NetworkBehaviour)]
+struct Hostile {
+    relay: relay::client::Behaviour,
+    identify: identify::Behaviour,
+    stream: libp2p_stream::Behaviour,
+}
+
+/// What the hostile peer managed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// CONNECT messages it answered with junk.
+    pub answered: usize,
+    /// Whether the relayed connection to the victim opened.
+    pub relayed: bool,
+}
+
+/// A HolePunch protobuf: field 1 `type`, field 2 repeated `ObsAddrs`.
+fn hole_punch(kind: u64, addrs: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = vec![0x08];
+    varint(kind, &mut body);
+    for addr in addrs {
+        body.push(0x12);
+        varint(addr.len() as u64, &mut body);
+        body.extend_from_slice(addr);
+    }
+    let mut framed = Vec::new();
+    varint(body.len() as u64, &mut framed);
+    framed.extend(body);
+    framed
+}
+
+fn varint(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The observed addresses that fill one CONNECT of at most [`MAX_MESSAGE`]
+/// bytes, taken from `junk` round-robin.
+pub fn fill(junk: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut addrs = Vec::new();
+    for addr in junk.iter().cycle() {
+        let mut candidate = addrs.clone();
+        candidate.push(addr.clone());
+        if hole_punch(100, &candidate).len() > MAX_MESSAGE {
+            break;
+        }
+        addrs = candidate;
+    }
+    addrs
+}
+
+/// Reads one length-prefixed message (at most [`MAX_MESSAGE`] bytes).
+async fn read_message(stream: &mut libp2p::Stream) -> std::io::Result<Vec<u8>> {
+    let mut len = 0usize;
+    for shift in (0..).step_by(7).take(3) {
+        let mut byte = [0u8];
+        stream.read_exact(&mut byte).await?;
+        len |= usize::from(byte[0] & 0x7f) << shift;
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0; len.min(MAX_MESSAGE)];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+/// Reaches `victim` through `relay` (with `/p2p/`) and answers every DCUtR
+/// CONNECT for `duration` with the observed addresses `addrs`. Run it on a
+/// thread inside a lab namespace.
+pub async fn run(
+    relay: Multiaddr,
+    victim: PeerId,
+    addrs: Vec<Vec<u8>>,
+    duration: Duration,
+) -> Report {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .expect("noise and yamux build")
+        .with_behaviour(|key, relay| Hostile {
+            relay,
+            identify: identify::Behaviour::new(identify::Config::new(
+                punchport_node::PROTOCOL_VERSION.into(),
+                key.public(),
+            )),
+            stream: libp2p_stream::Behaviour::new(),
+        })
+        .expect("the behaviour builds")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let mut incoming = swarm
+        .behaviour()
+        .stream
+        .new_control()
+        .accept(DCUTR)
+        .expect("DCUtR is not accepted twice");
+    let circuit = relay
+        .clone()
+        .with(Protocol::P2pCircuit)
+        .with(Protocol::P2p(victim));
+    let _ = swarm.dial(relay);
+    let mut report = Report::default();
+    let mut dialed = false;
+    let deadline = tokio::time::Instant::now() + duration;
+    let connect = hole_punch(100, &addrs);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return report,
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::Behaviour(HostileEvent::Identify(identify::Event::Received { .. })) if !dialed => {
+                    dialed = true;
+                    let _ = swarm.dial(circuit.clone());
+                }
+                SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. }
+                    if peer_id == victim && endpoint.is_relayed() => report.relayed = true,
+                _ => {}
+            },
+            Some((_, mut stream)) = incoming.next() => {
+                // The victim's CONNECT, then our junk, then its SYNC.
+                if read_message(&mut stream).await.is_ok()
+                    && stream.write_all(&connect).await.is_ok()
+                    && stream.flush().await.is_ok()
+                {
+                    report.answered += 1;
+                    let _ = tokio::time::timeout(Duration::from_secs(2), read_message(&mut stream)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! punchport's DCUtR behaviour fed arbitrary listen addresses, observed
+//! candidates and announced addresses through its public API: never
+//! panics, and every candidate it hands DCUtR obeys the filter's rules.
+#![no_main]
+
+use std::task::{Context, Poll, Waker};
+
+use libfuzzer_sys::fuzz_target;
+use libp2p_core::{Multiaddr, transport::ListenerId};
+use libp2p_swarm::{FromSwarm, NetworkBehaviour, NewExternalAddrCandidate, ToSwarm, behaviour::NewListenAddr};
+use punchport_core::{PortRange, QuicAddr, is_routable};
+use punchport_dcutr::{Behaviour, Config, Decision, Event};
+
+fuzz_target!(|data: &[u8]| {
+    let range = PortRange::new(40000, 40050).unwrap();
+    let peer = libp2p_identity::PeerId::random();
+    let translate = data.first().is_some_and(|b| b & 1 == 1);
+    let mut behaviour = Behaviour::with_config(peer, Config::new().with_range(range).with_translation(translate));
+    let listener = ListenerId::next();
+    // Each chunk: a kind byte, a length byte, then that many bytes of multiaddr.
+    let mut rest = data.get(1..).unwrap_or_default();
+    while let [kind, len, tail @ ..] = rest {
+        let len = usize::from(*len).min(tail.len());
+        let (bytes, next) = tail.split_at(len);
+        rest = next;
+        let Ok(addr) = Multiaddr::try_from(bytes.to_vec()) else {
+            continue;
+        };
+        match kind % 3 {
+            0 => behaviour.on_swarm_event(FromSwarm::NewListenAddr(NewListenAddr {
+                listener_id: listener,
+                addr: &addr,
+            })),
+            1 => behaviour.on_swarm_event(FromSwarm::NewExternalAddrCandidate(NewExternalAddrCandidate {
+                addr: &addr,
+            })),
+            _ => {
+                let _ = behaviour.add_announced_address(addr);
+            }
+        }
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    while let Poll::Ready(event) = behaviour.poll(&mut cx) {
+        let ToSwarm::GenerateEvent(Event::Candidate(verdict)) = event else {
+            continue;
+        };
+        match &verdict.decision {
+            Decision::Kept => {
+                let quic = QuicAddr::parse(&verdict.addr).unwrap();
+                assert!(range.contains(quic.socket.port()) && is_routable(quic.socket.ip()));
+            }
+            Decision::Translated(to) => {
+                let to = QuicAddr::parse(to).unwrap();
+                assert!(translate && range.contains(to.socket.port()));
+                assert_eq!(Some(to.socket.ip()), QuicAddr::parse(&verdict.addr).ok().map(|q| q.socket.ip()));
+            }
+            Decision::Bypassed => assert!(QuicAddr::parse(&verdict.addr).is_err()),
+            Decision::Dropped(_) => assert!(verdict.candidate().is_none()),
+            _ => {}
+        }
+    }
+    let stats = behaviour.stats();
+    assert_eq!(
+        stats.seen,
+        stats.kept + stats.translated + stats.fallback + stats.bypassed + stats.dropped + stats.on_punch_socket
+    );
+});
