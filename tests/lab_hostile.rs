@@ -127,7 +127,7 @@ fn punches_through_a_udp_flood_with_bounded_memory() {
                     seed ^= seed << 17;
                     let len = 1 + (seed % 1400) as usize;
                     let payload: Vec<u8> = (0..len).map(|i| (seed >> (i % 56)) as u8).collect();
-                    let port = if seed % 2 == 0 { 40000 } else { 443 };
+                    let port = if seed.is_multiple_of(2) { 40000 } else { 443 };
                     if flooder.send_to(&payload, (target, port)).is_ok() {
                         sent += 1;
                     }
