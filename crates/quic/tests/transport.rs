@@ -297,3 +297,62 @@ fn the_initiator_role_is_configurable() {
     let config = config.with_initiator_role(InitiatorRole::Server);
     assert_eq!(config.initiator_role(), InitiatorRole::Server);
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Adding and removing the punch listener 100 times leaves no socket,
+/// descriptor or listener behind.
+#[tokio::test]
+async fn listener_churn_leaves_nothing_behind() {
+    let (range, held) = hold_free_ports(4);
+    drop(held);
+    let mut transport = transport(range);
+    let before = open_fds();
+    for round in 0..100 {
+        let id = ListenerId::next();
+        transport
+            .listen_on(id, quic("/ip4/127.0.0.1/udp/0/quic-v1"))
+            .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let bound = new_address(&mut transport).await;
+        assert!(range.contains(bound.socket.port()));
+        assert!(transport.remove_listener(id));
+        loop {
+            if let Event::ListenerClosed { listener_id, .. } = next_event(&mut transport).await {
+                assert_eq!(listener_id, id);
+                break;
+            }
+        }
+        // The socket is released as soon as quinn's endpoint driver stops.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while UdpSocket::bind(bound.socket).is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: {bound} still bound"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert_eq!(transport.punch_sockets().count(), 0);
+    // quinn's endpoint drivers release their sockets once they stop.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while open_fds() > before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} descriptors open after churn, {before} before",
+            open_fds()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for port in range.ports() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "port {port} still bound"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
