@@ -66,6 +66,14 @@ pub enum NodeEvent {
         /// Direct dials this side made to `peer` since the relayed connection.
         attempts: u32,
     },
+    /// The relay refused or dropped this peer's reservation; the peer asks
+    /// again later (after 2 s, doubling up to 30 s).
+    ReservationFailed {
+        /// The relay.
+        relay: PeerId,
+        /// Why, in words.
+        error: String,
+    },
     /// A connection to `peer` (not the relay) closed.
     Disconnected {
         /// The remote peer.

@@ -77,6 +77,10 @@ struct State {
     repunch_at: Option<Instant>,
     /// With `persist`: the wait after the next failed punch.
     backoff: std::time::Duration,
+    /// When to ask the relay for a reservation again.
+    reserve_at: Option<Instant>,
+    /// The wait after the next lost reservation.
+    reserve_backoff: std::time::Duration,
     metrics: Option<NodeMetrics>,
 }
 
@@ -129,6 +133,8 @@ pub(super) async fn run(
         relayed_connections: HashMap::new(),
         repunch_at: None,
         backoff: FIRST_BACKOFF,
+        reserve_at: None,
+        reserve_backoff: FIRST_BACKOFF,
         metrics,
     };
     loop {
@@ -204,6 +210,11 @@ fn listen(
 
 impl State {
     fn on_tick(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
+        if self.reserve_at.is_some_and(|at| Instant::now() >= at) && self.relay == Relay::Ready {
+            self.reserve_at = None;
+            self.relay = Relay::AwaitingIdentify;
+            self.on_relay_identified(swarm);
+        }
         if let (Relay::Ready, Some(target)) = (self.relay, self.config.dial) {
             self.dial_target(swarm, target);
         }
@@ -254,10 +265,14 @@ impl State {
         self.relay = Relay::Ready;
         let circuit = self.config.relay.clone().with(Protocol::P2pCircuit);
         match self.config.dial {
-            None => match swarm.listen_on(circuit) {
-                Ok(id) => self.circuit_listener = Some(id),
-                Err(error) => tracing::warn!(%error, "cannot listen on the relay circuit"),
-            },
+            None if self.circuit_listener.is_some() => {}
+            None => {
+                self.reserve_at = None;
+                match swarm.listen_on(circuit) {
+                    Ok(id) => self.circuit_listener = Some(id),
+                    Err(error) => tracing::warn!(%error, "cannot listen on the relay circuit"),
+                }
+            }
             Some(target) => {
                 if !self.announced_ready {
                     self.announced_ready = true;
@@ -407,14 +422,28 @@ impl State {
                 tracing::warn!(%error, "dialing through the relay failed; retrying");
                 self.circuit_dial = None;
             }
-            SwarmEvent::ListenerClosed { listener_id, .. }
-                if Some(listener_id) == self.circuit_listener =>
-            {
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } if Some(listener_id) == self.circuit_listener => {
                 self.circuit_listener = None;
-                if self.relay == Relay::Ready {
-                    self.relay = Relay::AwaitingIdentify;
-                    self.on_relay_identified(swarm);
-                }
+                let error = match reason {
+                    Ok(()) => "the relay closed the reservation".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::warn!(%error, backoff = ?self.reserve_backoff, "lost the reservation; reserving again later");
+                send(
+                    &self.events,
+                    NodeEvent::ReservationFailed {
+                        relay: relay_peer,
+                        error,
+                    },
+                );
+                // Reserve again on a later tick, waiting longer each time, so
+                // that a relay that refuses is not asked in a tight loop.
+                self.reserve_at = Some(Instant::now() + self.reserve_backoff);
+                self.reserve_backoff = (self.reserve_backoff * 2).min(MAX_BACKOFF);
             }
             SwarmEvent::Dialing {
                 peer_id: Some(peer),
@@ -581,6 +610,7 @@ impl State {
             PeerBehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 ..
             }) => {
+                self.reserve_backoff = FIRST_BACKOFF;
                 if !self.announced_ready {
                     self.announced_ready = true;
                     send(
