@@ -23,13 +23,10 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    init_tracing();
-    let config = match args.config() {
+    cli::init_tracing("info");
+    let config = match cli::config_or_exit(args.config()) {
         Ok(config) => config,
-        Err(e) => {
-            cli::usage_error(format!("error: {e}"));
-            return ExitCode::from(cli::EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     // With --persist the peer keeps punching and never exits on its own.
     let target = args.dial.filter(|_| !args.persist);
@@ -76,14 +73,4 @@ async fn main() -> ExitCode {
 
 fn sleep_until(at: Instant) -> tokio::time::Sleep {
     tokio::time::sleep_until(at)
-}
-
-fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }

@@ -12,13 +12,10 @@ async fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    init_tracing();
-    let config = match args.config() {
+    cli::init_tracing("info");
+    let config = match cli::config_or_exit(args.config()) {
         Ok(config) => config,
-        Err(e) => {
-            cli::usage_error(format!("error: {e}"));
-            return ExitCode::from(cli::EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let run = config.run(tx);
@@ -34,14 +31,4 @@ async fn main() -> ExitCode {
             Some(event) = rx.recv() => println!("{}", event.to_json()),
         }
     }
-}
-
-fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }

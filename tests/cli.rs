@@ -3,36 +3,43 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::{Command, Stdio},
     time::Duration,
 };
 
-use serde_json::Value;
-
-/// A binary that `cargo test` built next to this test's executable.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --examples`",
-        path.display()
-    );
-    path
-}
+use support::{Binary, example};
 
 /// Runs a binary to completion; returns its exit code and stderr.
 fn run(name: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(example(name)).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut child = Command::new(example(name))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stderr while waiting: a long error line would fill the pipe.
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    // A value that is wrongly accepted starts a node that never exits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let shown: Vec<String> = args.iter().map(|a| a.chars().take(40).collect()).collect();
+            panic!("{name} {shown:?} did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), reader.join().unwrap())
 }
 
 fn assert_usage_error(name: &str, args: &[&str], mentions: &str) {
@@ -50,6 +57,9 @@ fn assert_usage_error(name: &str, args: &[&str], mentions: &str) {
         lines[0]
     );
 }
+
+/// How long a node gets to print a line.
+const WAIT: Duration = Duration::from_secs(20);
 
 const RELAY: &str =
     "/ip4/127.0.0.1/udp/9/quic-v1/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
@@ -143,58 +153,9 @@ fn bad_relay_flags_get_one_line_and_exit_code_2() {
     );
 }
 
-/// A child process whose stdout lines arrive on a channel; killed on drop.
-struct Node {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-}
-
-impl Node {
-    fn start(name: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(example(name))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let value: Value =
-                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
-                assert!(value["event"].is_string(), "no event field: {line}");
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    fn wait_for(&self, event: &str) -> Value {
-        loop {
-            let value = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no {event} line"));
-            if value["event"] == event {
-                return value;
-            }
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn relay_and_peers_punch_and_the_dialer_exits_0() {
-    let relay = Node::start(
+    let relay = Binary::start(
         "relay",
         &[
             "--listen",
@@ -202,15 +163,18 @@ fn relay_and_peers_punch_and_the_dialer_exits_0() {
             "--no-rate-limits",
         ],
     );
-    let relay_addr = relay.wait_for("listening")["address"]
+    let relay_addr = relay.wait_for("listening", WAIT).unwrap()["address"]
         .as_str()
         .unwrap()
         .to_owned();
-    relay.wait_for("ready");
+    relay.wait_for("ready", WAIT).unwrap();
     let range = ["--punch-range", "43000-43099"];
-    let a = Node::start("peer", &[&["--relay", &relay_addr], &range[..]].concat());
-    let a_id = a.wait_for("ready")["peer_id"].as_str().unwrap().to_owned();
-    let mut b = Node::start(
+    let a = Binary::start("peer", &[&["--relay", &relay_addr], &range[..]].concat());
+    let a_id = a.wait_for("ready", WAIT).unwrap()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = Binary::start(
         "peer",
         &[
             &[
@@ -225,9 +189,9 @@ fn relay_and_peers_punch_and_the_dialer_exits_0() {
         ]
         .concat(),
     );
-    b.wait_for("ready");
-    assert_eq!(b.wait_for("relayed")["peer"], a_id.as_str());
-    let direct = b.wait_for("direct");
+    b.wait_for("ready", WAIT).unwrap();
+    assert_eq!(b.wait_for("relayed", WAIT).unwrap()["peer"], a_id.as_str());
+    let direct = b.wait_for("direct", WAIT).unwrap();
     assert_eq!(direct["peer"], a_id.as_str());
     assert!(direct["elapsed_ms"].is_u64(), "{direct}");
     let local_port = direct["local_port"].as_u64().unwrap();
@@ -250,7 +214,7 @@ fn keygen_writes_an_identity_that_the_relay_uses() {
     let again = Command::new(example("keygen")).arg(&key).output().unwrap();
     assert_eq!(again.status.code(), Some(1));
     let key_arg = key.to_str().unwrap();
-    let relay = Node::start(
+    let relay = Binary::start(
         "relay",
         &[
             "--listen",
@@ -259,7 +223,10 @@ fn keygen_writes_an_identity_that_the_relay_uses() {
             key_arg,
         ],
     );
-    assert_eq!(relay.wait_for("ready")["peer_id"], peer_id.as_str());
+    assert_eq!(
+        relay.wait_for("ready", WAIT).unwrap()["peer_id"],
+        peer_id.as_str()
+    );
     drop(relay);
     assert_usage_error(
         "relay",

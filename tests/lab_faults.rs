@@ -5,28 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use punchport_lab::{LabNode, Layout, PunchLab, Trial, natlab::Nat, require_lab};
-use punchport_node::{NodeEvent, TransportKind};
-
-fn port_aware() -> Trial {
-    Trial::new(TransportKind::PortAware, Layout::With443)
-}
-
-fn ready(node: &LabNode) -> libp2p::PeerId {
-    node.wait_for(Duration::from_secs(30), "ready", |e| match e {
-        NodeEvent::Ready { peer_id } => Some(*peer_id),
-        _ => None,
-    })
-    .unwrap()
-}
-
-fn direct(node: &LabNode, within: Duration) -> u64 {
-    node.wait_for(within, "direct", |e| match e {
-        NodeEvent::Direct { elapsed_ms, .. } => Some(*elapsed_ms),
-        _ => None,
-    })
-    .unwrap()
-}
+use punchport_lab::{LabNode, Pair, PunchLab, Trial, natlab::Nat, require_lab};
+use punchport_node::NodeEvent;
 
 fn assert_no_panic(node: &LabNode) {
     let stderr = node.stderr();
@@ -47,7 +27,7 @@ fn punches_through_loss_and_delay() {
     let mut times = Vec::new();
     for _ in 0..20 {
         let outcome = lab
-            .run(&port_aware().timeout(Duration::from_secs(30)))
+            .run(&Trial::port_aware().timeout(Duration::from_secs(30)))
             .unwrap();
         if let Some(ms) = outcome.elapsed_ms() {
             direct += 1;
@@ -69,17 +49,15 @@ fn recovers_from_a_relay_that_dies_during_the_punch() {
         .wan_delay(Duration::from_millis(25))
         .build()
         .unwrap();
-    let (mut relay, relay_addr) = lab.start_relay(&[]).unwrap();
-    let reserving = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &port_aware(), None)
-        .unwrap();
-    let id = ready(&reserving);
-    let dialing = lab
-        .start_peer(
-            lab.lab().host("b0"),
-            &relay_addr,
-            &port_aware().peer_args(["--persist"]),
-            Some(id),
+    let Pair {
+        mut relay,
+        reserving,
+        dialing,
+        ..
+    } = lab
+        .start_pair(
+            &Trial::port_aware(),
+            &Trial::port_aware().peer_args(["--persist"]),
         )
         .unwrap();
     // Once both ends have the relayed connection (and the punch, about 300 ms
@@ -109,7 +87,7 @@ fn recovers_from_a_relay_that_dies_during_the_punch() {
 
     let (_relay, _) = lab.start_relay(&[]).unwrap();
     let restarted = Instant::now();
-    direct(&dialing, Duration::from_secs(60));
+    dialing.wait_direct(Duration::from_secs(60)).unwrap();
     eprintln!(
         "relay killed: both sides failed within {failed_after:?}; direct {:?} after the relay came back",
         restarted.elapsed()
@@ -126,21 +104,11 @@ fn survives_nats_that_flush_their_mappings() {
     let lab = PunchLab::builder(Nat::PortRestricted, Nat::PortRestricted)
         .build()
         .unwrap();
-    let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
-    let trial = port_aware().peer_args(["--ping-interval-secs", "1"]);
-    let reserving = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
+    let trial = Trial::port_aware().peer_args(["--ping-interval-secs", "1"]);
+    let Pair { dialing, .. } = lab
+        .start_pair(&trial, &trial.clone().peer_args(["--persist"]))
         .unwrap();
-    let id = ready(&reserving);
-    let dialing = lab
-        .start_peer(
-            lab.lab().host("b0"),
-            &relay_addr,
-            &trial.clone().peer_args(["--persist"]),
-            Some(id),
-        )
-        .unwrap();
-    direct(&dialing, Duration::from_secs(20));
+    dialing.wait_direct(Duration::from_secs(20)).unwrap();
     for router in lab.lab().routers() {
         router.flush_conntrack().unwrap();
     }
@@ -179,21 +147,11 @@ fn keeps_the_punched_path_through_short_nat_timeouts() {
             assert!(status.success());
         }
     }
-    let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
-    let trial = port_aware().peer_args(["--ping-interval-secs", "10"]);
-    let reserving = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
+    let trial = Trial::port_aware().peer_args(["--ping-interval-secs", "10"]);
+    let Pair { dialing, .. } = lab
+        .start_pair(&trial, &trial.clone().peer_args(["--persist"]))
         .unwrap();
-    let id = ready(&reserving);
-    let dialing = lab
-        .start_peer(
-            lab.lab().host("b0"),
-            &relay_addr,
-            &trial.clone().peer_args(["--persist"]),
-            Some(id),
-        )
-        .unwrap();
-    direct(&dialing, Duration::from_secs(20));
+    dialing.wait_direct(Duration::from_secs(20)).unwrap();
     let start = Instant::now();
     let mut direct_pings = 0;
     let mut lost = false;
@@ -222,28 +180,24 @@ fn punches_again_to_a_peer_that_restarted() {
     let lab = PunchLab::builder(Nat::PortRestricted, Nat::PortRestricted)
         .build()
         .unwrap();
-    let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
-    let trial = port_aware().peer_args(["--secret-key-seed", "7"]);
-    let mut reserving = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
+    let trial = Trial::port_aware().peer_args(["--secret-key-seed", "7"]);
+    let Pair {
+        relay_addr,
+        mut reserving,
+        dialing,
+        target: id,
+        ..
+    } = lab
+        .start_pair(&trial, &Trial::port_aware().peer_args(["--persist"]))
         .unwrap();
-    let id = ready(&reserving);
-    let dialing = lab
-        .start_peer(
-            lab.lab().host("b0"),
-            &relay_addr,
-            &port_aware().peer_args(["--persist"]),
-            Some(id),
-        )
-        .unwrap();
-    direct(&dialing, Duration::from_secs(20));
+    dialing.wait_direct(Duration::from_secs(20)).unwrap();
     reserving.kill();
     let restarted = lab
         .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
         .unwrap();
-    assert_eq!(ready(&restarted), id, "the same identity");
+    assert_eq!(restarted.wait_ready().unwrap(), id, "the same identity");
     let since = Instant::now();
-    direct(&dialing, Duration::from_secs(60));
+    dialing.wait_direct(Duration::from_secs(60)).unwrap();
     eprintln!("peer restarted: direct again {:?} later", since.elapsed());
     assert_no_panic(&dialing);
 }

@@ -10,20 +10,8 @@ use std::{
 };
 
 use libp2p::Multiaddr;
-use punchport_lab::{LabNode, Layout, PunchLab, Trial, hostile, natlab::Nat, require_lab};
-use punchport_node::{NodeEvent, TransportKind};
-
-fn port_aware() -> Trial {
-    Trial::new(TransportKind::PortAware, Layout::With443)
-}
-
-fn ready(node: &LabNode) -> libp2p::PeerId {
-    node.wait_for(Duration::from_secs(30), "ready", |e| match e {
-        NodeEvent::Ready { peer_id } => Some(*peer_id),
-        _ => None,
-    })
-    .unwrap()
-}
+use punchport_lab::{LabNode, PunchLab, Trial, hostile, natlab::Nat, require_lab};
+use punchport_node::NodeEvent;
 
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -103,9 +91,14 @@ fn punches_through_a_udp_flood_with_bounded_memory() {
         .unwrap();
     let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
     let mut reserving = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &port_aware(), None)
+        .start_peer(
+            lab.lab().host("a0"),
+            &relay_addr,
+            &Trial::port_aware(),
+            None,
+        )
         .unwrap();
-    let id = ready(&reserving);
+    let id = reserving.wait_ready().unwrap();
     let before = rss_kib(reserving.pid());
 
     let target = lab.lab().host("a0").ip();
@@ -140,7 +133,12 @@ fn punches_through_a_udp_flood_with_bounded_memory() {
         let mut punches = Vec::new();
         for _ in 0..3 {
             let mut dialing = lab
-                .start_peer(lab.lab().host("b0"), &relay_addr, &port_aware(), Some(id))
+                .start_peer(
+                    lab.lab().host("b0"),
+                    &relay_addr,
+                    &Trial::port_aware(),
+                    Some(id),
+                )
                 .unwrap();
             let direct = dialing.wait_for(Duration::from_secs(30), "direct", |e| match e {
                 NodeEvent::Direct { elapsed_ms, .. } => Some(*elapsed_ms),
@@ -205,9 +203,14 @@ fn survives_a_junk_connect(addrs: Vec<Vec<u8>>) {
     let outside = OutsideCounter::install(&lab);
     let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
     let mut victim = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &port_aware(), None)
+        .start_peer(
+            lab.lab().host("a0"),
+            &relay_addr,
+            &Trial::port_aware(),
+            None,
+        )
         .unwrap();
-    let id = ready(&victim);
+    let id = victim.wait_ready().unwrap();
     let relay = relay_addr.clone();
     let report = lab
         .lab()

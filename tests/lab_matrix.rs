@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use punchport_lab::{Layout, PunchLab, Trial, natlab::Nat, require_lab};
-use punchport_node::{NodeEvent, TransportKind};
+use punchport_lab::{Pair, PunchLab, Trial, natlab::Nat, require_lab};
+use punchport_node::NodeEvent;
 
 use Nat::{Firewall, FullCone, PortRestricted as Eim, RestrictedCone, Symmetric};
 
@@ -19,9 +19,7 @@ const TRIALS: usize = 3;
 fn direct(a: Nat, b: Nat) {
     let lab = PunchLab::builder(a, b).build().unwrap();
     for trial in 0..TRIALS {
-        let outcome = lab
-            .run(&Trial::new(TransportKind::PortAware, Layout::With443))
-            .unwrap();
+        let outcome = lab.run(&Trial::port_aware()).unwrap();
         assert!(outcome.direct(), "{a} / {b}, trial {trial}: {outcome:#?}");
         assert!(
             outcome.direct_flows_on(lab.range()),
@@ -35,26 +33,12 @@ fn direct(a: Nat, b: Nat) {
 /// answers pings after the failure.
 fn fails_fast_and_keeps_the_relay(a: Nat, b: Nat, bound: Duration) {
     let lab = PunchLab::builder(a, b).build().unwrap();
-    let trial = Trial::new(TransportKind::PortAware, Layout::With443)
-        .peer_args(["--ping-interval-secs", "1"]);
-    let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
-    let reserving = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
-        .unwrap();
-    let reserving_id = reserving
-        .wait_for(Duration::from_secs(20), "ready", |e| match e {
-            NodeEvent::Ready { peer_id } => Some(*peer_id),
-            _ => None,
-        })
-        .unwrap();
-    let mut dialing = lab
-        .start_peer(
-            lab.lab().host("b0"),
-            &relay_addr,
-            &trial,
-            Some(reserving_id),
-        )
-        .unwrap();
+    let trial = Trial::port_aware().peer_args(["--ping-interval-secs", "1"]);
+    let Pair {
+        reserving,
+        mut dialing,
+        ..
+    } = lab.start_pair(&trial, &trial).unwrap();
     dialing
         .wait_for(Duration::from_secs(20), "relayed", |e| {
             matches!(e, NodeEvent::Relayed { .. }).then_some(())

@@ -9,8 +9,8 @@ use std::{
     time::Duration,
 };
 
-use punchport_lab::{Layout, PunchLab, Trial, natlab::Host, natlab::Nat, require_lab};
-use punchport_node::{NodeEvent, TransportKind};
+use punchport_lab::{PunchLab, Trial, natlab::Host, natlab::Nat, require_lab};
+use punchport_node::NodeEvent;
 
 /// `GET /metrics` from inside `host`'s namespace.
 fn scrape(host: &Host, port: u16) -> String {
@@ -44,8 +44,7 @@ fn the_metrics_endpoint_shows_the_punch() {
     let (_relay, relay_addr) = lab
         .start_relay(&["--metrics-address", "127.0.0.1:9464"])
         .unwrap();
-    let trial = Trial::new(TransportKind::PortAware, Layout::With443)
-        .peer_args(["--metrics-address", "127.0.0.1:9465"]);
+    let trial = Trial::port_aware().peer_args(["--metrics-address", "127.0.0.1:9465"]);
     let reserving = lab
         .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
         .unwrap();
@@ -56,12 +55,7 @@ fn the_metrics_endpoint_shows_the_punch() {
         })
         .unwrap();
     assert_eq!(port, 9465);
-    let id = reserving
-        .wait_for(Duration::from_secs(20), "ready", |e| match e {
-            NodeEvent::Ready { peer_id } => Some(*peer_id),
-            _ => None,
-        })
-        .unwrap();
+    let id = reserving.wait_ready().unwrap();
     let mut dialing = lab
         .start_peer(lab.lab().host("b0"), &relay_addr, &trial, Some(id))
         .unwrap();

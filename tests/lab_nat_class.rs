@@ -6,15 +6,15 @@
 
 use std::time::Duration;
 
-use punchport_lab::{Layout, PunchLab, Trial, natlab::Nat, require_lab};
-use punchport_node::{NodeEvent, TransportKind};
+use punchport_lab::{PunchLab, Trial, natlab::Nat, require_lab};
+use punchport_node::NodeEvent;
 
 /// Starts a peer behind a router of kind `nat` and returns its first
 /// classification that is not `unknown`.
 fn classify(nat: Nat) -> (String, Option<bool>) {
     let lab = PunchLab::builder(nat, Nat::PortRestricted).build().unwrap();
     let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
-    let trial = Trial::new(TransportKind::PortAware, Layout::With443);
+    let trial = Trial::port_aware();
     let peer = lab
         .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
         .unwrap();

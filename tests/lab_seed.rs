@@ -22,9 +22,7 @@ fn port_aware_punches_every_time_and_stock_fails() {
         .unwrap();
     let range = lab.range();
     for trial in 0..TRIALS {
-        let outcome = lab
-            .run(&Trial::new(TransportKind::PortAware, Layout::With443))
-            .unwrap();
+        let outcome = lab.run(&Trial::port_aware()).unwrap();
         eprintln!(
             "port-aware trial {trial}: direct={} in {:?} ms; a {:?}, b {:?}",
             outcome.direct(),

@@ -8,8 +8,8 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use punchport_lab::{LabNode, Layout, PunchLab, Trial, natlab::Nat, require_lab};
-use punchport_node::{NodeEvent, TransportKind};
+use punchport_lab::{LabNode, PunchLab, Trial, natlab::Nat, require_lab};
+use punchport_node::NodeEvent;
 
 const PEERS: usize = 8;
 
@@ -50,8 +50,7 @@ fn eight_peers_punch(candidates: &str) -> (usize, HashSet<u16>) {
     let (_relay, relay_addr) = lab
         .start_relay(&["--max-circuits-per-peer", "32", "--max-circuits", "64"])
         .unwrap();
-    let trial =
-        Trial::new(TransportKind::PortAware, Layout::With443).timeout(Duration::from_secs(60));
+    let trial = Trial::port_aware().timeout(Duration::from_secs(60));
     let target = lab
         .start_peer(lab.lab().host("b0"), &relay_addr, &trial, None)
         .unwrap();

@@ -7,11 +7,10 @@
 
 use std::time::Duration;
 
-use punchport_lab::{Layout, PunchLab, Trial, natlab::Nat, require_lab};
-use punchport_node::TransportKind;
+use punchport_lab::{PunchLab, Trial, natlab::Nat, require_lab};
 
 fn trial(candidates: &str) -> Trial {
-    Trial::new(TransportKind::PortAware, Layout::With443)
+    Trial::port_aware()
         .timeout(Duration::from_secs(20))
         .peer_args(["--candidates", candidates])
 }

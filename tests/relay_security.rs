@@ -2,25 +2,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex, mpsc},
-    time::{Duration, Instant},
-};
+mod support;
 
-use serde_json::Value;
+use std::time::{Duration, Instant};
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
+use support::Binary;
 
 fn peer_id(seed: u8) -> String {
     punchport_node::keypair_from_seed(seed)
@@ -29,71 +15,7 @@ fn peer_id(seed: u8) -> String {
         .to_string()
 }
 
-/// A binary whose stdout lines arrive on a channel and whose stderr is kept;
-/// killed on drop.
-struct Node {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Node {
-    fn start(name: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(example(name))
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Self {
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn wait_for(&self, event: &str, within: Duration) -> Option<Value> {
-        let deadline = Instant::now() + within;
-        while let Ok(value) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            if value["event"] == event {
-                return Some(value);
-            }
-        }
-        None
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn relay(extra: &[&str]) -> (Node, String) {
+fn relay(extra: &[&str]) -> (Binary, String) {
     let mut args = vec![
         "--listen",
         "/ip4/127.0.0.1/udp/0/quic-v1",
@@ -102,7 +24,7 @@ fn relay(extra: &[&str]) -> (Node, String) {
         "--no-rate-limits",
     ];
     args.extend_from_slice(extra);
-    let relay = Node::start("relay", &args);
+    let relay = Binary::start("relay", &args);
     let addr = relay
         .wait_for("listening", Duration::from_secs(20))
         .unwrap()["address"]
@@ -118,7 +40,7 @@ fn the_allow_list_refuses_other_peers_reservations_with_a_clear_log_line() {
     let allowed = peer_id(2);
     let (relay, relay_addr) = relay(&["--allow-peer", &allowed]);
     let range = ["--punch-range", "43600-43699"];
-    let ok = Node::start(
+    let ok = Binary::start(
         "peer",
         &[
             &["--relay", &relay_addr, "--secret-key-seed", "2"],
@@ -132,7 +54,7 @@ fn the_allow_list_refuses_other_peers_reservations_with_a_clear_log_line() {
     );
 
     let refused_id = peer_id(3);
-    let refused = Node::start(
+    let refused = Binary::start(
         "peer",
         &[
             &["--relay", &relay_addr, "--secret-key-seed", "3"],
@@ -150,7 +72,7 @@ fn the_allow_list_refuses_other_peers_reservations_with_a_clear_log_line() {
             .wait_for("reservation_failed", Duration::from_millis(1500))
             .is_none()
     );
-    let log = relay.stderr.lock().unwrap().clone();
+    let log = relay.stderr();
     assert!(
         log.lines()
             .any(|l| l.contains("refused a reservation") && l.contains(&refused_id)),
@@ -165,7 +87,7 @@ fn the_allow_list_refuses_other_peers_reservations_with_a_clear_log_line() {
 fn circuits_end_at_the_relays_duration_limit() {
     let (_relay, relay_addr) = relay(&["--max-circuit-duration-secs", "2"]);
     let range = ["--punch-range", "43700-43799"];
-    let a = Node::start(
+    let a = Binary::start(
         "peer",
         &[
             &["--relay", &relay_addr, "--secret-key-seed", "4"],
@@ -174,7 +96,7 @@ fn circuits_end_at_the_relays_duration_limit() {
         .concat(),
     );
     a.wait_for("ready", Duration::from_secs(20)).unwrap();
-    let b = Node::start(
+    let b = Binary::start(
         "peer",
         &[
             &["--relay", &relay_addr, "--dial", &peer_id(4), "--persist"],

@@ -28,7 +28,7 @@ pub use binaries::Binaries;
 pub use error::Error;
 pub use node::LabNode;
 pub use outcome::{Outcome, Side};
-pub use punch_lab::{PunchLab, PunchLabBuilder};
+pub use punch_lab::{Pair, PunchLab, PunchLabBuilder};
 pub use trial::{Layout, Trial};
 
 /// Skips a lab test, with a message that says why, when the lab cannot run

@@ -72,6 +72,22 @@ impl LabNode {
         Err(self.error(format!("no {what} within {timeout:?}")))
     }
 
+    /// Waits for `ready` (a peer holds its reservation); its peer id.
+    pub fn wait_ready(&self) -> Result<libp2p::PeerId, Error> {
+        self.wait_for(Duration::from_secs(30), "ready line", |e| match e {
+            NodeEvent::Ready { peer_id } => Some(*peer_id),
+            _ => None,
+        })
+    }
+
+    /// Waits for `direct`; its milliseconds from relayed to direct.
+    pub fn wait_direct(&self, within: Duration) -> Result<u64, Error> {
+        self.wait_for(within, "direct line", |e| match e {
+            NodeEvent::Direct { elapsed_ms, .. } => Some(*elapsed_ms),
+            _ => None,
+        })
+    }
+
     /// An error about this node, with the tail of its stderr.
     pub fn error(&self, what: String) -> Error {
         let stderr = self.process.stderr();

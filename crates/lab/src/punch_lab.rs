@@ -189,6 +189,23 @@ impl PunchLab {
         LabNode::spawn(host, host.name(), &self.binaries.peer, &args)
     }
 
+    /// Starts a relay, a reserving peer on `a0` with `reserving`'s settings,
+    /// and, once it holds its reservation, a peer on `b0` that dials it with
+    /// `dialing`'s settings. Unlike [`run`](Self::run), it only starts them.
+    pub fn start_pair(&self, reserving: &Trial, dialing: &Trial) -> Result<Pair, Error> {
+        let (relay, relay_addr) = self.start_relay(&[])?;
+        let a = self.start_peer(self.lab.host("a0"), &relay_addr, reserving, None)?;
+        let target = a.wait_ready()?;
+        let b = self.start_peer(self.lab.host("b0"), &relay_addr, dialing, Some(target))?;
+        Ok(Pair {
+            relay,
+            relay_addr,
+            reserving: a,
+            dialing: b,
+            target,
+        })
+    }
+
     /// Runs one trial: fresh conntrack tables, a fresh relay, peer A on `a0`
     /// reserving, peer B on `b0` dialing A through the relay.
     pub fn run(&self, trial: &Trial) -> Result<Outcome, Error> {
@@ -286,6 +303,21 @@ fn watch(
             return None;
         }
     }
+}
+
+/// The nodes [`PunchLab::start_pair`] started.
+#[derive(Debug)]
+pub struct Pair {
+    /// The relay.
+    pub relay: LabNode,
+    /// Its address, with `/p2p/`.
+    pub relay_addr: Multiaddr,
+    /// The peer on `a0`, holding a reservation.
+    pub reserving: LabNode,
+    /// The peer on `b0`, dialing the other through the relay.
+    pub dialing: LabNode,
+    /// The reserving peer's id.
+    pub target: PeerId,
 }
 
 /// Records what `event` says about a side.

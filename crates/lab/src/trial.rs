@@ -60,6 +60,11 @@ impl Trial {
         }
     }
 
+    /// punchport in the seed layout (443 plus the punch range).
+    pub fn port_aware() -> Self {
+        Self::new(TransportKind::PortAware, Layout::With443)
+    }
+
     /// Sets the dialing peer's timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

@@ -32,6 +32,27 @@ pub fn parse_or_exit<T: Parser>(
     })
 }
 
+/// The configuration, or a one-line error and exit code 2.
+pub fn config_or_exit<T>(config: Result<T, ConfigError>) -> Result<T, ExitCode> {
+    config.map_err(|e| {
+        usage_error(format!("error: {e}"));
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` or else by `default` (e.g. `info`),
+/// with colours only on a terminal.
+pub fn init_tracing(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 /// Prints a usage error as one line on stderr.
 pub fn usage_error(message: impl std::fmt::Display) {
     eprintln!("{}", one_line(&message.to_string()));

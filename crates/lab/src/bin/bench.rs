@@ -34,12 +34,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    punchport_node::cli::init_tracing("warn");
     let mut args = Args::parse();
     if let Err(why) = punchport_lab::natlab::available() {
         eprintln!("the benchmark needs the NAT lab: {why}");

@@ -234,6 +234,19 @@ impl State {
         }
     }
 
+    /// Prints `ready`, once.
+    fn announce_ready(&mut self, swarm: &Swarm<PeerBehaviour>) {
+        if !self.announced_ready {
+            self.announced_ready = true;
+            send(
+                &self.events,
+                NodeEvent::Ready {
+                    peer_id: *swarm.local_peer_id(),
+                },
+            );
+        }
+    }
+
     /// Dials `target` through the relay unless a relayed connection or such
     /// a dial exists.
     fn dial_target(&mut self, swarm: &mut Swarm<PeerBehaviour>, target: PeerId) {
@@ -274,15 +287,7 @@ impl State {
                 }
             }
             Some(target) => {
-                if !self.announced_ready {
-                    self.announced_ready = true;
-                    send(
-                        &self.events,
-                        NodeEvent::Ready {
-                            peer_id: *swarm.local_peer_id(),
-                        },
-                    );
-                }
+                self.announce_ready(swarm);
                 self.dial_target(swarm, target);
             }
         }
@@ -611,15 +616,7 @@ impl State {
                 ..
             }) => {
                 self.reserve_backoff = FIRST_BACKOFF;
-                if !self.announced_ready {
-                    self.announced_ready = true;
-                    send(
-                        &self.events,
-                        NodeEvent::Ready {
-                            peer_id: *swarm.local_peer_id(),
-                        },
-                    );
-                }
+                self.announce_ready(swarm);
             }
             PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Dcutr(event))
             | PeerBehaviourEvent::Dcutr(event) => self.on_dcutr(swarm, event),
