@@ -3,6 +3,7 @@
 
 mod behaviour;
 mod run;
+mod state;
 mod swarm;
 
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
