@@ -8,7 +8,7 @@ use std::{
 use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
-    CloseConnection, ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour,
+    ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour,
     NewExternalAddrCandidate, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     dial_opts::{DialOpts, PeerCondition},
 };
@@ -250,10 +250,6 @@ impl Behaviour {
                     self.mapping.probe_started(opts.connection_id());
                     ToSwarm::Dial { opts }
                 }
-                Action::Close { peer, id } => ToSwarm::CloseConnection {
-                    peer_id: peer,
-                    connection: CloseConnection::One(id),
-                },
                 Action::Nat(status) => {
                     if status.mapping == MappingKind::EndpointDependent {
                         tracing::warn!(

@@ -88,10 +88,6 @@ pub(crate) enum Action {
         peer: PeerId,
         addr: Multiaddr,
     },
-    Close {
-        peer: PeerId,
-        id: ConnectionId,
-    },
     /// The NAT classification changed.
     Nat(NatStatus),
 }
@@ -304,11 +300,11 @@ impl Mapping {
         if let Some(status) = self.classifier.observe(local, observer, seen.socket) {
             actions.push(Action::Nat(status));
         }
-        if probe {
-            actions.push(Action::Close { peer, id });
-            if self.port.probe == Some(id) {
-                self.port.probe = None;
-            }
+        // The probe connection stays: it is an ordinary connection to the
+        // observer by now, which other behaviours (a relay client's
+        // reservation or circuit) may already use. It closes when idle.
+        if probe && self.port.probe == Some(id) {
+            self.port.probe = None;
         }
         let observed_port = seen.socket.port();
         let kept = observed_port == local;
@@ -593,10 +589,7 @@ mod tests {
         );
         assert_eq!(observation, Observation::Preserved { port: 40000 });
         let (_, answer) = answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
-        assert!(
-            matches!(answer[..], [Action::Nat(_), Action::Close { .. }]),
-            "{answer:?}"
-        );
+        assert!(matches!(answer[..], [Action::Nat(_)]), "{answer:?}");
         let status = nat(&answer).unwrap();
         assert_eq!(status.mapping, MappingKind::EndpointIndependent);
         assert_eq!(status.port_preserved, Some(true));
