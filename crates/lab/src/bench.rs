@@ -6,7 +6,7 @@ use std::{fmt::Write as _, time::Duration};
 use natlab::Nat;
 use punchport::quic::InitiatorRole;
 use punchport_node::TransportKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Layout, Outcome, PunchLab, Trial, stats};
 
@@ -180,12 +180,12 @@ impl Variant {
 }
 
 /// One trial's record, as written to the raw JSON.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     /// The NAT pairing.
     pub pairing: String,
     /// The layout.
-    pub layout: &'static str,
+    pub layout: String,
     /// One-way WAN delay in milliseconds.
     pub delay_ms: u64,
     /// The variant's name (`stock`, `port-aware`, ...).
@@ -208,7 +208,7 @@ impl Record {
     fn new(cell: &Cell, variant: &Variant, trial: usize, outcome: &Outcome) -> Self {
         Self {
             pairing: cell.pairing(),
-            layout: cell.layout.name(),
+            layout: cell.layout.name().to_owned(),
             delay_ms: cell.delay.as_millis() as u64,
             transport: variant.name.clone(),
             trial,
@@ -226,12 +226,12 @@ impl Record {
 }
 
 /// Figures of one transport in one cell.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// The NAT pairing.
     pub pairing: String,
     /// The layout.
-    pub layout: &'static str,
+    pub layout: String,
     /// One-way WAN delay in milliseconds.
     pub delay_ms: u64,
     /// The variant's name.
@@ -262,7 +262,7 @@ fn summarise(cell: &Cell, variant: &Variant, records: &[Record]) -> Summary {
     let attempts: u32 = mine.iter().filter_map(|r| r.attempts).sum();
     Summary {
         pairing: cell.pairing(),
-        layout: cell.layout.name(),
+        layout: cell.layout.name().to_owned(),
         delay_ms: cell.delay.as_millis() as u64,
         transport: variant.name.clone(),
         trials: mine.len(),
@@ -276,7 +276,7 @@ fn summarise(cell: &Cell, variant: &Variant, records: &[Record]) -> Summary {
 }
 
 /// Everything a run measured.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Trials per transport and cell.
     pub trials_per_cell: usize,
@@ -359,15 +359,42 @@ pub fn markdown(report: &Report) -> String {
     out
 }
 
-/// The Markdown document: a title, how the run was made, and the table.
+/// The Markdown document: a title, how the run was made, the table, and how
+/// to read it.
 pub fn document(report: &Report, title: &str, command: &str, table: &str) -> String {
     format!(
         "# {title}\n\n\
          Written by `{command}`. {} trials per variant and cell, the variants interleaved \
-         trial by trial on the same topology. Time is from the relayed connection to the first \
-         direct connection, at the dialing peer. The lower bound is a relayed round trip \
-         (CONNECT), half of one (SYNC) and a direct round trip (QUIC handshake). The raw \
-         trials are in the JSON file next to this one.\n\n{table}",
+         trial by trial on the same topology. The raw trials are in the JSON file next to \
+         this one.\n\n{table}\n{READING}",
         report.trials_per_cell
     )
+}
+
+const READING: &str = "## How to read it
+
+- **pairing**: the router in front of the reserving peer (A, DCUtR's initiator) and the one in \
+  front of the dialing peer (B). *EIM port-restricted* is plain Linux SNAT: endpoint-independent \
+  mapping that keeps the port, port-restricted filtering. *EIM port-rewriting* maps \
+  endpoint-independently to ports of its own choosing. *Symmetric* is `snat ... fully-random`. \
+  *Firewall* is a stateful firewall without NAT. `docs/architecture.md` has how the lab builds each.
+- **layout**: *443 + punch range* is the deployment that fails with stock rust-libp2p: both \
+  peers listen on UDP 443 and on a port of 40000-40050. *punch port only* has one listener.
+- **transport**: *stock* is `with_quic()` and plain DCUtR; *port-aware, range* and \
+  *port-aware, socket-aware* are punchport with its two candidate modes. All run the same node \
+  binaries with the same swarm settings (including `V1Lazy` stream negotiation).
+- **direct**: trials in which the dialing peer had a direct connection within the timeout \
+  (20 s; DCUtR gives up after three attempts, about 15 s), with the Wilson 95 % interval.
+- **median, p90**: time from the relayed connection to the first direct connection, at the \
+  dialing peer, over the successful trials.
+- **lower bound**: a relayed round trip (CONNECT), half of one (SYNC) and a direct round trip \
+  (the QUIC handshake). With the delay on both routers' WAN links and none on the relay's, that \
+  is ten one-way delays. Without delay it is the processing time only.
+- **attempts per success**: the dialing peer's direct dials (one per DCUtR attempt) over all \
+  trials, divided by the successes.
+";
+
+/// Reads a report written as JSON by an earlier run.
+pub fn read_report(json: &str) -> Result<Report, serde_json::Error> {
+    serde_json::from_str(json)
 }

@@ -31,11 +31,17 @@ struct Args {
     /// docs/benchmarks-roles.md with --initiator-roles).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Render the Markdown of an earlier run's JSON instead of running.
+    #[arg(long, value_name = "JSON")]
+    render: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     punchport_node::cli::init_tracing("warn");
     let mut args = Args::parse();
+    if let Some(json) = &args.render {
+        return render(json, args.initiator_roles);
+    }
     if let Err(why) = punchport_lab::natlab::available() {
         eprintln!("the benchmark needs the NAT lab: {why}");
         return ExitCode::FAILURE;
@@ -119,6 +125,46 @@ fn main() -> ExitCode {
             eprintln!("wrote {} and {}", out.display(), json.display());
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the Markdown next to `json` (same name, `.md`) from its report.
+fn render(json: &std::path::Path, roles: bool) -> ExitCode {
+    let report = std::fs::read_to_string(json)
+        .map_err(|e| e.to_string())
+        .and_then(|text| bench::read_report(&text).map_err(|e| e.to_string()));
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", json.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let (title, command) = if roles {
+        (
+            "How the DCUtR initiator punches: client or server role",
+            format!(
+                "cargo run --release -p punchport-lab --bin bench -- --initiator-roles --trials {}",
+                report.trials_per_cell
+            ),
+        )
+    } else {
+        (
+            "Hole punching: stock rust-libp2p and punchport",
+            format!(
+                "cargo run --release -p punchport-lab --bin bench -- --trials {}",
+                report.trials_per_cell
+            ),
+        )
+    };
+    let table = bench::markdown(&report);
+    let out = json.with_extension("md");
+    match std::fs::write(&out, bench::document(&report, title, &command, &table)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cannot write {}: {e}", out.display());
             ExitCode::FAILURE
