@@ -7,7 +7,9 @@ use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
 use libp2p_core::{Multiaddr, transport::ListenerId};
-use libp2p_swarm::{FromSwarm, NetworkBehaviour, NewExternalAddrCandidate, ToSwarm, behaviour::NewListenAddr};
+use libp2p_swarm::{
+    FromSwarm, NetworkBehaviour, NewExternalAddrCandidate, ToSwarm, behaviour::NewListenAddr,
+};
 use punchport_core::{PortRange, QuicAddr, is_routable};
 use punchport_dcutr::{Behaviour, Config, Decision, Event};
 
@@ -15,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     let range = PortRange::new(40000, 40050).unwrap();
     let peer = libp2p_identity::PeerId::random();
     let translate = data.first().is_some_and(|b| b & 1 == 1);
-    let mut behaviour = Behaviour::with_config(peer, Config::new().with_range(range).with_translation(translate));
+    let mut behaviour = Behaviour::with_config(
+        peer,
+        Config::new().with_range(range).with_translation(translate),
+    );
     let listener = ListenerId::next();
     // Each chunk: a kind byte, a length byte, then that many bytes of multiaddr.
     let mut rest = data.get(1..).unwrap_or_default();
@@ -31,9 +36,9 @@ fuzz_target!(|data: &[u8]| {
                 listener_id: listener,
                 addr: &addr,
             })),
-            1 => behaviour.on_swarm_event(FromSwarm::NewExternalAddrCandidate(NewExternalAddrCandidate {
-                addr: &addr,
-            })),
+            1 => behaviour.on_swarm_event(FromSwarm::NewExternalAddrCandidate(
+                NewExternalAddrCandidate { addr: &addr },
+            )),
             _ => {
                 let _ = behaviour.add_announced_address(addr);
             }
@@ -52,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
             Decision::Translated(to) => {
                 let to = QuicAddr::parse(to).unwrap();
                 assert!(translate && range.contains(to.socket.port()));
-                assert_eq!(Some(to.socket.ip()), QuicAddr::parse(&verdict.addr).ok().map(|q| q.socket.ip()));
+                assert_eq!(
+                    Some(to.socket.ip()),
+                    QuicAddr::parse(&verdict.addr).ok().map(|q| q.socket.ip())
+                );
             }
             Decision::Bypassed => assert!(QuicAddr::parse(&verdict.addr).is_err()),
             Decision::Dropped(_) => assert!(verdict.candidate().is_none()),
@@ -62,6 +70,11 @@ fuzz_target!(|data: &[u8]| {
     let stats = behaviour.stats();
     assert_eq!(
         stats.seen,
-        stats.kept + stats.translated + stats.fallback + stats.bypassed + stats.dropped + stats.on_punch_socket
+        stats.kept
+            + stats.translated
+            + stats.fallback
+            + stats.bypassed
+            + stats.dropped
+            + stats.on_punch_socket
     );
 });
