@@ -15,7 +15,7 @@ fn the_benchmark_runs_and_reports() {
     require_lab!();
     let cells = bench::smoke_cells();
     let variants = Variant::stock_and_port_aware();
-    let report = bench::run(&cells, &variants, 1, Duration::from_secs(20), |_| {}).unwrap();
+    let report = bench::run(&cells, &variants, 1, Duration::from_secs(20), true, |_| {}).unwrap();
     assert_eq!(report.records.len(), 2);
     assert_eq!(report.summaries.len(), 2);
     let port_aware = &report.summaries[1];

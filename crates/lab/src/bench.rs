@@ -103,6 +103,16 @@ pub fn role_cells() -> Vec<Cell> {
         .collect()
 }
 
+/// The seed layout (443 plus the punch range) in every pairing that is not
+/// symmetric, without and with delay: the cells where the listener choice
+/// matters.
+pub fn seed_cells() -> Vec<Cell> {
+    full_cells()
+        .into_iter()
+        .filter(|c| c.layout == Layout::With443 && c.punchable())
+        .collect()
+}
+
 /// The cell of a smoke run.
 pub fn smoke_cells() -> Vec<Cell> {
     vec![Cell {
@@ -280,6 +290,15 @@ fn summarise(cell: &Cell, variant: &Variant, records: &[Record]) -> Summary {
 pub struct Report {
     /// Trials per transport and cell.
     pub trials_per_cell: usize,
+    /// Whether the punch port moved from trial to trial.
+    #[serde(default)]
+    pub vary_ports: bool,
+    /// The table's title.
+    #[serde(default)]
+    pub title: String,
+    /// The command that made the run.
+    #[serde(default)]
+    pub command: String,
     /// Per cell and transport.
     pub summaries: Vec<Summary>,
     /// Every trial.
@@ -289,15 +308,23 @@ pub struct Report {
 /// Runs `trials` trials of each variant in each cell, interleaved (stock,
 /// port-aware, stock, ...), each cell in its own lab. `progress` is told
 /// about every trial.
+///
+/// With `vary_ports`, trial `n` of every variant uses the punch range
+/// starting at 40000 + n: stock libp2p-quic picks the socket of a dial by
+/// hashing the remote address, so in a lab with fixed addresses it has the
+/// same luck in every trial, and varying the punch port gives it the varied
+/// remote addresses of real networks.
 pub fn run(
     cells: &[Cell],
     variants: &[Variant],
     trials: usize,
     timeout: Duration,
+    vary_ports: bool,
     mut progress: impl FnMut(&Record),
 ) -> Result<Report, Error> {
     let mut report = Report {
         trials_per_cell: trials,
+        vary_ports,
         ..Report::default()
     };
     for cell in cells {
@@ -312,6 +339,12 @@ pub fn run(
                     .initiator_role(variant.role);
                 if variant.kind == TransportKind::PortAware {
                     spec = spec.peer_args(["--candidates", variant.candidates]);
+                }
+                if vary_ports {
+                    let start = 40000 + (trial % 1000) as u16;
+                    if let Ok(range) = punchport::PortRange::new(start, start + 50) {
+                        spec = spec.punch_range(range);
+                    }
                 }
                 let outcome = lab.run(&spec)?;
                 let record = Record::new(cell, variant, trial, &outcome);
@@ -365,9 +398,14 @@ pub fn document(report: &Report, title: &str, command: &str, table: &str) -> Str
     format!(
         "# {title}\n\n\
          Written by `{command}`. {} trials per variant and cell, the variants interleaved \
-         trial by trial on the same topology. The raw trials are in the JSON file next to \
+         trial by trial on the same topology{}. The raw trials are in the JSON file next to \
          this one.\n\n{table}\n{READING}",
-        report.trials_per_cell
+        report.trials_per_cell,
+        if report.vary_ports {
+            "; trial n used the punch range starting at 40000 + n, the same for every variant"
+        } else {
+            "; every trial used the punch range 40000-40050"
+        }
     )
 }
 

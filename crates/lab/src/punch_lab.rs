@@ -166,7 +166,7 @@ impl PunchLab {
             "--relay".to_owned(),
             relay.to_string(),
             "--punch-range".to_owned(),
-            self.range.to_string(),
+            trial.range.unwrap_or(self.range).to_string(),
             "--transport".to_owned(),
             trial.kind.to_string(),
             "--initiator-role".to_owned(),
@@ -209,6 +209,7 @@ impl PunchLab {
     /// Runs one trial: fresh conntrack tables, a fresh relay, peer A on `a0`
     /// reserving, peer B on `b0` dialing A through the relay.
     pub fn run(&self, trial: &Trial) -> Result<Outcome, Error> {
+        let range = trial.range.unwrap_or(self.range);
         for router in self.lab.routers() {
             router.flush_conntrack()?;
         }
@@ -224,7 +225,7 @@ impl PunchLab {
         };
         let a_node = self.start_peer(a_host, &relay_addr, trial, None)?;
         a_node.wait_for(STARTUP, "ready line (reservation)", |e| {
-            record(&mut a, self.range, e);
+            record(&mut a, range, e);
             matches!(e, NodeEvent::Ready { .. }).then_some(())
         })?;
         let mut b_node = self.start_peer(b_host, &relay_addr, trial, a.peer_id)?;
@@ -233,11 +234,11 @@ impl PunchLab {
             &mut a,
             &mut b_node,
             &mut b,
-            self.range,
+            range,
             trial.timeout + STARTUP,
         );
         while let Some(event) = a_node.next_event(AFTERMATH) {
-            record(&mut a, self.range, &event);
+            record(&mut a, range, &event);
         }
         let a_router = self.lab.router_of(a_host);
         let b_router = self.lab.router_of(b_host);

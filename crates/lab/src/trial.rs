@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use punchport::quic::InitiatorRole;
+use punchport::{PortRange, quic::InitiatorRole};
 use punchport_node::TransportKind;
 
 /// The peers' listeners.
@@ -46,6 +46,8 @@ pub struct Trial {
     pub initiator_role: InitiatorRole,
     /// More flags for both peers.
     pub peer_args: Vec<String>,
+    /// The punch range, if not the lab's.
+    pub range: Option<PortRange>,
 }
 
 impl Trial {
@@ -57,6 +59,7 @@ impl Trial {
             timeout: Duration::from_secs(30),
             initiator_role: InitiatorRole::default(),
             peer_args: Vec::new(),
+            range: None,
         }
     }
 
@@ -74,6 +77,16 @@ impl Trial {
     /// Sets how punchport's initiator punches.
     pub fn initiator_role(mut self, role: InitiatorRole) -> Self {
         self.initiator_role = role;
+        self
+    }
+
+    /// Sets the punch range for this trial (the lab's otherwise). Stock
+    /// libp2p-quic picks the socket of a dial by hashing the remote address,
+    /// so a fixed lab gives it the same luck in every trial; moving the punch
+    /// port from trial to trial gives it the varied addresses of real
+    /// networks.
+    pub fn punch_range(mut self, range: PortRange) -> Self {
+        self.range = Some(range);
         self
     }
 

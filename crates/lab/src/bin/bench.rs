@@ -24,6 +24,13 @@ struct Args {
     /// and port-aware.
     #[arg(long)]
     initiator_roles: bool,
+    /// Move the punch range by one port per trial (stock's listener choice
+    /// depends on the remote address; see `bench::run`).
+    #[arg(long)]
+    vary_ports: bool,
+    /// Only the seed layout (443 + punch range) in the punchable pairings.
+    #[arg(long)]
+    seed_only: bool,
     /// Seconds a dialing peer waits for a direct connection.
     #[arg(long, default_value_t = 20)]
     timeout_secs: u64,
@@ -64,6 +71,15 @@ fn main() -> ExitCode {
             "benchmarks-roles",
             "How the DCUtR initiator punches: client or server role",
         ),
+        (false, false) if args.seed_only => (
+            bench::seed_cells(),
+            if args.vary_ports {
+                "benchmarks-varied-ports"
+            } else {
+                "benchmarks-seed"
+            },
+            "Hole punching in the seed layout: stock rust-libp2p and punchport",
+        ),
         (false, false) => (
             bench::full_cells(),
             "benchmarks",
@@ -88,28 +104,37 @@ fn main() -> ExitCode {
         dir.join(format!("{name}.md"))
     });
     let timeout = Duration::from_secs(args.timeout_secs);
-    let report = bench::run(&cells, &variants, args.trials, timeout, |r| {
-        eprintln!(
-            "{} | {} | {} ms | {} #{}: {}",
-            r.pairing,
-            r.layout,
-            r.delay_ms,
-            r.transport,
-            r.trial,
-            match (r.elapsed_ms, &r.failure) {
-                (Some(ms), _) =>
-                    format!("direct in {ms} ms, {} attempt(s)", r.attempts.unwrap_or(0)),
-                (None, failure) => format!("failed: {}", failure.as_deref().unwrap_or("?")),
-            }
-        );
-    });
-    let report = match report {
+    let report = bench::run(
+        &cells,
+        &variants,
+        args.trials,
+        timeout,
+        args.vary_ports,
+        |r| {
+            eprintln!(
+                "{} | {} | {} ms | {} #{}: {}",
+                r.pairing,
+                r.layout,
+                r.delay_ms,
+                r.transport,
+                r.trial,
+                match (r.elapsed_ms, &r.failure) {
+                    (Some(ms), _) =>
+                        format!("direct in {ms} ms, {} attempt(s)", r.attempts.unwrap_or(0)),
+                    (None, failure) => format!("failed: {}", failure.as_deref().unwrap_or("?")),
+                }
+            );
+        },
+    );
+    let mut report = match report {
         Ok(report) => report,
         Err(e) => {
             eprintln!("the benchmark could not run: {e}");
             return ExitCode::FAILURE;
         }
     };
+    report.title = title.to_owned();
+    report.command = command.clone();
     let table = bench::markdown(&report);
     println!("{table}");
     let json = out.with_extension("json");
@@ -144,7 +169,9 @@ fn render(json: &std::path::Path, roles: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (title, command) = if roles {
+    let (title, command) = if !report.title.is_empty() {
+        (report.title.as_str(), report.command.clone())
+    } else if roles {
         (
             "How the DCUtR initiator punches: client or server role",
             format!(
