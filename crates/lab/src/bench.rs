@@ -147,7 +147,7 @@ impl Variant {
                 name: kind.to_string(),
                 kind,
                 role: InitiatorRole::default(),
-                candidates: "range",
+                candidates: "socket-aware",
             })
             .collect()
     }

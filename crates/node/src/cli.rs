@@ -192,10 +192,10 @@ pub struct PeerArgs {
     /// then accepting). Port-aware only.
     #[arg(long, default_value = "client", value_parser = parse_initiator_role, value_name = "ROLE")]
     pub initiator_role: InitiatorRole,
-    /// Which observed addresses DCUtR may advertise: `range` (only ports of
-    /// the punch range) or `socket-aware` (also what observers saw of the
-    /// punch socket, for NATs that keep mappings but not ports).
-    #[arg(long, default_value = "range", value_parser = parse_candidates, value_name = "MODE")]
+    /// Which observed addresses DCUtR may advertise: `socket-aware` (also
+    /// what observers saw of the punch socket, for NATs that keep mappings
+    /// but not ports) or `range` (only ports of the punch range).
+    #[arg(long, default_value = "socket-aware", value_parser = parse_candidates, value_name = "MODE")]
     pub candidates: CandidateMode,
     /// Seconds between pings on every connection; each answer prints a `ping` line.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
