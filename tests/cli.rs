@@ -260,6 +260,8 @@ fn keygen_writes_an_identity_that_the_relay_uses() {
 fn every_flag_refuses_bad_values_with_one_line_and_exit_code_2() {
     let huge_number = "9".repeat(100);
     let huge_text = "x".repeat(100_000);
+    // Base58 in a `/p2p/` component decodes in time quadratic in its length.
+    let huge_peer_addr = format!("/ip4/1.2.3.4/udp/1/quic-v1/p2p/{huge_text}");
     let bad_for_any = ["", huge_text.as_str()];
     let peer: &[(&str, &[&str])] = &[
         (

@@ -81,11 +81,11 @@ fn one_line(text: &str) -> String {
 #[command(name = "relay", version, about)]
 pub struct RelayArgs {
     /// Address to listen on, e.g. /ip4/0.0.0.0/udp/443/quic-v1 (repeatable).
-    #[arg(long, required = true, value_name = "MULTIADDR")]
+    #[arg(long, required = true, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
     pub listen: Vec<Multiaddr>,
     /// Address to announce as reachable, e.g. the public IP (repeatable).
     /// Without it the relay announces its listen addresses.
-    #[arg(long = "external-address", value_name = "MULTIADDR")]
+    #[arg(long = "external-address", value_name = "MULTIADDR", value_parser = parse_multiaddr)]
     pub external_address: Vec<Multiaddr>,
     /// Derive the identity from this byte (for tests and labs only: anyone can derive it).
     #[arg(long, value_name = "U8", conflicts_with = "key_file")]
@@ -124,7 +124,7 @@ pub struct RelayArgs {
     pub metrics_address: Option<std::net::SocketAddr>,
     /// Accept reservations only from this peer (repeatable); without it any
     /// peer may reserve, within the limits.
-    #[arg(long = "allow-peer", value_name = "PEER_ID")]
+    #[arg(long = "allow-peer", value_name = "PEER_ID", value_parser = parse_peer_id)]
     pub allow_peer: Vec<PeerId>,
 }
 
@@ -163,10 +163,10 @@ impl RelayArgs {
 #[command(name = "peer", version, about)]
 pub struct PeerArgs {
     /// The relay, with its peer id: /ip4/<ip>/udp/<port>/quic-v1/p2p/<id>.
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
     pub relay: Multiaddr,
     /// An ordinary listen address, e.g. /ip4/0.0.0.0/udp/443/quic-v1 (repeatable).
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
     pub listen: Vec<Multiaddr>,
     /// The UDP port range of the punch socket.
     #[arg(long, default_value_t = PortRange::default(), value_name = "START-END")]
@@ -185,7 +185,7 @@ pub struct PeerArgs {
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<std::path::PathBuf>,
     /// Dial this peer through the relay and punch; exit 0 once direct, 1 on failure.
-    #[arg(long, value_name = "PEER_ID")]
+    #[arg(long, value_name = "PEER_ID", value_parser = parse_peer_id)]
     pub dial: Option<PeerId>,
     /// How the DCUtR initiator punches: `client` (a QUIC connect at the same
     /// time as the other side's) or `server` (the spec's random UDP packets,
@@ -262,6 +262,37 @@ fn keypair(
         (None, Some(path)) => crate::load_or_create_keypair(path)?,
         (None, None) => libp2p::identity::Keypair::generate_ed25519(),
     })
+}
+
+/// A multiaddr, refusing absurdly long text before parsing it (a `/p2p/`
+/// component is base58, whose decoding takes time quadratic in the length).
+fn parse_multiaddr(text: &str) -> Result<Multiaddr, String> {
+    const LONGEST: usize = 1024;
+    if text.len() > LONGEST {
+        let start: String = text.chars().take(20).collect();
+        return Err(format!(
+            "`{start}...` ({} characters) is too long for a multiaddr (at most {LONGEST}); write one like /ip4/198.51.100.1/udp/443/quic-v1",
+            text.len()
+        ));
+    }
+    text.parse().map_err(|e| {
+        format!("`{text}` is no multiaddr ({e}); write one like /ip4/198.51.100.1/udp/443/quic-v1")
+    })
+}
+
+/// A peer id, refusing absurdly long text before decoding it (base58
+/// decoding takes time quadratic in the length).
+fn parse_peer_id(text: &str) -> Result<PeerId, String> {
+    const LONGEST: usize = 128;
+    if text.len() > LONGEST {
+        let start: String = text.chars().take(20).collect();
+        return Err(format!(
+            "`{start}...` ({} characters) is no peer id: peer ids are base58 text of at most {LONGEST} characters, like 12D3KooW...",
+            text.len()
+        ));
+    }
+    text.parse()
+        .map_err(|e| format!("`{text}` is no peer id ({e}): write it as the base58 text a node prints, like 12D3KooW..."))
 }
 
 fn parse_candidates(text: &str) -> Result<CandidateMode, String> {
