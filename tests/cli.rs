@@ -271,6 +271,7 @@ fn every_flag_refuses_bad_values_with_one_line_and_exit_code_2() {
                 "/ip4/1.2.3.4",
                 "/p2p-circuit",
                 "/dns4/relay/udp/443/quic-v1/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",
+                huge_peer_addr.as_str(),
             ],
         ),
         (
