@@ -306,7 +306,8 @@ fn watch(
     }
 }
 
-/// The nodes [`PunchLab::start_pair`] started.
+/// The nodes [`PunchLab::start_pair`] started. Dropping a node kills it:
+/// keep every one you need alive (bind it to a name, not `..`).
 #[derive(Debug)]
 pub struct Pair {
     /// The relay.
