@@ -50,7 +50,9 @@ fn eight_peers_punch(candidates: &str) -> (usize, HashSet<u16>) {
     let (_relay, relay_addr) = lab
         .start_relay(&["--max-circuits-per-peer", "32", "--max-circuits", "64"])
         .unwrap();
-    let trial = Trial::port_aware().timeout(Duration::from_secs(60));
+    let trial = Trial::port_aware()
+        .timeout(Duration::from_secs(60))
+        .peer_args(["--candidates", candidates]);
     let target = lab
         .start_peer(lab.lab().host("b0"), &relay_addr, &trial, None)
         .unwrap();
