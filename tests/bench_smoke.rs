@@ -15,7 +15,18 @@ fn the_benchmark_runs_and_reports() {
     require_lab!();
     let cells = bench::smoke_cells();
     let variants = Variant::stock_and_port_aware();
-    let report = bench::run(&cells, &variants, 1, Duration::from_secs(20), true, |_| {}).unwrap();
+    let report = bench::run(
+        &cells,
+        &variants,
+        1,
+        Duration::from_secs(20),
+        bench::Vary {
+            punch_port: true,
+            ordinary_port: true,
+        },
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(report.records.len(), 2);
     assert_eq!(report.summaries.len(), 2);
     let port_aware = &report.summaries[1];
@@ -26,6 +37,7 @@ fn the_benchmark_runs_and_reports() {
     assert!(table.contains("| port-aware |"), "{table}");
     assert!(table.contains("1/1 (100%)"), "{table}");
     let doc = bench::document(&report, "Smoke", "cargo test", &table);
+    assert!(doc.contains("UDP 443 + n"), "{doc}");
     let path =
         std::env::temp_dir().join(format!("punchport-bench-smoke-{}.md", std::process::id()));
     std::fs::write(&path, doc).unwrap();

@@ -293,6 +293,9 @@ pub struct Report {
     /// Whether the punch port moved from trial to trial.
     #[serde(default)]
     pub vary_ports: bool,
+    /// Whether the ordinary listener's port moved from trial to trial.
+    #[serde(default)]
+    pub vary_ordinary_port: bool,
     /// The table's title.
     #[serde(default)]
     pub title: String,
@@ -305,26 +308,37 @@ pub struct Report {
     pub records: Vec<Record>,
 }
 
-/// Runs `trials` trials of each variant in each cell, interleaved (stock,
-/// port-aware, stock, ...), each cell in its own lab. `progress` is told
-/// about every trial.
+/// Which ports move from trial to trial.
 ///
-/// With `vary_ports`, trial `n` of every variant uses the punch range
-/// starting at 40000 + n: stock libp2p-quic picks the socket of a dial by
-/// hashing the remote address, so in a lab with fixed addresses it has the
-/// same luck in every trial, and varying the punch port gives it the varied
-/// remote addresses of real networks.
+/// Stock libp2p-quic picks the socket of a dial by hashing the remote
+/// address, so in a lab with fixed addresses it has the same luck in every
+/// trial. Moving ports gives it the varied remote addresses of real
+/// networks: with `punch_port`, trial `n` of every variant uses the punch
+/// range starting at 40000 + n; with `ordinary_port`, its ordinary listener
+/// (443 in the seed layout) is on 443 + n.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Vary {
+    /// Move the punch range.
+    pub punch_port: bool,
+    /// Move the ordinary listener.
+    pub ordinary_port: bool,
+}
+
+/// Runs `trials` trials of each variant in each cell, interleaved (stock,
+/// port-aware, stock, ...), each cell in its own lab, moving the ports that
+/// `vary` names. `progress` is told about every trial.
 pub fn run(
     cells: &[Cell],
     variants: &[Variant],
     trials: usize,
     timeout: Duration,
-    vary_ports: bool,
+    vary: Vary,
     mut progress: impl FnMut(&Record),
 ) -> Result<Report, Error> {
     let mut report = Report {
         trials_per_cell: trials,
-        vary_ports,
+        vary_ports: vary.punch_port,
+        vary_ordinary_port: vary.ordinary_port,
         ..Report::default()
     };
     for cell in cells {
@@ -340,11 +354,14 @@ pub fn run(
                 if variant.kind == TransportKind::PortAware {
                     spec = spec.peer_args(["--candidates", variant.candidates]);
                 }
-                if vary_ports {
-                    let start = 40000 + (trial % 1000) as u16;
-                    if let Ok(range) = punchport::PortRange::new(start, start + 50) {
-                        spec = spec.punch_range(range);
-                    }
+                let step = (trial % 1000) as u16;
+                if vary.punch_port
+                    && let Ok(range) = punchport::PortRange::new(40000 + step, 40050 + step)
+                {
+                    spec = spec.punch_range(range);
+                }
+                if vary.ordinary_port {
+                    spec = spec.ordinary_port(443 + step);
                 }
                 let outcome = lab.run(&spec)?;
                 let record = Record::new(cell, variant, trial, &outcome);
@@ -401,10 +418,15 @@ pub fn document(report: &Report, title: &str, command: &str, table: &str) -> Str
          trial by trial on the same topology{}. The raw trials are in the JSON file next to \
          this one.\n\n{table}\n{READING}",
         report.trials_per_cell,
-        if report.vary_ports {
-            "; trial n used the punch range starting at 40000 + n, the same for every variant"
-        } else {
-            "; every trial used the punch range 40000-40050"
+        match (report.vary_ports, report.vary_ordinary_port) {
+            (false, false) => "; every trial used the punch range 40000-40050 and UDP 443",
+            (true, false) =>
+                "; trial n used the punch range starting at 40000 + n, the same for every variant",
+            (false, true) =>
+                "; trial n's ordinary listener was on UDP 443 + n, the same for every variant",
+            (true, true) =>
+                "; trial n used the punch range starting at 40000 + n and an ordinary listener \
+                 on UDP 443 + n, the same for every variant",
         }
     )
 }

@@ -176,7 +176,7 @@ impl PunchLab {
             }
             .to_owned(),
         ];
-        args.extend(trial.layout.listen_args());
+        args.extend(trial.layout.listen_args(trial.ordinary_port));
         args.extend(trial.peer_args.iter().cloned());
         if let Some(peer) = dial {
             args.extend([

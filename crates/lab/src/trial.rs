@@ -16,11 +16,15 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// The `--listen` flags of this layout.
-    pub(crate) fn listen_args(self) -> Vec<String> {
+    /// The `--listen` flags of this layout, with the ordinary listener on
+    /// `ordinary_port` (443 in the seed layout).
+    pub(crate) fn listen_args(self, ordinary_port: u16) -> Vec<String> {
         match self {
             Layout::PunchOnly => Vec::new(),
-            Layout::With443 => vec!["--listen".into(), "/ip4/0.0.0.0/udp/443/quic-v1".into()],
+            Layout::With443 => vec![
+                "--listen".into(),
+                format!("/ip4/0.0.0.0/udp/{ordinary_port}/quic-v1"),
+            ],
         }
     }
 
@@ -48,6 +52,8 @@ pub struct Trial {
     pub peer_args: Vec<String>,
     /// The punch range, if not the lab's.
     pub range: Option<PortRange>,
+    /// The port of the ordinary listener in [`Layout::With443`].
+    pub ordinary_port: u16,
 }
 
 impl Trial {
@@ -60,6 +66,7 @@ impl Trial {
             initiator_role: InitiatorRole::default(),
             peer_args: Vec::new(),
             range: None,
+            ordinary_port: 443,
         }
     }
 
@@ -87,6 +94,15 @@ impl Trial {
     /// networks.
     pub fn punch_range(mut self, range: PortRange) -> Self {
         self.range = Some(range);
+        self
+    }
+
+    /// Moves the ordinary listener of [`Layout::With443`] off 443. Like
+    /// [`Trial::punch_range`], this varies the remote addresses stock
+    /// libp2p-quic hashes: when a peer's relay connection leaves from the
+    /// ordinary listener, its candidate carries this port.
+    pub fn ordinary_port(mut self, port: u16) -> Self {
+        self.ordinary_port = port;
         self
     }
 

@@ -28,6 +28,10 @@ struct Args {
     /// depends on the remote address; see `bench::run`).
     #[arg(long)]
     vary_ports: bool,
+    /// Move the ordinary listener (443) by one port per trial, for the same
+    /// reason.
+    #[arg(long)]
+    vary_ordinary_port: bool,
     /// Only the seed layout (443 + punch range) in the punchable pairings.
     #[arg(long)]
     seed_only: bool,
@@ -73,7 +77,7 @@ fn main() -> ExitCode {
         ),
         (false, false) if args.seed_only => (
             bench::seed_cells(),
-            if args.vary_ports {
+            if args.vary_ports || args.vary_ordinary_port {
                 "benchmarks-varied-ports"
             } else {
                 "benchmarks-seed"
@@ -109,7 +113,10 @@ fn main() -> ExitCode {
         &variants,
         args.trials,
         timeout,
-        args.vary_ports,
+        bench::Vary {
+            punch_port: args.vary_ports,
+            ordinary_port: args.vary_ordinary_port,
+        },
         |r| {
             eprintln!(
                 "{} | {} | {} ms | {} #{}: {}",
