@@ -34,7 +34,7 @@ impl Cell {
     /// handshake. With the delay on both routers' links and none on the
     /// relay's, both round trips are four delays: ten delays in all.
     pub fn lower_bound(&self) -> Duration {
-        self.delay * 10
+        self.delay * LOWER_BOUND_DELAYS
     }
 
     /// Whether a punch can work in this pairing at all: neither side maps
@@ -43,6 +43,9 @@ impl Cell {
         self.a != Nat::Symmetric && self.b != Nat::Symmetric
     }
 }
+
+/// One-way delays in the lower bound; see [`Cell::lower_bound`].
+const LOWER_BOUND_DELAYS: u32 = 10;
 
 fn short(nat: Nat) -> &'static str {
     match nat {
@@ -267,22 +270,71 @@ fn summarise(cell: &Cell, variant: &Variant, records: &[Record]) -> Summary {
         .iter()
         .filter(|r| r.transport == variant.name)
         .collect();
+    summary_of(
+        cell.pairing(),
+        cell.layout.name().to_owned(),
+        cell.delay.as_millis() as u64,
+        variant.name.clone(),
+        &mine,
+    )
+}
+
+fn summary_of(
+    pairing: String,
+    layout: String,
+    delay_ms: u64,
+    transport: String,
+    mine: &[&Record],
+) -> Summary {
     let times: Vec<u64> = mine.iter().filter_map(|r| r.elapsed_ms).collect();
     let direct = mine.iter().filter(|r| r.direct).count();
     let attempts: u32 = mine.iter().filter_map(|r| r.attempts).sum();
     Summary {
-        pairing: cell.pairing(),
-        layout: cell.layout.name().to_owned(),
-        delay_ms: cell.delay.as_millis() as u64,
-        transport: variant.name.clone(),
+        pairing,
+        layout,
+        delay_ms,
+        transport,
         trials: mine.len(),
         direct,
         wilson_95: stats::wilson_95(direct, mine.len()),
         median_ms: stats::quantile(&times, 0.5),
         p90_ms: stats::quantile(&times, 0.9),
-        lower_bound_ms: cell.lower_bound().as_millis() as u64,
+        lower_bound_ms: delay_ms * u64::from(LOWER_BOUND_DELAYS),
         attempts_per_success: (direct > 0).then(|| f64::from(attempts) / direct as f64),
     }
+}
+
+/// The summaries of `records`: one per cell and transport, in the order
+/// they first appear.
+pub fn summaries(records: &[Record]) -> Vec<Summary> {
+    let mut groups: Vec<(&Record, Vec<&Record>)> = Vec::new();
+    for record in records {
+        let same = |r: &Record| {
+            (&r.pairing, &r.layout, r.delay_ms, &r.transport)
+                == (
+                    &record.pairing,
+                    &record.layout,
+                    record.delay_ms,
+                    &record.transport,
+                )
+        };
+        match groups.iter_mut().find(|(first, _)| same(first)) {
+            Some((_, group)) => group.push(record),
+            None => groups.push((record, vec![record])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(first, group)| {
+            summary_of(
+                first.pairing.clone(),
+                first.layout.clone(),
+                first.delay_ms,
+                first.transport.clone(),
+                &group,
+            )
+        })
+        .collect()
 }
 
 /// Everything a run measured.
@@ -454,7 +506,103 @@ const READING: &str = "## How to read it
   trials, divided by the successes.
 ";
 
+/// Joins reports of one run split over processes (`--cells`): their
+/// records in order, summarised again, their commands joined. They must
+/// agree on trials per cell and on what moved from trial to trial.
+pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
+    let mut reports = reports.into_iter();
+    let mut joined = reports.next().ok_or("no report to merge")?;
+    for report in reports {
+        if (
+            report.trials_per_cell,
+            report.vary_ports,
+            report.vary_ordinary_port,
+        ) != (
+            joined.trials_per_cell,
+            joined.vary_ports,
+            joined.vary_ordinary_port,
+        ) {
+            return Err(format!(
+                "`{}` and `{}` differ in trials per cell or in the ports they moved",
+                joined.command, report.command
+            ));
+        }
+        joined.command = format!("{}` and `{}", joined.command, report.command);
+        joined.records.extend(report.records);
+    }
+    joined.summaries = summaries(&joined.records);
+    Ok(joined)
+}
+
 /// Reads a report written as JSON by an earlier run.
 pub fn read_report(json: &str) -> Result<Report, serde_json::Error> {
     serde_json::from_str(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(transport: &str, trial: usize, elapsed_ms: Option<u64>) -> Record {
+        Record {
+            pairing: "EIM port-restricted / full cone".to_owned(),
+            layout: "443 + punch range".to_owned(),
+            delay_ms: 25,
+            transport: transport.to_owned(),
+            trial,
+            direct: elapsed_ms.is_some(),
+            elapsed_ms,
+            initiator_elapsed_ms: None,
+            attempts: Some(1),
+            failure: elapsed_ms.is_none().then(|| "timeout".to_owned()),
+        }
+    }
+
+    fn report(command: &str, records: Vec<Record>) -> Report {
+        Report {
+            trials_per_cell: 2,
+            command: command.to_owned(),
+            summaries: summaries(&records),
+            records,
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn merged_reports_are_summarised_per_cell_and_transport() {
+        let first = report(
+            "--cells 1",
+            vec![record("stock", 0, None), record("port-aware", 0, Some(300))],
+        );
+        let second = report(
+            "--cells 2",
+            vec![
+                record("stock", 1, Some(310)),
+                record("port-aware", 1, Some(320)),
+            ],
+        );
+        let merged = merge(vec![first, second]).unwrap();
+        assert_eq!(merged.records.len(), 4);
+        let names: Vec<_> = merged
+            .summaries
+            .iter()
+            .map(|s| s.transport.as_str())
+            .collect();
+        assert_eq!(names, ["stock", "port-aware"]);
+        let stock = &merged.summaries[0];
+        assert_eq!((stock.trials, stock.direct), (2, 1));
+        assert_eq!(stock.attempts_per_success, Some(2.0));
+        assert_eq!(merged.summaries[1].median_ms, Some(300));
+        assert_eq!(merged.summaries[1].lower_bound_ms, 250);
+        assert!(merged.command.contains("--cells 1` and `--cells 2"));
+    }
+
+    #[test]
+    fn reports_of_different_runs_do_not_merge() {
+        let mut other = report("--trials 5", Vec::new());
+        other.trials_per_cell = 5;
+        let error = merge(vec![report("--trials 2", Vec::new()), other]).unwrap_err();
+        assert!(error.contains("differ"), "{error}");
+        assert!(merge(Vec::new()).is_err());
+    }
 }

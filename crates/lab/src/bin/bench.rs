@@ -35,6 +35,15 @@ struct Args {
     /// Only the seed layout (443 + punch range) in the punchable pairings.
     #[arg(long)]
     seed_only: bool,
+    /// Only these cells of the run, numbered from 1 in the order of the
+    /// table (`9-14`, or `3`): to split a run over processes, whose JSON
+    /// `--merge` joins.
+    #[arg(long, value_name = "FROM-TO", value_parser = parse_cells)]
+    cells: Option<(usize, usize)>,
+    /// Write one document from the JSON of runs made with `--cells`, in the
+    /// order given, instead of running.
+    #[arg(long, value_name = "JSON", num_args = 1..)]
+    merge: Vec<PathBuf>,
     /// Seconds a dialing peer waits for a direct connection.
     #[arg(long, default_value_t = 20)]
     timeout_secs: u64,
@@ -53,13 +62,8 @@ fn main() -> ExitCode {
     if let Some(json) = &args.render {
         return render(json, args.initiator_roles);
     }
-    if let Err(why) = punchport_lab::natlab::available() {
-        eprintln!("the benchmark needs the NAT lab: {why}");
-        return ExitCode::FAILURE;
-    }
-    if let Err(e) = build_nodes() {
-        eprintln!("building the node binaries failed: {e}");
-        return ExitCode::FAILURE;
+    if !args.merge.is_empty() {
+        return merge(&args.merge, args.out.as_deref());
     }
     let (cells, name, title) = match (args.smoke, args.initiator_roles) {
         (true, _) => {
@@ -90,6 +94,22 @@ fn main() -> ExitCode {
             "Hole punching: stock rust-libp2p and punchport",
         ),
     };
+    let cells = match args.cells {
+        Some((from, to)) if to <= cells.len() => cells[from - 1..to].to_vec(),
+        Some((_, to)) => {
+            eprintln!("--cells: this run has {} cells, not {to}", cells.len());
+            return ExitCode::from(2);
+        }
+        None => cells,
+    };
+    if let Err(why) = punchport_lab::natlab::available() {
+        eprintln!("the benchmark needs the NAT lab: {why}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = build_nodes() {
+        eprintln!("building the node binaries failed: {e}");
+        return ExitCode::FAILURE;
+    }
     let command = std::env::args().skip(1).fold(
         "cargo run --release -p punchport-lab --bin bench --".to_owned(),
         |c, a| c + " " + &a,
@@ -105,7 +125,10 @@ fn main() -> ExitCode {
         } else {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs")
         };
-        dir.join(format!("{name}.md"))
+        match args.cells {
+            Some((from, to)) => dir.join(format!("{name}-cells-{from}-{to}.md")),
+            None => dir.join(format!("{name}.md")),
+        }
     });
     let timeout = Duration::from_secs(args.timeout_secs);
     let report = bench::run(
@@ -155,6 +178,67 @@ fn main() -> ExitCode {
     match written {
         Ok(()) => {
             eprintln!("wrote {} and {}", out.display(), json.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `FROM-TO` or `N`, numbered from 1.
+fn parse_cells(text: &str) -> Result<(usize, usize), String> {
+    let (from, to) = text.split_once('-').unwrap_or((text, text));
+    let number = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("`{t}` is not a cell number (1, 2, ...); write e.g. 9-14"))
+    };
+    let (from, to) = (number(from)?, number(to)?);
+    if from > to {
+        return Err(format!("{from}-{to} is reversed; write {to}-{from}"));
+    }
+    Ok((from, to))
+}
+
+/// Joins the reports in `jsons` into one document at `out` (default: the
+/// first JSON's name, with `.md`) with its JSON next to it.
+fn merge(jsons: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
+    let mut reports = Vec::new();
+    for json in jsons {
+        match std::fs::read_to_string(json)
+            .map_err(|e| e.to_string())
+            .and_then(|text| bench::read_report(&text).map_err(|e| e.to_string()))
+        {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", json.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let report = match bench::merge(reports) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("cannot merge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = out.map_or_else(|| jsons[0].with_extension("md"), |o| o.to_path_buf());
+    let table = bench::markdown(&report);
+    let document = bench::document(&report, &report.title, &report.command, &table);
+    let written = std::fs::write(&out, document).and_then(|()| {
+        std::fs::write(
+            out.with_extension("json"),
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )
+    });
+    match written {
+        Ok(()) => {
+            eprintln!("wrote {}", out.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
