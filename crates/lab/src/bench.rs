@@ -354,6 +354,9 @@ pub struct Report {
     /// The command that made the run.
     #[serde(default)]
     pub command: String,
+    /// How the run was made, where the command does not say it all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Per cell and transport.
     pub summaries: Vec<Summary>,
     /// Every trial.
@@ -468,7 +471,7 @@ pub fn document(report: &Report, title: &str, command: &str, table: &str) -> Str
         "# {title}\n\n\
          Written by `{command}`. {} trials per variant and cell, the variants interleaved \
          trial by trial on the same topology{}. The raw trials are in the JSON file next to \
-         this one.\n\n{table}\n{READING}",
+         this one.\n\n{}{table}\n{READING}",
         report.trials_per_cell,
         match (report.vary_ports, report.vary_ordinary_port) {
             (false, false) => "; every trial used the punch range 40000-40050 and UDP 443",
@@ -479,7 +482,13 @@ pub fn document(report: &Report, title: &str, command: &str, table: &str) -> Str
             (true, true) =>
                 "; trial n used the punch range starting at 40000 + n and an ordinary listener \
                  on UDP 443 + n, the same for every variant",
-        }
+        },
+        report
+            .notes
+            .iter()
+            .map(|note| format!("- {note}\n"))
+            .chain((!report.notes.is_empty()).then(|| "\n".to_owned()))
+            .collect::<String>(),
     )
 }
 
@@ -528,6 +537,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, String> {
             ));
         }
         joined.command = format!("{}` and `{}", joined.command, report.command);
+        joined.notes.extend(report.notes);
         joined.records.extend(report.records);
     }
     joined.summaries = summaries(&joined.records);
@@ -570,10 +580,11 @@ mod tests {
 
     #[test]
     fn merged_reports_are_summarised_per_cell_and_transport() {
-        let first = report(
+        let mut first = report(
             "--cells 1",
             vec![record("stock", 0, None), record("port-aware", 0, Some(300))],
         );
+        first.notes.push("cell 1 ran first".to_owned());
         let second = report(
             "--cells 2",
             vec![
@@ -595,6 +606,8 @@ mod tests {
         assert_eq!(merged.summaries[1].median_ms, Some(300));
         assert_eq!(merged.summaries[1].lower_bound_ms, 250);
         assert!(merged.command.contains("--cells 1` and `--cells 2"));
+        let doc = document(&merged, "t", &merged.command, &markdown(&merged));
+        assert!(doc.contains("\n- cell 1 ran first\n\n| pairing"), "{doc}");
     }
 
     #[test]
