@@ -105,15 +105,8 @@ fn survives_nats_that_flush_their_mappings() {
         .build()
         .unwrap();
     let trial = Trial::port_aware().peer_args(["--ping-interval-secs", "1"]);
-    let Pair {
-        relay: _relay,
-        reserving: _reserving,
-        dialing,
-        ..
-    } = lab
-        .start_pair(&trial, &trial.clone().peer_args(["--persist"]))
-        .unwrap();
-    dialing.wait_direct(Duration::from_secs(20)).unwrap();
+    let pair = punched_with_persist(&lab, &trial);
+    let dialing = &pair.dialing;
     for router in lab.lab().routers() {
         router.flush_conntrack().unwrap();
     }
@@ -128,7 +121,7 @@ fn survives_nats_that_flush_their_mappings() {
         "conntrack flushed: direct ping answered {:?} later",
         flushed.elapsed()
     );
-    assert_no_panic(&dialing);
+    assert_no_panic(dialing);
 }
 
 /// The NATs forget idle UDP mappings after 3 s, less than QUIC's 5 s
@@ -153,15 +146,8 @@ fn keeps_the_punched_path_through_short_nat_timeouts() {
         }
     }
     let trial = Trial::port_aware().peer_args(["--ping-interval-secs", "10"]);
-    let Pair {
-        relay: _relay,
-        reserving: _reserving,
-        dialing,
-        ..
-    } = lab
-        .start_pair(&trial, &trial.clone().peer_args(["--persist"]))
-        .unwrap();
-    dialing.wait_direct(Duration::from_secs(20)).unwrap();
+    let pair = punched_with_persist(&lab, &trial);
+    let dialing = &pair.dialing;
     let start = Instant::now();
     let mut direct_pings = 0;
     let mut lost = false;
@@ -215,4 +201,14 @@ fn punches_again_to_a_peer_that_restarted() {
     dialing.wait_direct(Duration::from_secs(60)).unwrap();
     eprintln!("peer restarted: direct again {:?} later", since.elapsed());
     assert_no_panic(&dialing);
+}
+
+/// Starts a pair running `trial` (the dialing side with `--persist`) and
+/// waits until it punched. Keep the whole pair: dropping a node kills it.
+fn punched_with_persist(lab: &PunchLab, trial: &Trial) -> Pair {
+    let pair = lab
+        .start_pair(trial, &trial.clone().peer_args(["--persist"]))
+        .unwrap();
+    pair.dialing.wait_direct(Duration::from_secs(20)).unwrap();
+    pair
 }
