@@ -209,15 +209,9 @@ fn parse_cells(text: &str) -> Result<(usize, usize), String> {
 fn merge(jsons: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
     let mut reports = Vec::new();
     for json in jsons {
-        match std::fs::read_to_string(json)
-            .map_err(|e| e.to_string())
-            .and_then(|text| bench::read_report(&text).map_err(|e| e.to_string()))
-        {
-            Ok(report) => reports.push(report),
-            Err(e) => {
-                eprintln!("cannot read {}: {e}", json.display());
-                return ExitCode::FAILURE;
-            }
+        match read(json) {
+            Some(report) => reports.push(report),
+            None => return ExitCode::FAILURE,
         }
     }
     let report = match bench::merge(reports) {
@@ -250,15 +244,8 @@ fn merge(jsons: &[PathBuf], out: Option<&std::path::Path>) -> ExitCode {
 
 /// Writes the Markdown next to `json` (same name, `.md`) from its report.
 fn render(json: &std::path::Path, roles: bool) -> ExitCode {
-    let report = std::fs::read_to_string(json)
-        .map_err(|e| e.to_string())
-        .and_then(|text| bench::read_report(&text).map_err(|e| e.to_string()));
-    let report = match report {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("cannot read {}: {e}", json.display());
-            return ExitCode::FAILURE;
-        }
+    let Some(report) = read(json) else {
+        return ExitCode::FAILURE;
     };
     let (title, command) = if !report.title.is_empty() {
         (report.title.as_str(), report.command.clone())
@@ -288,6 +275,16 @@ fn render(json: &std::path::Path, roles: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The report of an earlier run's JSON, or `None` after saying why not.
+fn read(json: &std::path::Path) -> Option<bench::Report> {
+    let report = std::fs::read_to_string(json)
+        .map_err(|e| e.to_string())
+        .and_then(|text| bench::read_report(&text).map_err(|e| e.to_string()));
+    report
+        .map_err(|e| eprintln!("cannot read {}: {e}", json.display()))
+        .ok()
 }
 
 /// Builds the `relay` and `peer` examples with the profile of this binary.
