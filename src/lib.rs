@@ -1,13 +1,16 @@
 //! QUIC hole punching for rust-libp2p nodes that listen on more than one UDP
 //! port.
 //!
-//! Two drop-in parts for a libp2p 0.57 swarm:
+//! Two drop-in parts for a libp2p 0.57 swarm, made together by [`new`] so
+//! that they share one table of punch sockets (as `relay::client::new`
+//! hands out a transport and a behaviour that share one state):
 //!
 //! - [`quic::Transport`] replaces `with_quic()`. It binds a punch socket on a
 //!   port of a [`PortRange`] and sends every hole-punch dial from it, never
 //!   from another listener such as 443.
 //! - [`dcutr::Behaviour`] replaces `libp2p::dcutr::Behaviour`. It wraps DCUtR
-//!   and hands it only address candidates on the punch range.
+//!   and hands it only address candidates on the punch range, and reports how
+//!   every punch went.
 //!
 //! ```no_run
 //! use libp2p::{SwarmBuilder, identify, noise, ping, relay, swarm::NetworkBehaviour, yamux};
@@ -21,15 +24,17 @@
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut swarm = SwarmBuilder::with_new_identity()
+//! let keypair = libp2p::identity::Keypair::generate_ed25519();
+//! let (punch_transport, punch_dcutr) = punchport::new(&keypair);
+//! let mut swarm = SwarmBuilder::with_existing_identity(keypair)
 //!     .with_tokio()
-//!     .with_other_transport(|key| punchport::quic::Transport::new(punchport::quic::Config::new(key)))?
+//!     .with_other_transport(|_| punch_transport)?
 //!     .with_relay_client(noise::Config::new, yamux::Config::default)?
 //!     .with_behaviour(|key, relay_client| Node {
 //!         relay_client,
 //!         identify: identify::Behaviour::new(identify::Config::new("/app/1".into(), key.public())),
 //!         ping: ping::Behaviour::default(),
-//!         dcutr: punchport::dcutr::Behaviour::new(key.public().to_peer_id()),
+//!         dcutr: punch_dcutr,
 //!     })?
 //!     .build();
 //!
@@ -37,10 +42,16 @@
 //! swarm.listen_on("/ip4/0.0.0.0/udp/0/quic-v1".parse()?)?;   // punch socket on 40000-40050
 //! # Ok(()) }
 //! ```
+//!
+//! Another range, initiator role or candidate mode is set once, in
+//! [`Config`]: `punchport::with_config(punchport::Config::new(&keypair).with_range("41000-41100".parse()?))`.
 
+mod config;
+
+pub use config::{Config, new, with_config};
 pub use punchport_core::{
     AddrError, AddrErrorReason, Family, NoPunchSocket, NoPunchSocketReason, ParseRangeError,
-    PortRange, QuicAddr,
+    PortRange, PunchSocket, PunchSockets, QuicAddr,
 };
 
 /// The port-aware QUIC transport.

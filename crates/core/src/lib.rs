@@ -1,5 +1,7 @@
-//! Types shared by the punchport crates: the punch [`PortRange`] and helpers
-//! that read a QUIC socket address out of a [`Multiaddr`](libp2p_core::Multiaddr).
+//! Types shared by the punchport crates: the punch [`PortRange`], the table
+//! of punch sockets that the transport owns and everything else reads
+//! ([`SocketTable`], [`PunchSockets`]), and helpers that read a QUIC socket
+//! address out of a [`Multiaddr`](libp2p_core::Multiaddr).
 //!
 //! ```
 //! use punchport_core::PortRange;
@@ -15,8 +17,10 @@ mod addr;
 mod family;
 mod punch;
 mod range;
+mod sockets;
 
 pub use addr::{AddrError, AddrErrorReason, QuicAddr, is_quic_addr, is_routable};
 pub use family::Family;
 pub use punch::{NoPunchSocket, NoPunchSocketReason};
 pub use range::{ParseRangeError, PortRange};
+pub use sockets::{PunchSocket, PunchSockets, Route, SocketTable};

@@ -3,28 +3,27 @@
 use std::{
     collections::VecDeque,
     task::{Context, Poll},
+    time::Instant,
 };
 
-use libp2p_core::{Endpoint, Multiaddr, transport::PortUse};
+use libp2p_core::{ConnectedPoint, Endpoint, Multiaddr, transport::PortUse};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
     ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour,
     NewExternalAddrCandidate, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     dial_opts::{DialOpts, PeerCondition},
 };
-use punchport_core::{AddrError, Family, QuicAddr};
+use punchport_core::{AddrError, Family, NoPunchSocket, PunchSockets, QuicAddr};
 
 use crate::{
     Config,
-    attempts::{AttemptReport, Attempts},
+    attempts::{AttemptReport, Attempts, DirectReport, Ended, FailureReport},
+    candidates::{CANDIDATES, Candidates},
     config::CandidateMode,
     filter::{Filter, Source, Stats, Verdict},
     mapping::{Action, Mapping, Observation},
     nat::{MappingKind, NatStatus},
 };
-
-/// How many candidates libp2p-dcutr keeps (its LRU's size).
-const CANDIDATES: usize = 20;
 
 /// A hole-punch dial refused because the remote advertised more address
 /// candidates than libp2p-dcutr ever sends: a peer that does is not playing
@@ -40,37 +39,32 @@ pub struct TooManyCandidates {
     pub max: usize,
 }
 
-/// What the [`Behaviour`] reports: DCUtR's own events, and the filter's
-/// decisions.
+/// What the [`Behaviour`] reports: DCUtR's own events, the filter's
+/// decisions, and how each punch went.
 #[derive(Debug)]
 pub enum Event {
     /// An event of the wrapped `libp2p_dcutr::Behaviour`, unchanged.
     Dcutr(libp2p_dcutr::Event),
     /// The filter decided about an address candidate.
     Candidate(Verdict),
-    /// Hole punching to a peer failed on the side that does not initiate
-    /// DCUtR (the one that dialed through the relay). DCUtR reports failures
-    /// only on the initiating side; this reports the other side once its
-    /// dials for every attempt the initiator makes (3) have failed and no
-    /// direct connection exists. The relayed connection stays.
-    PunchFailed {
-        /// The peer that could not be reached directly.
-        remote_peer_id: PeerId,
-        /// How many direct dials failed.
-        attempts: u8,
-        /// The last dial's error, in words.
-        last_error: String,
-    },
+    /// One hole-punch attempt ended on this side: what was advertised and
+    /// dialed, and how this side's dial went.
+    Attempt(AttemptReport),
+    /// A punch succeeded: the first direct connection to the peer since the
+    /// relayed one, whichever side's dial made it. Reported on both sides.
+    Direct(DirectReport),
+    /// A punch failed, on either side: DCUtR gave up or its exchange
+    /// failed, the dialing side's dials for every attempt the initiator
+    /// makes (3) failed, or the relayed connection closed before a direct
+    /// one opened. The relayed connection stays, if it is still open.
+    PunchFailed(FailureReport),
     /// An observation told whether the NAT keeps the punch port (see
     /// [`Behaviour::on_identify`]). When it does not, the punch socket
     /// may move to another port of the range (`moving_to`).
     Mapping(Observation),
-    /// What the observations say about the NAT in front of the punch
-    /// socket changed (see [`Behaviour::on_identify`]).
+    /// What the observations say about the NAT in front of a punch socket
+    /// changed (see [`Behaviour::on_identify`]).
     Nat(NatStatus),
-    /// One hole-punch attempt ended on this side: what was advertised and
-    /// dialed, and how it went.
-    Attempt(AttemptReport),
 }
 
 impl From<libp2p_dcutr::Event> for Event {
@@ -87,38 +81,49 @@ impl From<libp2p_dcutr::Event> for Event {
 /// [`Config::with_translation`]), and DCUtR is never left with no candidate
 /// while a punch socket is bound. Everything else is forwarded to DCUtR as is.
 ///
-/// It learns the punch port from the swarm's listen addresses: a listen
-/// address whose port is inside the range is the punch socket.
+/// It knows the punch sockets from the transport's table
+/// ([`PunchSockets`]), which it shares with the port-aware transport: which
+/// socket is the punch socket, on which port, and which socket each of its
+/// dials left from are facts of the transport, read here.
 pub struct Behaviour {
     inner: libp2p_dcutr::Behaviour,
+    sockets: PunchSockets,
     filter: Filter,
-    /// DCUtR's direct dials and their outcomes.
+    /// DCUtR's direct dials and how each punch ended.
     attempts: Attempts,
     /// Whether the NAT keeps the punch port; moving the punch socket.
     mapping: Mapping,
+    /// What DCUtR advertises: the same list, kept the same way.
+    candidates: Candidates,
     events: VecDeque<Event>,
     /// Requests to the swarm (moving the punch socket).
     requests: VecDeque<ToSwarm<Event, THandlerInEvent<Self>>>,
-    /// What DCUtR advertises: a mirror of its candidate list (an LRU of 20).
-    sent: VecDeque<Multiaddr>,
 }
 
 impl Behaviour {
-    /// DCUtR for `local_peer_id` behind a filter with the default [`Config`].
-    pub fn new(local_peer_id: PeerId) -> Self {
-        Self::with_config(local_peer_id, Config::default())
+    /// DCUtR for `local_peer_id` behind a filter with the default [`Config`],
+    /// knowing the punch sockets of the transport that `sockets` came from
+    /// ([`punchport_quic::Transport::punch_sockets`](https://docs.rs/punchport-quic)).
+    pub fn new(local_peer_id: PeerId, sockets: PunchSockets) -> Self {
+        Self::with_config(local_peer_id, sockets, Config::default())
     }
 
     /// DCUtR for `local_peer_id` behind a filter with `config`.
-    pub fn with_config(local_peer_id: PeerId, config: Config) -> Self {
+    pub fn with_config(local_peer_id: PeerId, sockets: PunchSockets, config: Config) -> Self {
         Self {
             inner: libp2p_dcutr::Behaviour::new(local_peer_id),
-            mapping: Mapping::new(config.range, config.max_moves, config.candidates),
-            filter: Filter::new(config),
+            mapping: Mapping::new(
+                sockets.clone(),
+                config.max_moves,
+                config.candidates,
+                rand::random(),
+            ),
+            filter: Filter::new(config, sockets.clone()),
+            sockets,
             attempts: Attempts::default(),
+            candidates: Candidates::new(local_peer_id),
             events: VecDeque::new(),
             requests: VecDeque::new(),
-            sent: VecDeque::new(),
         }
     }
 
@@ -226,43 +231,38 @@ impl Behaviour {
     }
 
     /// What the observations so far say about the NAT in front of the punch
-    /// socket.
-    pub fn nat(&self) -> NatStatus {
-        self.mapping.nat()
+    /// socket of `family`.
+    pub fn nat(&self, family: Family) -> NatStatus {
+        self.mapping.nat(family)
     }
 
-    fn request(&mut self, actions: Vec<Action>) {
-        for action in actions {
-            let request = match action {
-                Action::RemoveListener(id) => ToSwarm::RemoveListener { id },
-                Action::Listen(opts) => ToSwarm::ListenOn { opts },
-                Action::Dial { peer, addr } => ToSwarm::Dial {
-                    opts: DialOpts::peer_id(peer)
-                        .addresses(vec![addr])
-                        .condition(PeerCondition::Always)
-                        .build(),
-                },
-                Action::Probe { peer, addr } => {
-                    let opts = DialOpts::peer_id(peer)
-                        .addresses(vec![addr])
-                        .condition(PeerCondition::Always)
-                        .build();
-                    self.mapping.probe_started(opts.connection_id());
-                    ToSwarm::Dial { opts }
-                }
-                Action::Nat(status) => {
-                    if status.mapping == MappingKind::EndpointDependent {
-                        tracing::warn!(
-                            "the NAT in front of the punch socket maps it to a different public port for every destination (endpoint-dependent, \"symmetric\" mapping): no source port can make a hole punch through it work, so connections to peers behind another NAT stay relayed"
-                        );
-                    } else {
-                        tracing::info!(mapping = %status.mapping, port_preserved = ?status.port_preserved, "NAT classified");
-                    }
-                    self.events.push_back(Event::Nat(status));
-                    continue;
-                }
-            };
-            self.requests.push_back(request);
+    /// The transport's punch sockets, as this behaviour sees them.
+    pub fn punch_sockets(&self) -> &PunchSockets {
+        &self.sockets
+    }
+
+    /// The candidates DCUtR advertises in its next CONNECT, in its order,
+    /// each ending in `/p2p/<our id>`.
+    pub fn candidates(&self) -> Vec<Multiaddr> {
+        self.candidates.to_vec()
+    }
+
+    /// The local socket of connection `connection`, when it is known: the
+    /// punch socket a dial left from (as the transport recorded it), or the
+    /// socket that accepted the connection.
+    pub fn local_addr(
+        &self,
+        connection: ConnectionId,
+        endpoint: &ConnectedPoint,
+    ) -> Option<Multiaddr> {
+        match endpoint {
+            ConnectedPoint::Listener { local_addr, .. } => Some(local_addr.clone()),
+            ConnectedPoint::Dialer { address, .. } => {
+                let remote = QuicAddr::parse(address).ok()?.socket;
+                self.sockets
+                    .source(connection, remote)
+                    .map(|local| socket_multiaddr(local))
+            }
         }
     }
 
@@ -276,34 +276,80 @@ impl Behaviour {
         self.filter.config()
     }
 
-    /// The port of the punch socket of `family`, as learnt from the swarm's
-    /// listen addresses.
-    pub fn punch_port(&self, family: Family) -> Option<u16> {
-        self.filter.punch_port(family)
+    fn request(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            let request = match action {
+                Action::RemoveListener(id) => ToSwarm::RemoveListener { id },
+                Action::Listen(opts) => ToSwarm::ListenOn { opts },
+                Action::Dial { peer, addr } => ToSwarm::Dial {
+                    opts: DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::Always)
+                        .build(),
+                },
+                Action::Probe { family, peer, addr } => {
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::Always)
+                        .build();
+                    self.mapping.probe_started(family, opts.connection_id());
+                    ToSwarm::Dial { opts }
+                }
+                Action::Nat(status) => {
+                    if status.mapping == MappingKind::EndpointDependent {
+                        tracing::warn!(
+                            family = %status.family,
+                            "the NAT in front of the punch socket maps it to a different public port for every destination (endpoint-dependent, \"symmetric\" mapping): no source port can make a hole punch through it work, so connections to peers behind another NAT stay relayed"
+                        );
+                    } else {
+                        tracing::info!(family = %status.family, mapping = %status.mapping, port_preserved = ?status.port_preserved, "NAT classified");
+                    }
+                    self.events.push_back(Event::Nat(status));
+                    continue;
+                }
+            };
+            self.requests.push_back(request);
+        }
     }
 
-    /// The punch socket's listen address of the family of the first QUIC
-    /// address in `addresses`.
-    fn local_punch_addr(&self, addresses: &[Multiaddr]) -> Option<Multiaddr> {
-        let family = addresses
-            .iter()
-            .find_map(|a| QuicAddr::parse(a).ok())
-            .map(|q| Family::of(q.socket.ip()))?;
-        self.filter.punch_addr(family)
+    /// For a DCUtR dial to `addresses`: the error if no QUIC address among
+    /// them has a punch socket that reaches it.
+    fn missing_punch_socket(&self, addresses: &[Multiaddr]) -> Option<NoPunchSocket> {
+        let mut first = None;
+        for addr in addresses {
+            let Ok(quic) = QuicAddr::parse(addr) else {
+                continue;
+            };
+            match self.sockets.for_remote(quic.socket.ip()) {
+                Ok(_) => return None,
+                Err(reason) => {
+                    first.get_or_insert((addr, quic, reason));
+                }
+            }
+        }
+        let (addr, quic, reason) = first?;
+        Some(NoPunchSocket::new(
+            addr.clone(),
+            Family::of(quic.socket.ip()),
+            self.sockets.range(),
+            reason,
+        ))
+    }
+
+    fn sockets_changed(&mut self) {
+        for verdict in self.filter.sockets_changed() {
+            self.apply(verdict);
+        }
     }
 
     fn apply(&mut self, verdict: Verdict) {
         match verdict.candidate() {
             Some(candidate) => {
-                self.sent.retain(|a| a != candidate);
-                self.sent.push_back(candidate.clone());
-                while self.sent.len() > CANDIDATES {
-                    self.sent.pop_front();
-                }
                 tracing::debug!(
                     source=?verdict.source, observed=%verdict.addr, %candidate,
                     decision=?verdict.decision, "address candidate handed to DCUtR"
                 );
+                self.candidates.add(candidate.clone());
                 self.inner
                     .on_swarm_event(FromSwarm::NewExternalAddrCandidate(
                         NewExternalAddrCandidate { addr: candidate },
@@ -316,6 +362,27 @@ impl Behaviour {
         }
         self.events.push_back(Event::Candidate(verdict));
     }
+
+    fn ended(&mut self, ended: Ended) {
+        match ended {
+            Ended::Direct(report) => {
+                tracing::debug!(peer=%report.remote_peer_id, connection=%report.connection_id, "hole punch succeeded");
+                self.events.push_back(Event::Direct(report));
+            }
+            Ended::Failed(report) => {
+                tracing::debug!(peer=%report.remote_peer_id, error=%report.error, "hole punch failed");
+                self.events.push_back(Event::PunchFailed(report));
+            }
+        }
+    }
+}
+
+fn socket_multiaddr(socket: std::net::SocketAddr) -> Multiaddr {
+    QuicAddr {
+        socket,
+        peer_id: None,
+    }
+    .to_multiaddr()
 }
 
 impl NetworkBehaviour for Behaviour {
@@ -354,14 +421,26 @@ impl NetworkBehaviour for Behaviour {
         addresses: &[Multiaddr],
         effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        if self
+        let punch = self
             .attempts
-            .pending(connection_id, effective_role, addresses)
-            && let Some(missing) = self.filter.missing_punch_socket(addresses)
-        {
-            tracing::warn!("{missing}");
-            return Err(ConnectionDenied::new(missing));
+            .pending(connection_id, effective_role, addresses);
+        if punch {
+            if addresses.len() > CANDIDATES {
+                let denied = TooManyCandidates {
+                    count: addresses.len(),
+                    max: CANDIDATES,
+                };
+                tracing::warn!(peer=?maybe_peer, "{denied}");
+                return Err(ConnectionDenied::new(denied));
+            }
+            if let Some(missing) = self.missing_punch_socket(addresses) {
+                tracing::warn!("{missing}");
+                return Err(ConnectionDenied::new(missing));
+            }
         }
+        // The transport's dials for this connection come next: a hole punch
+        // may leave from nothing but the punch socket.
+        self.sockets.dialing(connection_id, punch);
         self.inner.handle_pending_outbound_connection(
             connection_id,
             maybe_peer,
@@ -388,6 +467,7 @@ impl NetworkBehaviour for Behaviour {
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
+        let now = Instant::now();
         match event {
             FromSwarm::NewExternalAddrCandidate(NewExternalAddrCandidate { addr }) => {
                 let verdict = self.filter.candidate(Source::Observed, addr.clone());
@@ -395,23 +475,16 @@ impl NetworkBehaviour for Behaviour {
                 return;
             }
             FromSwarm::NewListenAddr(listen) => {
-                self.mapping
-                    .new_listen_addr(listen.listener_id, listen.addr);
-                for verdict in self.filter.new_listen_addr(listen.addr) {
-                    self.apply(verdict);
-                }
+                self.mapping.new_listen_addr(listen.listener_id);
+                self.sockets_changed();
             }
-            FromSwarm::ListenerClosed(closed) => {
-                self.mapping.listener_closed(closed.listener_id);
+            FromSwarm::ExpiredListenAddr(_) | FromSwarm::ListenerClosed(_) => {
+                self.sockets_changed();
             }
             FromSwarm::ListenerError(failed) => {
                 let actions = self.mapping.listen_failed(failed.listener_id);
                 self.request(actions);
-            }
-            FromSwarm::ExpiredListenAddr(expired) => {
-                for verdict in self.filter.expired_listen_addr(expired.addr) {
-                    self.apply(verdict);
-                }
+                self.sockets_changed();
             }
             FromSwarm::DialFailure(failure) => {
                 let actions = self.mapping.dial_failed(failure.connection_id);
@@ -426,49 +499,62 @@ impl NetworkBehaviour for Behaviour {
                     ),
                     _ => None,
                 };
-                let local = dialed.as_deref().and_then(|d| self.local_punch_addr(d));
-                let (report, gave_up) =
+                let local = self
+                    .sockets
+                    .first_source(failure.connection_id)
+                    .map(socket_multiaddr);
+                self.sockets.forget(failure.connection_id);
+                let (report, failed) =
                     self.attempts
-                        .failed(failure.connection_id, error, dialed, local);
+                        .failed(failure.connection_id, error, dialed, local, now);
                 if let Some(report) = report {
                     self.events.push_back(Event::Attempt(report));
                 }
-                if let Some(gave_up) = gave_up {
-                    tracing::debug!(peer=%gave_up.peer, error=%gave_up.last_error, "hole punch failed on the dialing side");
-                    self.events.push_back(Event::PunchFailed {
-                        remote_peer_id: gave_up.peer,
-                        attempts: gave_up.attempts,
-                        last_error: gave_up.last_error,
-                    });
+                if let Some(failed) = failed {
+                    self.ended(Ended::Failed(failed));
                 }
             }
             FromSwarm::ConnectionEstablished(established) => {
-                self.mapping.established(
+                let (id, peer, endpoint) = (
                     established.connection_id,
                     established.peer_id,
                     established.endpoint,
                 );
-                let address = established.endpoint.get_remote_address();
-                let local = self.local_punch_addr(std::slice::from_ref(address));
-                let sent: Vec<_> = self.sent.iter().cloned().collect();
-                if let Some(report) = self.attempts.established(
-                    established.connection_id,
-                    established.peer_id,
-                    established.endpoint.is_relayed(),
-                    address,
-                    &sent,
-                    local,
-                ) {
-                    self.events.push_back(Event::Attempt(report));
+                self.mapping.established(id, peer, endpoint);
+                if endpoint.is_relayed() {
+                    self.attempts.relayed(
+                        id,
+                        peer,
+                        endpoint.is_listener(),
+                        self.candidates.to_vec(),
+                        now,
+                    );
+                } else {
+                    let role = if endpoint.is_dialer() {
+                        Endpoint::Dialer
+                    } else {
+                        Endpoint::Listener
+                    };
+                    let local = self.local_addr(id, endpoint);
+                    let remote = endpoint.get_remote_address();
+                    let (report, direct) = self.attempts.direct(id, peer, role, remote, local, now);
+                    if let Some(report) = report {
+                        self.events.push_back(Event::Attempt(report));
+                    }
+                    if let Some(direct) = direct {
+                        self.ended(Ended::Direct(direct));
+                    }
                 }
             }
             FromSwarm::ConnectionClosed(closed) => {
                 self.mapping.closed(closed.connection_id);
-                self.attempts.closed(
-                    closed.connection_id,
-                    closed.peer_id,
-                    closed.endpoint.is_relayed(),
-                );
+                self.sockets.forget(closed.connection_id);
+                if let Some(ended) =
+                    self.attempts
+                        .closed(closed.connection_id, closed.peer_id, now)
+                {
+                    self.ended(ended);
+                }
             }
             _ => {}
         }
@@ -496,9 +582,23 @@ impl NetworkBehaviour for Behaviour {
             return Poll::Ready(ToSwarm::GenerateEvent(event));
         }
         let event = std::task::ready!(self.inner.poll(cx));
-        if let ToSwarm::Dial { opts } = &event {
-            self.attempts
-                .requested(opts.connection_id(), opts.get_peer_id());
+        match &event {
+            ToSwarm::Dial { opts } => {
+                self.attempts
+                    .requested(opts.connection_id(), opts.get_peer_id(), Instant::now());
+            }
+            ToSwarm::GenerateEvent(libp2p_dcutr::Event {
+                remote_peer_id,
+                result: Err(error),
+            }) => {
+                if let Some(failed) =
+                    self.attempts
+                        .dcutr_failed(*remote_peer_id, error.to_string(), Instant::now())
+                {
+                    self.ended(Ended::Failed(failed));
+                }
+            }
+            _ => {}
         }
         Poll::Ready(event.map_out(Event::Dcutr))
     }

@@ -1,11 +1,14 @@
-//! Configuration of the candidate filter.
+//! Configuration of the candidate filter and the punch-socket moves.
 
-use punchport_core::PortRange;
+use std::{fmt, str::FromStr};
 
 /// How the [`Behaviour`](crate::Behaviour) filters address candidates.
+///
+/// The punch range is not here: it belongs to the transport, which binds
+/// the punch socket, and the behaviour reads it from the
+/// [`PunchSockets`](punchport_core::PunchSockets) it shares with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub(crate) range: PortRange,
     pub(crate) translate: bool,
     pub(crate) max_moves: u8,
     pub(crate) candidates: CandidateMode,
@@ -34,21 +37,48 @@ pub enum CandidateMode {
     SocketAware,
 }
 
+impl CandidateMode {
+    /// `range` or `socket-aware`, as the peer node's `--candidates` flag
+    /// takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateMode::Range => "range",
+            CandidateMode::SocketAware => "socket-aware",
+        }
+    }
+}
+
+impl fmt::Display for CandidateMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A candidate mode that is neither `range` nor `socket-aware`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is no candidate mode: use `range` or `socket-aware`")]
+pub struct ParseCandidateModeError(String);
+
+impl FromStr for CandidateMode {
+    type Err = ParseCandidateModeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "range" => Ok(CandidateMode::Range),
+            "socket-aware" => Ok(CandidateMode::SocketAware),
+            other => Err(ParseCandidateModeError(other.chars().take(40).collect())),
+        }
+    }
+}
+
 impl Config {
-    /// The punch range `40000-40050`, with translation on.
+    /// Translation on, 8 moves, socket-aware candidates.
     pub fn new() -> Self {
         Self {
-            range: PortRange::default(),
             translate: true,
             max_moves: 8,
             candidates: CandidateMode::default(),
         }
-    }
-
-    /// Sets the punch range. Use the same range as the transport.
-    pub fn with_range(mut self, range: PortRange) -> Self {
-        self.range = range;
-        self
     }
 
     /// Whether an observation outside the range is offered to DCUtR as
@@ -81,11 +111,6 @@ impl Config {
     /// Which observed addresses DCUtR may advertise.
     pub fn candidates(&self) -> CandidateMode {
         self.candidates
-    }
-
-    /// The punch range.
-    pub fn range(&self) -> PortRange {
-        self.range
     }
 
     /// Whether translation is on.

@@ -1,7 +1,8 @@
 //! The candidate filter: which of our observed addresses DCUtR may advertise.
 //!
-//! Pure logic without I/O: it is fed observations and listen addresses and
-//! answers with a [`Verdict`] for each candidate.
+//! Pure logic without I/O: it is fed observations, reads the punch sockets
+//! from the transport's table, and answers with a [`Verdict`] for each
+//! candidate.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -10,7 +11,7 @@ use std::{
 };
 
 use libp2p_core::{Multiaddr, multiaddr::Protocol};
-use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, QuicAddr, is_routable};
+use punchport_core::{Family, PunchSockets, QuicAddr, is_routable};
 
 use crate::Config;
 
@@ -140,14 +141,17 @@ impl Stats {
     }
 }
 
-/// The filter's state: the punch ports it knows and the recent candidates.
+/// The filter's state: the recent candidates, and the punch ports it last
+/// decided them with.
 #[derive(Debug)]
 pub(crate) struct Filter {
     config: Config,
-    /// Listen addresses inside the range: the punch socket(s), per family.
-    punch: HashMap<Family, Vec<QuicAddr>>,
+    /// The transport's punch sockets.
+    sockets: PunchSockets,
     /// Recent candidates, to decide again when the punch port changes.
     recent: VecDeque<(Source, Multiaddr)>,
+    /// The punch port of each family when candidates were last decided.
+    decided_with: HashMap<Family, Option<u16>>,
     /// The last punch port of each family, to tell a move.
     last_port: HashMap<Family, u16>,
     /// Whether DCUtR has been handed any candidate.
@@ -159,11 +163,12 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, sockets: PunchSockets) -> Self {
         Self {
             config,
-            punch: HashMap::new(),
+            sockets,
             recent: VecDeque::new(),
+            decided_with: HashMap::new(),
             last_port: HashMap::new(),
             offered_any: false,
             rewritten: None,
@@ -179,12 +184,9 @@ impl Filter {
         self.stats
     }
 
-    /// The port of the punch socket of `family`, if one is listening.
+    /// The port of the punch socket of `family`, if one is bound.
     pub(crate) fn punch_port(&self, family: Family) -> Option<u16> {
-        self.punch
-            .get(&family)
-            .and_then(|addrs| addrs.first())
-            .map(|addr| addr.socket.port())
+        self.sockets.get(family).map(|s| s.port())
     }
 
     /// Socket-aware mode: an observer saw the punch socket at `addr`.
@@ -217,42 +219,6 @@ impl Filter {
         self.rewritten = None;
     }
 
-    /// For a DCUtR dial to `addresses`: the error if no QUIC address among
-    /// them has a punch socket of its family.
-    pub(crate) fn missing_punch_socket(&self, addresses: &[Multiaddr]) -> Option<NoPunchSocket> {
-        let quic: Vec<_> = addresses
-            .iter()
-            .filter_map(|addr| QuicAddr::parse(addr).ok().map(|q| (addr, q)))
-            .collect();
-        let (addr, first) = quic.first()?;
-        if quic
-            .iter()
-            .any(|(_, q)| self.punch_port(Family::of(q.socket.ip())).is_some())
-        {
-            return None;
-        }
-        let family = Family::of(first.socket.ip());
-        Some(NoPunchSocket::new(
-            (*addr).clone(),
-            family,
-            self.config.range,
-            NoPunchSocketReason::NotBound(family),
-        ))
-    }
-
-    /// A listen address of the punch socket of `family`.
-    pub(crate) fn punch_addr(&self, family: Family) -> Option<Multiaddr> {
-        self.punch
-            .get(&family)
-            .and_then(|addrs| {
-                addrs
-                    .iter()
-                    .find(|a| !a.socket.ip().is_loopback())
-                    .or(addrs.first())
-            })
-            .map(QuicAddr::to_multiaddr)
-    }
-
     /// Decides about a new candidate and remembers it.
     pub(crate) fn candidate(&mut self, source: Source, addr: Multiaddr) -> Verdict {
         self.recent.retain(|(s, a)| !(*s == source && *a == addr));
@@ -263,42 +229,17 @@ impl Filter {
         self.decide(source, addr)
     }
 
-    /// A new listen address. If it changes the punch port of its family, the
-    /// recent candidates of that family are decided again.
-    pub(crate) fn new_listen_addr(&mut self, addr: &Multiaddr) -> Vec<Verdict> {
-        let Some(quic) = self.as_punch_addr(addr) else {
-            return Vec::new();
-        };
-        let family = Family::of(quic.socket.ip());
-        let before = self.punch_port(family);
-        let addrs = self.punch.entry(family).or_default();
-        if !addrs.contains(&quic) {
-            addrs.push(quic);
+    /// The transport's punch sockets may have changed (a listener bound,
+    /// reported an address, or closed): if the punch port of a family
+    /// changed, the recent candidates of that family are decided again.
+    pub(crate) fn sockets_changed(&mut self) -> Vec<Verdict> {
+        let mut verdicts = Vec::new();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let now = self.punch_port(family);
+            let before = self.decided_with.insert(family, now).flatten();
+            verdicts.extend(self.decide_again_if_moved(family, before));
         }
-        self.decide_again_if_moved(family, before)
-    }
-
-    /// An expired listen address.
-    pub(crate) fn expired_listen_addr(&mut self, addr: &Multiaddr) -> Vec<Verdict> {
-        let Some(quic) = self.as_punch_addr(addr) else {
-            return Vec::new();
-        };
-        let family = Family::of(quic.socket.ip());
-        let before = self.punch_port(family);
-        if let Some(addrs) = self.punch.get_mut(&family) {
-            addrs.retain(|a| *a != quic);
-        }
-        self.decide_again_if_moved(family, before)
-    }
-
-    fn as_punch_addr(&self, addr: &Multiaddr) -> Option<QuicAddr> {
-        QuicAddr::parse(addr)
-            .ok()
-            .filter(|quic| self.config.range.contains(quic.socket.port()))
-            .map(|quic| QuicAddr {
-                peer_id: None,
-                ..quic
-            })
+        verdicts
     }
 
     fn decide_again_if_moved(&mut self, family: Family, before: Option<u16>) -> Vec<Verdict> {
@@ -361,14 +302,15 @@ impl Filter {
             return Decision::Dropped(DropReason::Unroutable);
         }
         let punch_port = self.punch_port(Family::of(ip));
+        let range = self.sockets.range();
         if let Some((rewritten_ip, rewritten_port)) = self.rewritten
             && rewritten_ip == ip
             && (quic.socket.port() == rewritten_port
-                || !self.config.range.contains(quic.socket.port()))
+                || !range.contains(quic.socket.port()))
         {
             return Decision::Dropped(DropReason::PortRewritten);
         }
-        if self.config.range.contains(quic.socket.port()) {
+        if range.contains(quic.socket.port()) {
             return Decision::Kept;
         }
         let reason = match punch_port {
@@ -382,8 +324,7 @@ impl Filter {
             Some(_) => DropReason::OutsideRange,
             None => DropReason::NoPunchSocket,
         };
-        let any_punch_socket = self.punch.values().any(|addrs| !addrs.is_empty());
-        if !self.offered_any && any_punch_socket {
+        if !self.offered_any && !self.sockets.all().is_empty() {
             return Decision::Fallback;
         }
         Decision::Dropped(reason)
@@ -391,29 +332,60 @@ impl Filter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::ops::{Deref, DerefMut};
+
+    use libp2p_core::transport::ListenerId;
+    use punchport_core::{PortRange, SocketTable};
+
     use super::*;
-    use punchport_core::PortRange;
 
     fn addr(text: &str) -> Multiaddr {
         text.parse().unwrap()
     }
 
-    fn filter(translate: bool) -> Filter {
-        Filter::new(
-            Config::new()
-                .with_range(PortRange::new(40000, 40050).unwrap())
-                .with_translation(translate),
-        )
+    /// A filter and the socket table it reads, as the transport fills it.
+    pub(crate) struct Setup {
+        filter: Filter,
+        table: SocketTable,
     }
 
-    fn with_punch_socket(translate: bool) -> Filter {
+    impl Setup {
+        /// Binds a punch socket at `socket` and lets the filter know.
+        pub(crate) fn bind(&mut self, socket: &str) -> (ListenerId, Vec<Verdict>) {
+            let id = ListenerId::next();
+            self.table.bound(id, socket.parse().unwrap());
+            (id, self.filter.sockets_changed())
+        }
+
+        pub(crate) fn close(&mut self, id: ListenerId) -> Vec<Verdict> {
+            self.table.closed(id);
+            self.filter.sockets_changed()
+        }
+    }
+
+    impl Deref for Setup {
+        type Target = Filter;
+        fn deref(&self) -> &Filter {
+            &self.filter
+        }
+    }
+
+    impl DerefMut for Setup {
+        fn deref_mut(&mut self) -> &mut Filter {
+            &mut self.filter
+        }
+    }
+
+    pub(crate) fn filter(translate: bool) -> Setup {
+        let table = SocketTable::new(PortRange::new(40000, 40050).unwrap());
+        let filter = Filter::new(Config::new().with_translation(translate), table.handle());
+        Setup { filter, table }
+    }
+
+    fn with_punch_socket(translate: bool) -> Setup {
         let mut filter = filter(translate);
-        assert!(
-            filter
-                .new_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1"))
-                .is_empty()
-        );
+        assert!(filter.bind("10.0.0.2:40007").1.is_empty());
         filter
     }
 
@@ -486,45 +458,30 @@ mod tests {
         let mut filter = filter(true);
         let early = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/443/quic-v1"));
         assert_eq!(early.decision, Decision::Dropped(DropReason::NoPunchSocket));
-        let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40003/quic-v1"));
+        let (id, again) = filter.bind("0.0.0.0:40003");
         assert_eq!(again.len(), 1);
         assert_eq!(
             again[0].decision,
             Decision::Translated(addr("/ip4/203.0.113.9/udp/40003/quic-v1"))
         );
-        // A second interface address of the same socket changes nothing.
-        assert!(
-            filter
-                .new_listen_addr(&addr("/ip4/127.0.0.1/udp/40003/quic-v1"))
-                .is_empty()
-        );
+        // A listen address of the same socket changes nothing.
+        filter.table.address_added(id, "127.0.0.1".parse().unwrap());
+        assert!(filter.sockets_changed().is_empty());
     }
 
     #[test]
     fn a_moved_punch_socket_yields_new_translations() {
-        let mut filter = with_punch_socket(true);
+        let mut filter = filter(true);
+        let (old, _) = filter.bind("10.0.0.2:40007");
         filter.candidate(Source::Announced, addr("/ip4/203.0.113.9/udp/0/quic-v1"));
-        assert!(
-            filter
-                .expired_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1"))
-                .is_empty()
-        );
-        let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40008/quic-v1"));
+        assert!(filter.close(old).is_empty());
+        let (_, again) = filter.bind("10.0.0.2:40008");
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].source, Source::Announced);
         assert_eq!(
             again[0].candidate(),
             Some(&addr("/ip4/203.0.113.9/udp/40008/quic-v1"))
         );
-    }
-
-    #[test]
-    fn ignores_listen_addresses_outside_the_range() {
-        let mut filter = filter(true);
-        filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/443/quic-v1"));
-        assert_eq!(filter.punch_port(Family::Ipv4), None);
-        let v = filter.candidate(Source::Observed, addr("/ip4/203.0.113.9/udp/443/quic-v1"));
-        assert_eq!(v.decision, Decision::Dropped(DropReason::NoPunchSocket));
     }
 
     #[test]
@@ -582,32 +539,9 @@ mod tests {
     }
 
     #[test]
-    fn a_punch_dial_needs_a_punch_socket_of_its_family() {
-        let v4 = addr("/ip4/203.0.113.9/udp/40001/quic-v1");
-        let v6 = addr("/ip6/2001:db8::9/udp/40001/quic-v1");
-        let missing = filter(true)
-            .missing_punch_socket(std::slice::from_ref(&v4))
-            .unwrap();
-        assert_eq!(missing.reason, NoPunchSocketReason::NotBound(Family::Ipv4));
-        assert!(
-            missing.to_string().contains("/ip4/0.0.0.0/udp/0/quic-v1"),
-            "{missing}"
-        );
-        let bound = with_punch_socket(true);
-        assert_eq!(bound.missing_punch_socket(std::slice::from_ref(&v4)), None);
-        assert_eq!(bound.missing_punch_socket(&[v6.clone(), v4]), None);
-        let only_v6 = bound.missing_punch_socket(&[v6]).unwrap();
-        assert_eq!(only_v6.reason, NoPunchSocketReason::NotBound(Family::Ipv6));
-        // Not QUIC at all: not ours to refuse.
-        assert_eq!(
-            bound.missing_punch_socket(&[addr("/ip4/1.2.3.4/tcp/1")]),
-            None
-        );
-    }
-
-    #[test]
     fn a_rewritten_punch_port_is_not_advertised_until_the_socket_moves() {
-        let mut filter = with_punch_socket(true);
+        let mut filter = filter(true);
+        let (old, _) = filter.bind("10.0.0.2:40007");
         filter.port_rewritten("203.0.113.9".parse().unwrap(), 40007);
         for text in [
             "/ip4/203.0.113.9/udp/40007/quic-v1",
@@ -628,8 +562,8 @@ mod tests {
         assert_eq!(other.decision, Decision::Kept);
         // The socket moves: the old port's observations are stale and dropped
         // from memory; the outside-range one is translated to the new port.
-        filter.expired_listen_addr(&addr("/ip4/10.0.0.2/udp/40007/quic-v1"));
-        let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40011/quic-v1"));
+        filter.close(old);
+        let (_, again) = filter.bind("10.0.0.2:40011");
         let candidates: Vec<_> = again
             .iter()
             .filter_map(Verdict::candidate)
@@ -647,7 +581,7 @@ mod tests {
                 addr(&format!("/ip4/203.0.113.9/udp/{port}/quic-v1")),
             );
         }
-        let again = filter.new_listen_addr(&addr("/ip4/10.0.0.2/udp/40000/quic-v1"));
+        let (_, again) = filter.bind("10.0.0.2:40000");
         assert_eq!(again.len(), RECENT);
     }
 }
@@ -656,9 +590,9 @@ mod tests {
 mod properties {
     use std::net::Ipv4Addr;
 
-    use libp2p_core::multiaddr::Protocol;
+    use libp2p_core::{multiaddr::Protocol, transport::ListenerId};
     use proptest::prelude::*;
-    use punchport_core::PortRange;
+    use punchport_core::{PortRange, SocketTable};
 
     use super::*;
 
@@ -700,9 +634,25 @@ mod properties {
         ]
     }
 
-    fn filter(translate: bool) -> Filter {
+    fn filter(translate: bool) -> (Filter, SocketTable) {
         let range = PortRange::new(RANGE.0, RANGE.1).unwrap();
-        Filter::new(Config::new().with_range(range).with_translation(translate))
+        let table = SocketTable::new(range);
+        let filter = Filter::new(Config::new().with_translation(translate), table.handle());
+        (filter, table)
+    }
+
+    /// Punch sockets as the transport would bind them: any QUIC address
+    /// whose port is inside the range, the first per family.
+    fn bind(table: &SocketTable, addr: &Multiaddr) {
+        let Ok(quic) = QuicAddr::parse(addr) else {
+            return;
+        };
+        let family = Family::of(quic.socket.ip());
+        if (RANGE.0..=RANGE.1).contains(&quic.socket.port())
+            && table.handle().get(family).is_none()
+        {
+            table.bound(ListenerId::next(), quic.socket);
+        }
     }
 
     proptest! {
@@ -715,10 +665,11 @@ mod properties {
             listen in proptest::collection::vec(any_addr(), 0..4),
             candidates in proptest::collection::vec(any_addr(), 0..40),
         ) {
-            let mut filter = filter(translate);
+            let (mut filter, table) = filter(translate);
             let mut verdicts = Vec::new();
             for addr in &listen {
-                verdicts.extend(filter.new_listen_addr(addr));
+                bind(&table, addr);
+                verdicts.extend(filter.sockets_changed());
             }
             for addr in candidates {
                 verdicts.push(filter.candidate(Source::Observed, addr));
@@ -756,8 +707,9 @@ mod properties {
         /// DCUtR a candidate: the list is never left empty.
         #[test]
         fn never_leaves_dcutr_empty(translate in any::<bool>(), observed in quic_addr()) {
-            let mut filter = filter(translate);
-            filter.new_listen_addr(&"/ip4/10.0.0.2/udp/40007/quic-v1".parse().unwrap());
+            let (mut filter, table) = filter(translate);
+            table.bound(ListenerId::next(), "10.0.0.2:40007".parse().unwrap());
+            filter.sockets_changed();
             let routable = QuicAddr::parse(&observed).is_ok_and(|q| is_routable(q.socket.ip()));
             let verdict = filter.candidate(Source::Observed, observed);
             prop_assert_eq!(verdict.candidate().is_some(), routable);

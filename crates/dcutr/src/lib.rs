@@ -9,9 +9,14 @@
 //! It must wrap DCUtR rather than sit beside it: the swarm shows every event to
 //! every behaviour.
 //!
+//! The behaviour shares one table of punch sockets with the port-aware
+//! transport ([`PunchSockets`]), as libp2p-relay's client shares its state
+//! between its transport and its behaviour: which socket is the punch socket
+//! and where each dial left from are the transport's facts, read here.
+//!
 //! ```
 //! use libp2p::{identify, identity::Keypair, ping, relay, swarm::NetworkBehaviour};
-//! use punchport_dcutr::{Behaviour, Config, Decision, Event};
+//! use punchport_dcutr::{Behaviour, CandidateMode, Config, Decision, Event};
 //!
 //! #[derive(NetworkBehaviour)]
 //! struct Node {
@@ -24,31 +29,39 @@
 //! let key = Keypair::generate_ed25519();
 //! let peer_id = key.public().to_peer_id();
 //! let (_relay_transport, relay_client) = relay::client::new(peer_id);
-//! let config = Config::new().with_range("40000-40050".parse()?);
+//! // The transport owns the punch range; the behaviour reads it from the table.
+//! let transport = punchport_quic::Transport::new(
+//!     punchport_quic::Config::new(&key).with_range("40000-40050".parse()?),
+//! );
+//! let config = Config::new().with_candidates(CandidateMode::SocketAware);
 //! let mut node = Node {
 //!     relay_client,
 //!     identify: identify::Behaviour::new(identify::Config::new("/app/1".into(), key.public())),
 //!     ping: ping::Behaviour::default(),
-//!     dcutr: Behaviour::with_config(peer_id, config),
+//!     dcutr: Behaviour::with_config(peer_id, transport.punch_sockets(), config),
 //! };
 //! // An address from configuration passes the same filter once the punch socket listens.
 //! node.dcutr.add_announced_address("/ip4/203.0.113.7/udp/0/quic-v1".parse()?)?;
 //! assert_eq!(node.dcutr.stats().seen, 1);
+//! assert_eq!(node.dcutr.punch_sockets().range().to_string(), "40000-40050");
 //! # let _ = |e: Event| matches!(e, Event::Candidate(v) if v.decision == Decision::Kept);
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 
 mod attempts;
 mod behaviour;
+mod candidates;
 mod config;
 mod filter;
 mod mapping;
 mod nat;
 
-pub use attempts::{AttemptOutcome, AttemptReport, Side};
+pub use attempts::{
+    AttemptOutcome, AttemptReport, DirectReport, FailureReport, PunchError, Side,
+};
 pub use behaviour::{Behaviour, Event, TooManyCandidates};
-pub use config::{CandidateMode, Config};
+pub use config::{CandidateMode, Config, ParseCandidateModeError};
 pub use filter::{Decision, DropReason, Source, Stats, Verdict};
 pub use mapping::Observation;
 pub use nat::{MappingKind, NatStatus};
-pub use punchport_core::PortRange;
+pub use punchport_core::{PortRange, PunchSocket, PunchSockets};

@@ -14,18 +14,24 @@
 //! rewrites ports the same way for every destination (endpoint-independent
 //! but not port-preserving) is not worth moving on.
 //!
-//! Pure logic: it answers with [`Action`]s for the behaviour to carry out.
+//! Each punch socket (one per IP family) has its own moves and its own
+//! classification. Which socket is the punch socket, and which one a
+//! connection left from, comes from the transport's table
+//! ([`PunchSockets`]).
+//!
+//! Pure logic: it answers with [`Action`]s for the behaviour to carry out;
+//! the port a move goes to comes from a generator seeded by the caller.
 
 use std::{
     collections::{HashMap, HashSet},
-    hash::BuildHasher,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, SocketAddr},
 };
 
 use libp2p_core::{ConnectedPoint, Multiaddr, transport::ListenerId};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{ConnectionId, ListenOpts};
-use punchport_core::{Family, PortRange, QuicAddr};
+use punchport_core::{Family, PunchSockets, QuicAddr};
+use rand::{RngExt as _, SeedableRng, rngs::StdRng};
 
 use crate::{
     config::CandidateMode,
@@ -82,9 +88,11 @@ pub(crate) enum Action {
         peer: PeerId,
         addr: Multiaddr,
     },
-    /// Dial `addr` of `peer` as a second observer, then report the dial's
-    /// connection id with [`Mapping::probe_started`].
+    /// Dial `addr` of `peer` as a second observer of the punch socket of
+    /// `family`, then report the dial's connection id with
+    /// [`Mapping::probe_started`].
     Probe {
+        family: Family,
         peer: PeerId,
         addr: Multiaddr,
     },
@@ -93,18 +101,11 @@ pub(crate) enum Action {
 }
 
 #[derive(Debug)]
-struct PunchListener {
-    id: ListenerId,
-    port: u16,
-    ips: HashSet<IpAddr>,
-}
-
-#[derive(Debug)]
 struct Connection {
     peer: PeerId,
     remote: Multiaddr,
-    /// The punch port the connection uses, if it uses the punch socket.
-    local_port: Option<u16>,
+    /// The punch socket the connection uses, if it uses one.
+    local: Option<SocketAddr>,
     probe: bool,
 }
 
@@ -128,92 +129,78 @@ struct PortState {
     deferred: Option<(PeerId, Multiaddr, u16, u16)>,
 }
 
-#[derive(Debug)]
-pub(crate) struct Mapping {
-    range: PortRange,
-    max_moves: u8,
+/// Moves and observations of the punch socket of one family.
+#[derive(Debug, Default)]
+struct SocketState {
     moves: u8,
     tried: HashSet<u16>,
-    listener: Option<PunchListener>,
-    connections: HashMap<ConnectionId, Connection>,
     moving: Option<Move>,
     classifier: Classifier,
     port: PortState,
-    probes: HashSet<ConnectionId>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    sockets: PunchSockets,
+    max_moves: u8,
     mode: CandidateMode,
-    random: std::collections::hash_map::RandomState,
+    connections: HashMap<ConnectionId, Connection>,
+    probes: HashSet<ConnectionId>,
+    families: HashMap<Family, SocketState>,
+    rng: StdRng,
 }
 
 impl Mapping {
-    pub(crate) fn new(range: PortRange, max_moves: u8, mode: CandidateMode) -> Self {
+    /// `seed` seeds the choice of the port a move goes to.
+    pub(crate) fn new(sockets: PunchSockets, max_moves: u8, mode: CandidateMode, seed: u64) -> Self {
         Self {
-            range,
+            sockets,
             max_moves,
-            moves: 0,
-            tried: HashSet::new(),
-            listener: None,
-            connections: HashMap::new(),
-            moving: None,
-            classifier: Classifier::default(),
-            port: PortState::default(),
-            probes: HashSet::new(),
             mode,
-            random: Default::default(),
+            connections: HashMap::new(),
+            probes: HashSet::new(),
+            families: HashMap::new(),
+            rng: StdRng::seed_from_u64(seed),
         }
     }
 
-    /// The punch port, as far as the listen addresses tell.
-    pub(crate) fn punch_port(&self) -> Option<u16> {
-        self.listener.as_ref().map(|l| l.port)
+    fn punch_port(&self, family: Family) -> Option<u16> {
+        self.sockets.get(family).map(|s| s.port())
     }
 
-    /// What the observations say about the NAT.
-    pub(crate) fn nat(&self) -> NatStatus {
-        self.classifier.status()
+    /// What the observations say about the NAT in front of the punch socket
+    /// of `family`.
+    pub(crate) fn nat(&self, family: Family) -> NatStatus {
+        self.families
+            .get(&family)
+            .map_or(NatStatus::unknown(family), |state| state.classifier.status(family))
     }
 
-    pub(crate) fn new_listen_addr(&mut self, id: ListenerId, addr: &Multiaddr) {
-        let Ok(quic) = QuicAddr::parse(addr) else {
-            return;
-        };
-        let port = quic.socket.port();
-        if !self.range.contains(port) {
-            return;
-        }
-        if self.moving.as_ref().is_some_and(|m| m.listener == id) {
-            self.moving = None;
-        }
-        match &mut self.listener {
-            Some(listener) if listener.id == id => {
-                listener.ips.insert(quic.socket.ip());
+    /// A listener reported an address: a move to it is done.
+    pub(crate) fn new_listen_addr(&mut self, id: ListenerId) {
+        for state in self.families.values_mut() {
+            if state.moving.as_ref().is_some_and(|m| m.listener == id) {
+                state.moving = None;
             }
-            _ => {
-                self.listener = Some(PunchListener {
-                    id,
-                    port,
-                    ips: HashSet::from([quic.socket.ip()]),
-                });
-            }
-        }
-    }
-
-    pub(crate) fn listener_closed(&mut self, id: ListenerId) {
-        if self.listener.as_ref().is_some_and(|l| l.id == id) {
-            self.listener = None;
         }
     }
 
     /// Listening on the new port failed (it is taken here): try another.
     pub(crate) fn listen_failed(&mut self, id: ListenerId) -> Vec<Action> {
-        let Some(failed) = self.moving.take_if(|m| m.listener == id) else {
+        let Some((family, failed)) = self.families.iter_mut().find_map(|(family, state)| {
+            state
+                .moving
+                .take_if(|m| m.listener == id)
+                .map(|failed| (*family, failed))
+        }) else {
             return Vec::new();
         };
         tracing::debug!(
             port = failed.port,
             "the punch port to move to is taken here"
         );
-        match self.next_port() {
-            Some(port) => self.start_move(failed.bind, port, failed.redial, None),
+        match self.next_port(family) {
+            Some(port) => self.start_move(family, failed.bind, port, failed.redial, None),
             None => Vec::new(),
         }
     }
@@ -227,20 +214,22 @@ impl Mapping {
         if endpoint.is_relayed() {
             return;
         }
-        let local_port = match endpoint {
+        let local = match endpoint {
             ConnectedPoint::Listener { local_addr, .. } => QuicAddr::parse(local_addr)
                 .ok()
-                .map(|q| q.socket.port())
-                .filter(|port| self.range.contains(*port)),
-            // Outbound connections leave from the punch socket.
-            ConnectedPoint::Dialer { .. } => self.punch_port(),
+                .map(|q| q.socket)
+                .filter(|local| self.punch_port(Family::of(local.ip())) == Some(local.port())),
+            // The transport recorded which punch socket the dial left from.
+            ConnectedPoint::Dialer { address, .. } => QuicAddr::parse(address)
+                .ok()
+                .and_then(|remote| self.sockets.source(id, remote.socket)),
         };
         self.connections.insert(
             id,
             Connection {
                 peer,
                 remote: endpoint.get_remote_address().clone(),
-                local_port,
+                local,
                 probe: self.probes.remove(&id),
             },
         );
@@ -250,20 +239,28 @@ impl Mapping {
         self.connections.remove(&id);
     }
 
-    /// The probe asked for by [`Action::Probe`] is dialed as `id`.
-    pub(crate) fn probe_started(&mut self, id: ConnectionId) {
+    /// The probe asked for by [`Action::Probe`] for `family` is dialed as `id`.
+    pub(crate) fn probe_started(&mut self, family: Family, id: ConnectionId) {
         self.probes.insert(id);
-        self.port.probe = Some(id);
+        self.families.entry(family).or_default().port.probe = Some(id);
     }
 
     /// A dial failed; if it was a probe, decide without its answer.
     pub(crate) fn dial_failed(&mut self, id: ConnectionId) -> Vec<Action> {
-        if !self.probes.remove(&id) || self.port.probe != Some(id) {
+        if !self.probes.remove(&id) {
             return Vec::new();
         }
-        self.port.probe = None;
-        match self.port.deferred.take() {
-            Some((peer, remote, _, _)) => self.move_if_allowed((peer, remote)).1,
+        let Some((family, state)) = self
+            .families
+            .iter_mut()
+            .find(|(_, state)| state.port.probe == Some(id))
+        else {
+            return Vec::new();
+        };
+        let family = *family;
+        state.port.probe = None;
+        match state.port.deferred.take() {
+            Some((peer, remote, _, _)) => self.move_if_allowed(family, (peer, remote)).1,
             None => Vec::new(),
         }
     }
@@ -280,42 +277,45 @@ impl Mapping {
         else {
             return (Observation::Unrelated, Vec::new());
         };
-        let Some(local) = connection
-            .local_port
-            .filter(|p| Some(*p) == self.punch_port())
-        else {
+        let Some(local) = connection.local.filter(|local| {
+            self.punch_port(Family::of(local.ip())) == Some(local.port())
+        }) else {
             return (Observation::Unrelated, Vec::new());
         };
+        let family = Family::of(local.ip());
+        let local = local.port();
         let (peer, remote, probe) = (connection.peer, connection.remote.clone(), connection.probe);
         let Ok(observer) = QuicAddr::parse(&remote).map(|q| q.socket) else {
             return (Observation::Unrelated, Vec::new());
         };
-        if self.port.port != local {
-            self.port = PortState {
+        let max_moves = self.max_moves;
+        let state = self.families.entry(family).or_default();
+        if state.port.port != local {
+            state.port = PortState {
                 port: local,
                 ..PortState::default()
             };
         }
         let mut actions = Vec::new();
-        if let Some(status) = self.classifier.observe(local, observer, seen.socket) {
-            actions.push(Action::Nat(status));
+        if let Some(status) = state.classifier.observe(local, observer, seen.socket) {
+            actions.push(Action::Nat(status.with_family(family)));
         }
         // The probe connection stays: it is an ordinary connection to the
         // observer by now, which other behaviours (a relay client's
         // reservation or circuit) may already use. It closes when idle.
-        if probe && self.port.probe == Some(id) {
-            self.port.probe = None;
+        if probe && state.port.probe == Some(id) {
+            state.port.probe = None;
         }
         let observed_port = seen.socket.port();
         let kept = observed_port == local;
         if kept && !probe {
-            self.moves = 0;
-            self.tried.clear();
+            state.moves = 0;
+            state.tried.clear();
         }
 
         // The answer to a probe: decide a move that waited for it.
         if probe {
-            let Some((peer, remote, local, first_seen)) = self.port.deferred.take() else {
+            let Some((peer, remote, local, first_seen)) = state.port.deferred.take() else {
                 let observation = if kept {
                     Observation::Preserved { port: local }
                 } else {
@@ -323,7 +323,8 @@ impl Mapping {
                 };
                 return (observation, actions);
             };
-            let (moving_to, more) = self.move_unless_every_port_is_rewritten((peer, remote), local);
+            let (moving_to, more) =
+                self.move_unless_every_port_is_rewritten(family, (peer, remote), local);
             actions.extend(more);
             let observation = Observation::Rewritten {
                 local,
@@ -334,14 +335,14 @@ impl Mapping {
             return (observation, actions);
         }
 
-        if !self.port.probed
-            && self.moving.is_none()
+        if !state.port.probed
+            && state.moving.is_none()
             && let Some(addr) = probe_target(&remote, listen_addrs)
         {
-            self.port.probed = true;
-            actions.push(Action::Probe { peer, addr });
-            if !kept && self.max_moves > 0 {
-                self.port.deferred = Some((peer, remote, local, observed_port));
+            state.port.probed = true;
+            actions.push(Action::Probe { family, peer, addr });
+            if !kept && max_moves > 0 {
+                state.port.deferred = Some((peer, remote, local, observed_port));
                 let observation = Observation::Rewritten {
                     local,
                     observed: observed_port,
@@ -354,7 +355,7 @@ impl Mapping {
         if kept {
             return (Observation::Preserved { port: local }, actions);
         }
-        if self.port.deferred.is_some() {
+        if state.port.deferred.is_some() {
             // Still waiting for the probe.
             let observation = Observation::Rewritten {
                 local,
@@ -364,7 +365,8 @@ impl Mapping {
             };
             return (observation, actions);
         }
-        let (moving_to, more) = self.move_unless_every_port_is_rewritten((peer, remote), local);
+        let (moving_to, more) =
+            self.move_unless_every_port_is_rewritten(family, (peer, remote), local);
         actions.extend(more);
         let observation = Observation::Rewritten {
             local,
@@ -387,63 +389,71 @@ impl Mapping {
     /// observer saw the port kept and another saw it rewritten.
     fn move_unless_every_port_is_rewritten(
         &mut self,
+        family: Family,
         redial: (PeerId, Multiaddr),
         local: u16,
     ) -> (Option<u16>, Vec<Action>) {
+        let state = self.families.entry(family).or_default();
         match self.mode {
             CandidateMode::SocketAware
-                if !(self.classifier.status().mapping == MappingKind::EndpointDependent
-                    && self.classifier.someone_saw(local)) =>
+                if !(state.classifier.mapping() == MappingKind::EndpointDependent
+                    && state.classifier.someone_saw(local)) =>
             {
                 (None, Vec::new())
             }
-            _ => self.move_if_allowed(redial),
+            _ => self.move_if_allowed(family, redial),
         }
     }
 
     /// Starts a move if one is allowed and none is under way.
-    fn move_if_allowed(&mut self, redial: (PeerId, Multiaddr)) -> (Option<u16>, Vec<Action>) {
-        if let Some(moving) = &self.moving {
+    fn move_if_allowed(
+        &mut self,
+        family: Family,
+        redial: (PeerId, Multiaddr),
+    ) -> (Option<u16>, Vec<Action>) {
+        let state = self.families.entry(family).or_default();
+        if let Some(moving) = &state.moving {
             return (Some(moving.port), Vec::new());
         }
-        if self.moves >= self.max_moves {
+        if state.moves >= self.max_moves {
             return (None, Vec::new());
         }
-        let (Some(port), Some(listener)) = (self.next_port(), &self.listener) else {
+        let (Some(port), Some(socket)) = (self.next_port(family), self.sockets.get(family)) else {
             return (None, Vec::new());
         };
-        let bind = bind_ip(&listener.ips);
-        let old = listener.id;
-        let actions = self.start_move(bind, port, redial, Some(old));
+        // Bind the new socket where the old one was bound.
+        let bind = socket.bound.ip();
+        let old = (socket.listener, socket.port());
+        let actions = self.start_move(family, bind, port, redial, Some(old));
         (Some(port), actions)
     }
 
     fn start_move(
         &mut self,
+        family: Family,
         bind: IpAddr,
         port: u16,
         redial: (PeerId, Multiaddr),
-        old: Option<ListenerId>,
+        old: Option<(ListenerId, u16)>,
     ) -> Vec<Action> {
-        self.moves += 1;
-        self.tried.insert(port);
+        let state = self.families.entry(family).or_default();
+        state.moves += 1;
+        state.tried.insert(port);
         let addr = QuicAddr {
             socket: (bind, port).into(),
             peer_id: None,
         }
         .to_multiaddr();
         let opts = ListenOpts::new(addr);
-        self.moving = Some(Move {
+        state.moving = Some(Move {
             listener: opts.listener_id(),
             bind,
             port,
             redial: redial.clone(),
         });
         let mut actions = Vec::new();
-        if let Some(old) = old {
-            if let Some(listener) = &self.listener {
-                self.tried.insert(listener.port);
-            }
+        if let Some((old, old_port)) = old {
+            state.tried.insert(old_port);
             actions.push(Action::RemoveListener(old));
         }
         actions.push(Action::Listen(opts));
@@ -456,17 +466,19 @@ impl Mapping {
 
     /// A port of the range not tried yet, chosen at random so that nodes
     /// behind one NAT spread out instead of colliding again.
-    fn next_port(&self) -> Option<u16> {
+    fn next_port(&mut self, family: Family) -> Option<u16> {
+        let current = self.punch_port(family);
+        let state = self.families.entry(family).or_default();
         let free: Vec<u16> = self
-            .range
+            .sockets
+            .range()
             .ports()
-            .filter(|p| !self.tried.contains(p) && Some(*p) != self.punch_port())
+            .filter(|p| !state.tried.contains(p) && Some(*p) != current)
             .collect();
         if free.is_empty() {
             return None;
         }
-        let pick = self.random.hash_one((self.moves, self.tried.len())) as usize % free.len();
-        Some(free[pick])
+        Some(free[self.rng.random_range(0..free.len())])
     }
 }
 
@@ -494,19 +506,11 @@ fn probe_target(remote: &Multiaddr, listen_addrs: &[Multiaddr]) -> Option<Multia
         })
 }
 
-/// The IP to bind a moved punch socket to: the unspecified address when the
-/// socket listened on several interfaces, otherwise its one IP.
-fn bind_ip(ips: &HashSet<IpAddr>) -> IpAddr {
-    let mut iter = ips.iter();
-    match (iter.next(), iter.next()) {
-        (Some(ip), None) => *ip,
-        (Some(IpAddr::V6(_)), _) => Ipv6Addr::UNSPECIFIED.into(),
-        _ => Ipv4Addr::UNSPECIFIED.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use libp2p_core::{Endpoint, transport::PortUse};
+    use punchport_core::{PortRange, SocketTable};
+
     use super::*;
 
     fn addr(text: &str) -> Multiaddr {
@@ -526,9 +530,21 @@ mod tests {
 
     struct Setup {
         mapping: Mapping,
+        table: SocketTable,
         listener: ListenerId,
         relay: ConnectionId,
         peer: PeerId,
+    }
+
+    impl Setup {
+        /// A dial of connection `id` to `to` through the transport's table,
+        /// then its connection.
+        fn dial(&mut self, id: ConnectionId, to: &str) {
+            let remote = QuicAddr::parse(&addr(to)).unwrap().socket;
+            self.table.handle().dialing(id, false);
+            self.table.route(remote, Endpoint::Dialer, PortUse::Reuse);
+            self.mapping.established(id, self.peer, &dialer(to));
+        }
     }
 
     fn setup(max_moves: u8) -> Setup {
@@ -536,19 +552,22 @@ mod tests {
     }
 
     fn setup_in(max_moves: u8, mode: CandidateMode) -> Setup {
-        let mut mapping = Mapping::new(PortRange::new(40000, 40009).unwrap(), max_moves, mode);
+        let table = SocketTable::new(PortRange::new(40000, 40009).unwrap());
+        let mapping = Mapping::new(table.handle(), max_moves, mode, 7);
         let listener = ListenerId::next();
-        mapping.new_listen_addr(listener, &addr("/ip4/127.0.0.1/udp/40000/quic-v1"));
-        mapping.new_listen_addr(listener, &addr("/ip4/10.1.0.10/udp/40000/quic-v1"));
-        let peer = PeerId::random();
+        table.bound(listener, "0.0.0.0:40000".parse().unwrap());
+        table.address_added(listener, "127.0.0.1".parse().unwrap());
+        table.address_added(listener, "10.1.0.10".parse().unwrap());
         let relay = ConnectionId::new_unchecked(1);
-        mapping.established(relay, peer, &dialer(RELAY));
-        Setup {
+        let mut setup = Setup {
             mapping,
+            table,
             listener,
             relay,
-            peer,
-        }
+            peer: PeerId::random(),
+        };
+        setup.dial(relay, RELAY);
+        setup
     }
 
     /// Runs the probe that `actions` asks for and feeds it what the second
@@ -565,10 +584,8 @@ mod tests {
         };
         assert_eq!(to, &addr(RELAY_2));
         let probe = ConnectionId::new_unchecked(2);
-        setup.mapping.probe_started(probe);
-        setup
-            .mapping
-            .established(probe, setup.peer, &dialer(RELAY_2));
+        setup.mapping.probe_started(Family::Ipv4, probe);
+        setup.dial(probe, RELAY_2);
         setup.mapping.observed(probe, &addr(seen), &[])
     }
 
@@ -726,12 +743,15 @@ mod tests {
             _ => None,
         });
         let opts = opts.unwrap();
-        setup.mapping.new_listen_addr(
-            opts.listener_id(),
-            &addr(&format!("/ip4/10.1.0.10/udp/{to}/quic-v1")),
-        );
+        // The swarm carries out the move: the transport closes the old
+        // socket and binds the new one.
+        setup.table.closed(setup.listener);
+        setup
+            .table
+            .bound(opts.listener_id(), format!("0.0.0.0:{to}").parse().unwrap());
+        setup.mapping.new_listen_addr(opts.listener_id());
         let again = ConnectionId::new_unchecked(3);
-        setup.mapping.established(again, setup.peer, &dialer(RELAY));
+        setup.dial(again, RELAY);
         let (observation, _) =
             setup
                 .mapping
@@ -783,12 +803,59 @@ mod tests {
         );
         assert!(actions.iter().any(|a| matches!(a, Action::Probe { .. })));
         let probe = ConnectionId::new_unchecked(9);
-        setup.mapping.probe_started(probe);
+        setup.mapping.probe_started(Family::Ipv4, probe);
         let actions = setup.mapping.dial_failed(probe);
         assert!(
             actions.iter().any(|a| matches!(a, Action::Listen(_))),
             "{actions:?}"
         );
+    }
+
+    #[test]
+    fn the_port_a_move_goes_to_follows_the_seed() {
+        let pick = |seed| {
+            let table = SocketTable::new(PortRange::new(40000, 40049).unwrap());
+            table.bound(ListenerId::next(), "10.1.0.10:40000".parse().unwrap());
+            let mut mapping = Mapping::new(table.handle(), 8, CandidateMode::Range, seed);
+            (0..4)
+                .map(|_| mapping.next_port(Family::Ipv4).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pick(1), pick(1));
+        assert_ne!(pick(1), pick(2));
+    }
+
+    #[test]
+    fn each_family_moves_its_own_socket() {
+        let mut setup = setup(8);
+        let v6 = ListenerId::next();
+        setup.table.bound(v6, "[::]:40005".parse().unwrap());
+        // A rewrite seen on the IPv4 socket (no second observer: move now).
+        let (_, actions) =
+            setup
+                .mapping
+                .observed(setup.relay, &addr("/ip4/198.51.100.1/udp/5/quic-v1"), &[]);
+        let removed = actions.iter().find_map(|a| match a {
+            Action::RemoveListener(id) => Some(*id),
+            _ => None,
+        });
+        assert_eq!(removed, Some(setup.listener), "{actions:?}");
+        let Some(Action::Listen(opts)) = actions.iter().find(|a| matches!(a, Action::Listen(_)))
+        else {
+            panic!("{actions:?}")
+        };
+        assert!(opts.address().to_string().starts_with("/ip4/0.0.0.0/"));
+        // A connection from the IPv6 socket is observed on its own terms.
+        let v6_relay = ConnectionId::new_unchecked(4);
+        setup.dial(v6_relay, "/ip6/2001:db8::10/udp/443/quic-v1");
+        let (observation, _) = setup.mapping.observed(
+            v6_relay,
+            &addr("/ip6/2001:db8::77/udp/40005/quic-v1"),
+            &[],
+        );
+        assert_eq!(observation, Observation::Preserved { port: 40005 });
+        assert_eq!(setup.mapping.nat(Family::Ipv6).observers, 1);
+        assert_eq!(setup.mapping.nat(Family::Ipv6).family, Family::Ipv6);
     }
 
     #[test]

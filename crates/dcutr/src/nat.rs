@@ -10,6 +10,8 @@
 
 use std::{collections::BTreeMap, fmt, net::SocketAddr};
 
+use punchport_core::Family;
+
 /// How many observers are remembered per punch port.
 const MAX_OBSERVERS: usize = 8;
 
@@ -43,9 +45,11 @@ impl fmt::Display for MappingKind {
 }
 
 /// What the observations so far say about the NAT in front of the punch
-/// socket.
+/// socket of one IP family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NatStatus {
+    /// The punch socket's family.
+    pub family: Family,
     /// How the NAT maps the punch socket.
     pub mapping: MappingKind,
     /// Whether every observer saw the punch port itself; `None` before any
@@ -57,10 +61,20 @@ pub struct NatStatus {
 
 impl NatStatus {
     const UNKNOWN: NatStatus = NatStatus {
+        family: Family::Ipv4,
         mapping: MappingKind::Unknown,
         port_preserved: None,
         observers: 0,
     };
+
+    /// Nothing observed yet about the punch socket of `family`.
+    pub fn unknown(family: Family) -> Self {
+        Self::UNKNOWN.with_family(family)
+    }
+
+    pub(crate) fn with_family(self, family: Family) -> Self {
+        Self { family, ..self }
+    }
 }
 
 #[derive(Debug)]
@@ -82,8 +96,14 @@ impl Default for Classifier {
 }
 
 impl Classifier {
-    pub(crate) fn status(&self) -> NatStatus {
-        self.status
+    /// The status, for the punch socket of `family`.
+    pub(crate) fn status(&self, family: Family) -> NatStatus {
+        self.status.with_family(family)
+    }
+
+    /// The mapping so far.
+    pub(crate) fn mapping(&self) -> MappingKind {
+        self.status.mapping
     }
 
     /// Whether some observer saw `local_port` itself.
@@ -132,6 +152,7 @@ fn classify(local_port: u16, seen: &BTreeMap<SocketAddr, SocketAddr>) -> NatStat
         mapping,
         port_preserved: Some(seen.values().all(|p| p.port() == local_port)),
         observers: seen.len(),
+        ..NatStatus::UNKNOWN
     }
 }
 

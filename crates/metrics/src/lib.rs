@@ -6,11 +6,12 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `libp2p_holepunch_direct_dials_total` | `outcome` | this side's direct dials, by `success`/`failure` |
-//! | `libp2p_holepunch_outcomes_total` | `side`, `num_attempts`, `ipv`, `transport`, `outcome` | hole punches that ended, by side (`initiator`/`responder`), attempt and outcome (`success`/`failed`) |
-//! | `libp2p_holepunch_time_to_direct_seconds` | `side` | histogram: relayed connection to the successful attempt |
+//! | `libp2p_holepunch_direct_dials_total` | `outcome` | this side's direct dials (DCUtR attempts), by `success`/`failed` |
+//! | `libp2p_holepunch_address_outcomes_total` | `side`, `num_attempts`, `ipv`, `transport`, `outcome` | the same dials, by side (`initiator`/`responder`), attempt number, IP version of the address dialed and outcome |
+//! | `libp2p_holepunch_outcomes_total` | `side`, `num_attempts`, `outcome` | hole punches that ended, on either side: `success` when a direct connection opened (whichever side dialed it), `failed` otherwise; `num_attempts` is this side's dials until then |
+//! | `libp2p_holepunch_time_to_direct_seconds` | `side` | histogram: relayed connection to the first direct connection |
 //! | `libp2p_holepunch_candidates_total` | `decision` | the candidate filter's decisions |
-//! | `libp2p_holepunch_nat` | `mapping`, `port_preserved` | 1 for the current NAT classification, 0 for earlier ones |
+//! | `libp2p_holepunch_nat` | `ipv`, `mapping`, `port_preserved` | 1 for the current NAT classification of each family's punch socket, 0 for earlier ones |
 //! | `libp2p_holepunch_punch_socket_moves_total` | | moves of the punch socket to another port |
 //!
 //! ```
@@ -39,18 +40,20 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 use punchport_core::QuicAddr;
-use punchport_dcutr::{AttemptOutcome, Decision, Event, NatStatus, Observation, Side};
+use punchport_dcutr::{AttemptOutcome, Decision, Event, NatStatus, Observation};
 
 /// The hole-punch metrics; feed it every [`Event`] with
 /// [`Recorder::record`](libp2p_metrics::Recorder::record).
 #[derive(Debug)]
 pub struct Metrics {
     direct_dials: Family<DialLabels, Counter>,
+    address_outcomes: Family<AddressOutcomeLabels, Counter>,
     outcomes: Family<OutcomeLabels, Counter>,
     time_to_direct: Family<SideLabels, Histogram>,
     candidates: Family<DecisionLabels, Counter>,
     nat: Family<NatLabels, Gauge>,
-    current_nat: Mutex<Option<NatLabels>>,
+    /// The current classification of each family's punch socket.
+    current_nat: Mutex<Vec<NatLabels>>,
     moves: Counter,
 }
 
@@ -66,10 +69,16 @@ impl Metrics {
             "Direct dials of hole punches, by outcome",
             direct_dials.clone(),
         );
+        let address_outcomes = Family::default();
+        registry.register(
+            "address_outcomes",
+            "Direct dials of hole punches, by side, attempt, IP version and outcome",
+            address_outcomes.clone(),
+        );
         let outcomes = Family::default();
         registry.register(
             "outcomes",
-            "Hole punches that ended, by side, attempt and outcome",
+            "Hole punches that ended, by side, this side's attempts and outcome",
             outcomes.clone(),
         );
         let time_to_direct =
@@ -100,29 +109,22 @@ impl Metrics {
         );
         Self {
             direct_dials,
+            address_outcomes,
             outcomes,
             time_to_direct,
             candidates,
             nat,
-            current_nat: Mutex::new(None),
+            current_nat: Mutex::new(Vec::new()),
             moves,
         }
     }
 
-    fn outcome(&self, side: Side, attempts: u8, ipv: &'static str, outcome: &'static str) {
-        self.outcomes
-            .get_or_create(&OutcomeLabels {
-                side: side.as_str(),
-                num_attempts: attempts,
-                ipv,
-                transport: "quic",
-                outcome,
-            })
-            .inc();
-    }
-
     fn nat_status(&self, status: &NatStatus) {
         let labels = NatLabels {
+            ipv: match status.family {
+                punchport_core::Family::Ipv4 => "ip4",
+                punchport_core::Family::Ipv6 => "ip6",
+            },
             mapping: status.mapping.as_str(),
             port_preserved: match status.port_preserved {
                 Some(true) => "true",
@@ -134,8 +136,11 @@ impl Metrics {
             .current_nat
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(previous) = current.replace(labels.clone()) {
-            self.nat.get_or_create(&previous).set(0);
+        if let Some(previous) = current.iter_mut().find(|l| l.ipv == labels.ipv) {
+            self.nat.get_or_create(previous).set(0);
+            *previous = labels.clone();
+        } else {
+            current.push(labels.clone());
         }
         self.nat.get_or_create(&labels).set(1);
     }
@@ -154,32 +159,45 @@ impl libp2p_metrics::Recorder<Event> for Metrics {
                     .first()
                     .or(report.candidates_received.first())
                     .map_or("unknown", ipv_of);
-                match &report.outcome {
-                    AttemptOutcome::Direct { .. } => {
-                        self.direct_dials
-                            .get_or_create(&DialLabels { outcome: "success" })
-                            .inc();
-                        self.outcome(report.side, report.attempt, ipv, "success");
-                        if let Some(elapsed) = report.since_relayed {
-                            self.time_to_direct
-                                .get_or_create(&SideLabels {
-                                    side: report.side.as_str(),
-                                })
-                                .observe(elapsed.as_secs_f64());
-                        }
-                    }
-                    AttemptOutcome::Failed { .. } => {
-                        self.direct_dials
-                            .get_or_create(&DialLabels { outcome: "failed" })
-                            .inc();
-                    }
-                }
+                let outcome = match &report.outcome {
+                    AttemptOutcome::Direct { .. } => "success",
+                    AttemptOutcome::Failed { .. } => "failed",
+                };
+                self.direct_dials
+                    .get_or_create(&DialLabels { outcome })
+                    .inc();
+                self.address_outcomes
+                    .get_or_create(&AddressOutcomeLabels {
+                        side: report.side.as_str(),
+                        num_attempts: report.attempt,
+                        ipv,
+                        transport: "quic",
+                        outcome,
+                    })
+                    .inc();
             }
-            Event::Dcutr(event) if event.result.is_err() => {
-                self.outcome(Side::Initiator, 3, "unknown", "failed");
+            Event::Direct(report) => {
+                self.outcomes
+                    .get_or_create(&OutcomeLabels {
+                        side: report.side.as_str(),
+                        num_attempts: report.attempts,
+                        outcome: "success",
+                    })
+                    .inc();
+                self.time_to_direct
+                    .get_or_create(&SideLabels {
+                        side: report.side.as_str(),
+                    })
+                    .observe(report.since_relayed.as_secs_f64());
             }
-            Event::PunchFailed { attempts, .. } => {
-                self.outcome(Side::Responder, *attempts, "unknown", "failed");
+            Event::PunchFailed(report) => {
+                self.outcomes
+                    .get_or_create(&OutcomeLabels {
+                        side: report.side.as_str(),
+                        num_attempts: report.attempts,
+                        outcome: "failed",
+                    })
+                    .inc();
             }
             Event::Candidate(verdict) => {
                 self.candidates
@@ -224,11 +242,18 @@ struct DialLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabels {
+struct AddressOutcomeLabels {
     side: &'static str,
     num_attempts: u8,
     ipv: &'static str,
     transport: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    side: &'static str,
+    num_attempts: u8,
     outcome: &'static str,
 }
 
@@ -244,6 +269,7 @@ struct DecisionLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NatLabels {
+    ipv: &'static str,
     mapping: &'static str,
     port_preserved: &'static str,
 }
@@ -253,7 +279,11 @@ mod tests {
     use std::time::Duration;
 
     use libp2p_metrics::Recorder;
-    use punchport_dcutr::{AttemptReport, MappingKind, Source, Verdict};
+    use libp2p_swarm::ConnectionId;
+    use punchport_core::Family;
+    use punchport_dcutr::{
+        AttemptReport, DirectReport, FailureReport, MappingKind, PunchError, Side, Source, Verdict,
+    };
 
     use super::*;
 
@@ -263,6 +293,10 @@ mod tests {
         text
     }
 
+    fn addr() -> Multiaddr {
+        "/ip4/198.51.100.2/udp/40000/quic-v1".parse().unwrap()
+    }
+
     fn report(outcome: AttemptOutcome) -> AttemptReport {
         AttemptReport {
             remote_peer_id: libp2p_identity::PeerId::random(),
@@ -270,7 +304,7 @@ mod tests {
             attempt: 1,
             local_addr: None,
             candidates_sent: Vec::new(),
-            candidates_received: vec!["/ip4/198.51.100.2/udp/40000/quic-v1".parse().unwrap()],
+            candidates_received: vec![addr()],
             dialed: Vec::new(),
             duration: Duration::from_millis(100),
             since_relayed: Some(Duration::from_millis(300)),
@@ -279,36 +313,71 @@ mod tests {
     }
 
     #[test]
-    fn attempts_candidates_and_the_nat_show_in_the_text() {
+    fn attempts_punches_candidates_and_the_nat_show_in_the_text() {
         let mut registry = Registry::default();
         let metrics = Metrics::new(&mut registry);
         metrics.record(&Event::Attempt(report(AttemptOutcome::Failed {
             error: "x".into(),
         })));
         metrics.record(&Event::Attempt(report(AttemptOutcome::Direct {
-            address: "/ip4/198.51.100.2/udp/40000/quic-v1".parse().unwrap(),
+            address: addr(),
         })));
+        metrics.record(&Event::Direct(DirectReport {
+            remote_peer_id: libp2p_identity::PeerId::random(),
+            connection_id: ConnectionId::new_unchecked(1),
+            side: Side::Initiator,
+            endpoint: libp2p_core::Endpoint::Listener,
+            attempts: 1,
+            since_relayed: Duration::from_millis(300),
+            local_addr: None,
+            remote_addr: addr(),
+        }));
+        metrics.record(&Event::PunchFailed(FailureReport {
+            remote_peer_id: libp2p_identity::PeerId::random(),
+            side: Side::Responder,
+            attempts: 3,
+            since_relayed: Duration::from_secs(15),
+            error: PunchError::RelayedClosed,
+        }));
         metrics.record(&Event::Candidate(Verdict {
             source: Source::Observed,
             addr: "/ip4/198.51.100.1/udp/40000/quic-v1".parse().unwrap(),
             decision: Decision::Kept,
         }));
-        let status = |mapping, preserved| NatStatus {
+        let status = |family, mapping, preserved| NatStatus {
+            family,
             mapping,
             port_preserved: Some(preserved),
             observers: 2,
         };
-        metrics.record(&Event::Nat(status(MappingKind::EndpointDependent, false)));
-        metrics.record(&Event::Nat(status(MappingKind::EndpointIndependent, true)));
+        metrics.record(&Event::Nat(status(
+            Family::Ipv4,
+            MappingKind::EndpointDependent,
+            false,
+        )));
+        metrics.record(&Event::Nat(status(
+            Family::Ipv6,
+            MappingKind::EndpointDependent,
+            false,
+        )));
+        metrics.record(&Event::Nat(status(
+            Family::Ipv4,
+            MappingKind::EndpointIndependent,
+            true,
+        )));
         let text = text(&registry);
         for line in [
             r#"libp2p_holepunch_direct_dials_total{outcome="failed"} 1"#,
             r#"libp2p_holepunch_direct_dials_total{outcome="success"} 1"#,
-            r#"libp2p_holepunch_outcomes_total{side="initiator",num_attempts="1",ipv="ip4",transport="quic",outcome="success"} 1"#,
+            r#"libp2p_holepunch_address_outcomes_total{side="initiator",num_attempts="1",ipv="ip4",transport="quic",outcome="success"} 1"#,
+            r#"libp2p_holepunch_address_outcomes_total{side="initiator",num_attempts="1",ipv="ip4",transport="quic",outcome="failed"} 1"#,
+            r#"libp2p_holepunch_outcomes_total{side="initiator",num_attempts="1",outcome="success"} 1"#,
+            r#"libp2p_holepunch_outcomes_total{side="responder",num_attempts="3",outcome="failed"} 1"#,
             r#"libp2p_holepunch_time_to_direct_seconds_count{side="initiator"} 1"#,
             r#"libp2p_holepunch_candidates_total{decision="kept"} 1"#,
-            r#"libp2p_holepunch_nat{mapping="endpoint-dependent",port_preserved="false"} 0"#,
-            r#"libp2p_holepunch_nat{mapping="endpoint-independent",port_preserved="true"} 1"#,
+            r#"libp2p_holepunch_nat{ipv="ip4",mapping="endpoint-dependent",port_preserved="false"} 0"#,
+            r#"libp2p_holepunch_nat{ipv="ip4",mapping="endpoint-independent",port_preserved="true"} 1"#,
+            r#"libp2p_holepunch_nat{ipv="ip6",mapping="endpoint-dependent",port_preserved="false"} 1"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -68,6 +68,40 @@ impl std::fmt::Debug for Config {
     }
 }
 
+impl InitiatorRole {
+    /// `client` or `server`, as the peer node's `--initiator-role` flag
+    /// takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitiatorRole::Client => "client",
+            InitiatorRole::Server => "server",
+        }
+    }
+}
+
+impl std::fmt::Display for InitiatorRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An initiator role that is neither `client` nor `server`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is no initiator role: use `client` or `server`")]
+pub struct ParseInitiatorRoleError(String);
+
+impl std::str::FromStr for InitiatorRole {
+    type Err = ParseInitiatorRoleError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "client" => Ok(InitiatorRole::Client),
+            "server" => Ok(InitiatorRole::Server),
+            other => Err(ParseInitiatorRoleError(other.chars().take(40).collect())),
+        }
+    }
+}
+
 /// How the side that initiates DCUtR (the one holding the relay reservation,
 /// which dials with the *listener* role) opens its hole.
 ///

@@ -39,7 +39,9 @@ mod config;
 mod error;
 mod transport;
 
-pub use config::{Config, InitiatorRole};
+pub use config::{Config, InitiatorRole, ParseInitiatorRoleError};
 pub use error::{Error, PunchSocketTaken, RangeExhausted};
-pub use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, PortRange};
+pub use punchport_core::{
+    Family, NoPunchSocket, NoPunchSocketReason, PortRange, PunchSocket, PunchSockets,
+};
 pub use transport::Transport;

@@ -2,9 +2,8 @@
 //! routing rule that sends every hole-punch dial through the punch socket.
 
 use std::{
-    collections::HashSet,
     io,
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     pin::Pin,
     task::{Context, Poll, Waker},
 };
@@ -13,7 +12,10 @@ use libp2p_core::{
     Endpoint, Multiaddr, Transport as _,
     transport::{DialOpts, ListenerId, PortUse, TransportError, TransportEvent},
 };
-use punchport_core::{Family, NoPunchSocket, NoPunchSocketReason, QuicAddr, is_routable};
+use punchport_core::{
+    Family, NoPunchSocket, NoPunchSocketReason, PunchSockets, QuicAddr, Route, SocketTable,
+    is_routable,
+};
 
 use crate::{
     Config, InitiatorRole,
@@ -39,10 +41,16 @@ type QuicError = libp2p_quic::Error;
 ///   punch socket of that family it leaves from an ephemeral socket, never
 ///   from an ordinary listener. Dials asking for a new port get one.
 ///
+/// Which socket is the punch socket, and which one a dial leaves from, is
+/// decided by one table ([`SocketTable`]) that this transport owns; the
+/// DCUtR wrapper reads it through [`Transport::punch_sockets`].
+///
 /// Its `Output`, `Error` and `ListenerUpgrade` are libp2p-quic's, so it
 /// replaces `with_quic()` in `SwarmBuilder::with_other_transport`.
 pub struct Transport {
     config: Config,
+    /// The punch sockets and the routing rule.
+    table: SocketTable,
     /// One inner transport per listener, so that each holds exactly one socket.
     listeners: Vec<Listener>,
     /// An inner transport without listeners, for dials that do not leave from
@@ -58,8 +66,6 @@ struct Listener {
     kind: Kind,
     /// The bound socket address (the IP may be unspecified).
     bound: SocketAddr,
-    /// The IPs reported as listen addresses, as libp2p-quic tracks them.
-    addresses: HashSet<IpAddr>,
     /// Removal was requested; the inner transport still has to report it.
     closing: bool,
     inner: Inner,
@@ -76,6 +82,7 @@ impl Transport {
     pub fn new(config: Config) -> Self {
         Self {
             dialer: Inner::new(config.quic.clone()),
+            table: SocketTable::new(config.range),
             config,
             listeners: Vec::new(),
             next_poll: 0,
@@ -83,33 +90,28 @@ impl Transport {
         }
     }
 
-    /// The bound punch sockets, at most one per family.
-    pub fn punch_sockets(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.listeners
-            .iter()
-            .filter(|l| l.kind == Kind::Punch && !l.closing)
-            .map(|l| l.bound)
+    /// A handle on this transport's punch sockets: which are bound, which
+    /// one carries a dial to a given remote, and where each dial left from.
+    /// Hand it to [`punchport_dcutr::Behaviour`](https://docs.rs/punchport-dcutr)
+    /// (`punchport::new` does).
+    pub fn punch_sockets(&self) -> PunchSockets {
+        self.table.handle()
     }
 
-    fn punch_listener(&self, family: Family) -> Option<&Listener> {
-        self.listeners
-            .iter()
-            .find(|l| l.kind == Kind::Punch && !l.closing && Family::of(l.bound.ip()) == family)
-    }
-
-    /// The punch socket that libp2p-quic would use to reach `remote`: same
-    /// family and, for a loopback remote, a loopback listen address.
-    fn eligible_punch(&mut self, remote: SocketAddr) -> Result<&mut Listener, NoPunchSocketReason> {
+    fn refuse<T>(
+        &self,
+        addr: Multiaddr,
+        remote: SocketAddr,
+        reason: NoPunchSocketReason,
+    ) -> Result<T, TransportError<QuicError>> {
         let family = Family::of(remote.ip());
-        let listener = self
-            .listeners
-            .iter_mut()
-            .find(|l| l.kind == Kind::Punch && !l.closing && Family::of(l.bound.ip()) == family)
-            .ok_or(NoPunchSocketReason::NotBound(family))?;
-        if remote.ip().is_loopback() && !listener.addresses.iter().any(IpAddr::is_loopback) {
-            return Err(NoPunchSocketReason::NoLoopback(listener.bound));
-        }
-        Ok(listener)
+        let err = NoPunchSocket::new(addr, family, self.config.range, reason);
+        tracing::warn!("{err}");
+        Err(Error::from(err).into())
+    }
+
+    fn listener_mut(&mut self, id: ListenerId) -> Option<&mut Listener> {
+        self.listeners.iter_mut().find(|l| l.id == id)
     }
 
     fn bind(
@@ -127,16 +129,10 @@ impl Transport {
             }
             .to_multiaddr(),
         )?;
-        let addresses = if socket.ip().is_unspecified() {
-            HashSet::new()
-        } else {
-            HashSet::from([socket.ip()])
-        };
         Ok(Listener {
             id,
             kind,
             bound: socket,
-            addresses,
             closing: false,
             inner,
         })
@@ -149,7 +145,7 @@ impl Transport {
         socket: SocketAddr,
     ) -> Result<Listener, TransportError<QuicError>> {
         let family = Family::of(socket.ip());
-        if let Some(existing) = self.punch_listener(family) {
+        if let Some(existing) = self.table.handle().get(family) {
             return Err(Error::from(PunchSocketTaken {
                 requested: requested.clone(),
                 family,
@@ -172,38 +168,6 @@ impl Transport {
             }
         }
         Err(Error::from(RangeExhausted::new(self.config.range, socket.ip())).into())
-    }
-
-    fn dial_punch(
-        &mut self,
-        addr: Multiaddr,
-        remote: SocketAddr,
-    ) -> Result<<Self as libp2p_core::Transport>::Dial, TransportError<QuicError>> {
-        let range = self.config.range;
-        let role = self.config.initiator;
-        let port_use = match role {
-            InitiatorRole::Client => PortUse::Reuse,
-            InitiatorRole::Server => PortUse::New,
-        };
-        match self.eligible_punch(remote) {
-            Ok(listener) => {
-                tracing::debug!(
-                    %addr, from=%listener.bound, ?role,
-                    "hole-punch dial (listener role) leaves from the punch socket"
-                );
-                let opts = DialOpts {
-                    role: Endpoint::Listener,
-                    port_use,
-                };
-                listener.inner.dial(addr, opts)
-            }
-            Err(reason) => {
-                let family = Family::of(remote.ip());
-                let err = NoPunchSocket::new(addr, family, range, reason);
-                tracing::warn!("{err}");
-                Err(Error::from(err).into())
-            }
-        }
     }
 }
 
@@ -230,6 +194,9 @@ impl libp2p_core::Transport for Transport {
         tracing::debug!(
             %addr, bound=%listener.bound, kind=?listener.kind, "listening"
         );
+        if listener.kind == Kind::Punch {
+            self.table.bound(id, listener.bound);
+        }
         self.listeners.push(listener);
         if let Some(waker) = self.waker.take() {
             waker.wake();
@@ -242,6 +209,7 @@ impl libp2p_core::Transport for Transport {
             return false;
         };
         listener.closing = true;
+        self.table.closing(id);
         listener.inner.remove_listener(id)
     }
 
@@ -259,19 +227,35 @@ impl libp2p_core::Transport for Transport {
         if !is_routable(remote.ip()) || remote.port() == 0 {
             return Err(TransportError::MultiaddrNotSupported(addr));
         }
-        match (opts.role, opts.port_use) {
-            (Endpoint::Listener, _) => self.dial_punch(addr, remote),
-            (Endpoint::Dialer, PortUse::Reuse) => match self.eligible_punch(remote) {
-                Ok(listener) => {
-                    tracing::debug!(%addr, from=%listener.bound, "dial leaves from the punch socket");
-                    listener.inner.dial(addr, opts)
+        match self.table.route(remote, opts.role, opts.port_use) {
+            Route::Punch(socket) => {
+                let opts = match opts.role {
+                    // DCUtR's initiator: the configured way to punch.
+                    Endpoint::Listener => DialOpts {
+                        role: Endpoint::Listener,
+                        port_use: match self.config.initiator {
+                            InitiatorRole::Client => PortUse::Reuse,
+                            InitiatorRole::Server => PortUse::New,
+                        },
+                    },
+                    Endpoint::Dialer => DialOpts {
+                        role: Endpoint::Dialer,
+                        port_use: PortUse::Reuse,
+                    },
+                };
+                tracing::debug!(%addr, from=%socket.bound, role=?opts.role, "dial leaves from the punch socket");
+                match self.listener_mut(socket.listener) {
+                    Some(listener) => listener.inner.dial(addr, opts),
+                    // The table lists only sockets held here; never reached.
+                    None => self.refuse(addr, remote, NoPunchSocketReason::NotBound(socket.family())),
                 }
-                Err(reason) => {
-                    tracing::debug!(%addr, %reason, "dial leaves from an ephemeral socket");
-                    self.dialer.dial(addr, opts)
-                }
-            },
-            (Endpoint::Dialer, PortUse::New) => self.dialer.dial(addr, opts),
+            }
+            Route::Ephemeral => {
+                tracing::debug!(%addr, "dial leaves from an ephemeral socket");
+                self.dialer.dial(addr, opts)
+            }
+            Route::New => self.dialer.dial(addr, opts),
+            Route::Refuse(reason) => self.refuse(addr, remote, reason),
         }
     }
 
@@ -289,17 +273,17 @@ impl libp2p_core::Transport for Transport {
             };
             this.next_poll = index + 1;
             match &event {
-                TransportEvent::NewAddress { listen_addr, .. } => {
+                TransportEvent::NewAddress { listen_addr, .. } if listener.kind == Kind::Punch => {
                     if let Ok(addr) = QuicAddr::parse(listen_addr) {
-                        listener.addresses.insert(addr.socket.ip());
+                        this.table.address_added(listener.id, addr.socket.ip());
                     }
-                    if listener.kind == Kind::Punch {
-                        tracing::debug!(%listen_addr, "punch socket listening");
-                    }
+                    tracing::debug!(%listen_addr, "punch socket listening");
                 }
-                TransportEvent::AddressExpired { listen_addr, .. } => {
+                TransportEvent::AddressExpired { listen_addr, .. }
+                    if listener.kind == Kind::Punch =>
+                {
                     if let Ok(addr) = QuicAddr::parse(listen_addr) {
-                        listener.addresses.remove(&addr.socket.ip());
+                        this.table.address_removed(listener.id, addr.socket.ip());
                     }
                 }
                 TransportEvent::ListenerClosed { reason, .. } => {
@@ -313,6 +297,7 @@ impl libp2p_core::Transport for Transport {
                                 tracing::warn!(bound=%listener.bound, %error, "punch socket failed")
                             }
                         }
+                        this.table.closed(listener.id);
                     }
                     this.listeners.remove(index);
                 }
