@@ -159,6 +159,7 @@ type peerArgs struct {
 	persist        bool
 	timeout        time.Duration
 	holepunchAddrs string
+	denyDirect     bool
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -249,6 +250,7 @@ func parsePeerArgs(args []string) (*peerArgs, error) {
 		"Addresses the holepunch service advertises in CONNECT: `stock` (go-libp2p's own policy: public IPs only; "+
 			"nothing in documentation or private ranges), `observed` (observed by peers, plus --announce-ip), or "+
 			"`all` (observed, --announce-ip and interface addresses; loopback only if the relay is on loopback)")
+	fs.BoolVar(&p.denyDirect, "deny-direct", false, "For tests: refuse every direct connection to or from peers (the relay excepted), so that every punch fails")
 	for _, name := range []string{"transport", "initiator-role", "candidates", "ping-interval-secs", "metrics-address", "key-file"} {
 		fs.Var(&ignored{name: name}, name, "Rust-only; accepted and ignored (key-file and metrics-address are not supported)")
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -88,15 +89,22 @@ func runPeer(a *peerArgs) int {
 		libp2p.NoListenAddrs,
 	}
 	if manet.IsIPLoopback(a.relay) {
-		// A loopback run: announce (identify) only loopback addresses, so
-		// that no peer dials this machine's other interfaces. go-libp2p
-		// dials every address it knows of the peer when it punches
-		// (holepuncher.go:120), not only the CONNECT ones.
-		opts = append(opts, libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
-			return slices.DeleteFunc(addrs, func(a ma.Multiaddr) bool {
-				return !isCircuit(a) && !manet.IsIPLoopback(a)
-			})
-		}))
+		// A loopback run: announce (identify) only loopback addresses, and
+		// dial only loopback ones, so that no traffic goes to this
+		// machine's other interfaces. go-libp2p dials every address it
+		// knows of the peer when it punches (holepuncher.go:120), not only
+		// the CONNECT ones, and a Rust peer announces all its interfaces.
+		opts = append(opts,
+			libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
+				return slices.DeleteFunc(addrs, func(a ma.Multiaddr) bool {
+					return !isCircuit(a) && !manet.IsIPLoopback(a)
+				})
+			}),
+		)
+	}
+	if manet.IsIPLoopback(a.relay) || a.denyDirect {
+		relayAddr = a.relay
+		opts = append(opts, libp2p.ConnectionGater(gater{loopbackOnly: manet.IsIPLoopback(a.relay), denyDirect: a.denyDirect}))
 	}
 	if a.holepunchAddrs == "stock" {
 		// The plain go-libp2p way. Its address source is
@@ -565,3 +573,33 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
+
+// gater is the connection gater of a loopback run (dial only loopback:
+// swarm_dial.go:549 applies InterceptAddrDial) and of --deny-direct (no
+// direct connection in or out: a punch that cannot succeed).
+type gater struct {
+	loopbackOnly bool
+	denyDirect   bool
+}
+
+func (g gater) InterceptPeerDial(peer.ID) bool { return true }
+func (g gater) InterceptAddrDial(_ peer.ID, a ma.Multiaddr) bool {
+	if g.denyDirect && !isCircuit(a) && !g.isRelay(a) {
+		return false
+	}
+	return !g.loopbackOnly || manet.IsIPLoopback(a)
+}
+func (g gater) InterceptAccept(c network.ConnMultiaddrs) bool {
+	return !g.denyDirect || isCircuit(c.RemoteMultiaddr())
+}
+func (g gater) InterceptSecured(network.Direction, peer.ID, network.ConnMultiaddrs) bool {
+	return true
+}
+func (g gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
+	return true, 0
+}
+
+// relayAddr is the relay's transport address, which --deny-direct still dials.
+var relayAddr ma.Multiaddr
+
+func (g gater) isRelay(a ma.Multiaddr) bool { return relayAddr != nil && a.Equal(relayAddr) }
