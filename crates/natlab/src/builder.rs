@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::forwarder::{End, Forwarder};
+use crate::kube::RouterKind;
 use crate::lab::{Lab, Teardown};
 use crate::nat::{self, Nat};
 use crate::netns::{self, NAME_PREFIX, ip_in};
@@ -50,18 +51,23 @@ pub struct LabBuilder {
 #[derive(Debug, Clone)]
 struct RouterSpec {
     name: String,
-    nat: Nat,
+    kind: RouterKind,
     hosts: usize,
 }
 
 impl LabBuilder {
-    /// Adds a router called `name` of kind `nat`, with one host behind it
-    /// (change that with [`hosts`](Self::hosts)). Its hosts are called
-    /// `<name>0`, `<name>1`, ...
-    pub fn router(mut self, name: impl Into<String>, nat: Nat) -> Self {
+    /// Adds a router called `name` of kind `kind` (a [`Nat`] or a
+    /// [`KubeNode`](crate::KubeNode)), with one host behind it (change that
+    /// with [`hosts`](Self::hosts)). Its hosts are called `<name>0`,
+    /// `<name>1`, ...
+    ///
+    /// A [`KubeNode`](crate::KubeNode) is a Kubernetes node and its hosts
+    /// are pods: its LAN is the node's pod subnet (`10.i.0.0/24`, inside the
+    /// cluster CIDR [`plan::KUBE_CLUSTER_CIDR`]).
+    pub fn router(mut self, name: impl Into<String>, kind: impl Into<RouterKind>) -> Self {
         self.routers.push(RouterSpec {
             name: name.into(),
-            nat,
+            kind: kind.into(),
             hosts: 1,
         });
         self
@@ -148,7 +154,7 @@ impl LabBuilder {
         let mut routers = Vec::with_capacity(self.routers.len());
         let mut firewalls = 0;
         for (index, spec) in self.routers.iter().enumerate() {
-            let lan = if spec.nat.translates() {
+            let lan = if spec.kind.translates() {
                 plan::nat_lan(index, spec.hosts)
             } else {
                 firewalls += 1;
@@ -212,7 +218,7 @@ impl LabBuilder {
         let firewalls = self
             .routers
             .iter()
-            .filter(|router| !router.nat.translates())
+            .filter(|router| !router.kind.translates())
             .count();
         if firewalls > plan::MAX_FIREWALLS {
             problems.push(format!(
@@ -230,15 +236,23 @@ impl LabBuilder {
             if !router_names.insert(router.name.clone()) {
                 problems.push(format!("router name {:?} is used twice", router.name));
             }
-            let limit = match router.nat {
-                Nat::Firewall => plan::MAX_FIREWALL_HOSTS,
-                Nat::PortRewriting => nat::MAX_REWRITING_HOSTS,
+            let limit = match router.kind {
+                RouterKind::Nat(Nat::Firewall) => plan::MAX_FIREWALL_HOSTS,
+                RouterKind::Nat(Nat::PortRewriting) => nat::MAX_REWRITING_HOSTS,
                 _ => plan::MAX_NAT_HOSTS,
             };
             if router.hosts > limit {
                 problems.push(format!(
                     "router {:?} ({}) supports at most {limit} hosts",
-                    router.name, router.nat
+                    router.name, router.kind
+                ));
+            }
+            if let Some(ports) = router.kind.kube().and_then(|kube| kube.punch_exemption)
+                && (ports.first == 0 || ports.first > ports.last)
+            {
+                problems.push(format!(
+                    "router {:?}: exempt port range {ports} must be ascending and start above 0",
+                    router.name
                 ));
             }
             for index in 0..router.hosts {
@@ -407,7 +421,7 @@ impl Construction {
     fn add_router(&mut self, spec: &RouterSpec, wan: Ipv4Addr, lan: &Lan) -> Result<Router, Error> {
         let namespace = self.namespace_for(&format!("rt-{}", spec.name));
         self.add_namespace(&namespace, true)?;
-        let routed = (!spec.nat.translates()).then_some((lan.network, lan.prefix));
+        let routed = (!spec.kind.translates()).then_some((lan.network, lan.prefix));
         self.connect(&namespace, &[wan], routed, self.wan_delay)?;
 
         ip_in(&namespace, &["link", "add", "br0", "type", "bridge"])?;
@@ -468,11 +482,17 @@ impl Construction {
             ));
         }
 
-        netns::load_nft(&namespace, &nat::router_ruleset(spec.nat, wan, &lan.hosts))?;
+        let ruleset = match spec.kind {
+            RouterKind::Nat(kind) => nat::router_ruleset(kind, wan, &lan.hosts),
+            RouterKind::Kube(kube) => {
+                nat::kube_ruleset(kube, (lan.network, lan.prefix), plan::KUBE_CLUSTER_CIDR)
+            }
+        };
+        netns::load_nft(&namespace, &ruleset)?;
         Ok(Router::new(
             spec.name.clone(),
             namespace,
-            spec.nat,
+            spec.kind,
             wan,
             (lan.router, lan.prefix),
             hosts,

@@ -50,6 +50,36 @@
 //! everything it created; [`LabBuilder::build`] first removes namespaces
 //! left by processes that no longer exist.
 //!
+//! # Router kinds
+//!
+//! [`LabBuilder::router`] takes a [`RouterKind`]: a classic [`Nat`]
+//! (port-restricted, port-rewriting, full cone, restricted cone, symmetric,
+//! or a stateful firewall without NAT) or a [`KubeNode`], a Kubernetes node
+//! whose hosts are pods behind the CNI's masquerade rule:
+//!
+//! - [`KubeNode::MASQUERADE`]: plain `masquerade`, endpoint-independent and
+//!   port-preserving until two pods collide;
+//! - [`KubeNode::FULLY_RANDOM`]: `masquerade fully-random` (flannel's
+//!   nftables backend, Calico's `--random-fully`, ...), a random port for
+//!   every new 5-tuple;
+//! - either with [`.exempt(PUNCH_PORTS)`](KubeNode::exempt): the operator's
+//!   SNAT exemption ([`exemption_ruleset`]) ahead of the CNI, so that UDP
+//!   from the punch range maps endpoint-independently.
+//!
+//! ```no_run
+//! use natlab::{KubeNode, Lab, Nat, PUNCH_PORTS};
+//!
+//! let lab = Lab::builder()
+//!     .router("a", Nat::PortRestricted)
+//!     .router("k", KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS))
+//!     .hosts(3) // pods "k0", "k1", "k2" on one node
+//!     .build()?;
+//! # Ok::<(), natlab::Error>(())
+//! ```
+//!
+//! The [`kube`] module lists the rules a Kubernetes node loads; `src/nat.rs`
+//! tabulates mapping, filtering and rules for every kind.
+//!
 //! # Links
 //!
 //! Without delay a WAN link is a veth pair. With
@@ -65,6 +95,7 @@ mod builder;
 mod conntrack;
 mod error;
 mod forwarder;
+pub mod kube;
 mod lab;
 mod link;
 mod nat;
@@ -81,6 +112,7 @@ use std::sync::OnceLock;
 pub use builder::LabBuilder;
 pub use conntrack::{Flow, Tuple};
 pub use error::{Error, Unavailable};
+pub use kube::{KubeNode, PUNCH_PORTS, PortRange, RouterKind, exemption_ruleset};
 pub use lab::Lab;
 pub use nat::{
     MAX_REWRITING_HOSTS, Nat, REWRITTEN_PORTS_END, REWRITTEN_PORTS_START, rewritten_port,

@@ -1,8 +1,30 @@
 //! NAT kinds and the nftables ruleset each router loads.
+//!
+//! | kind | mapping | filtering | rule |
+//! | --- | --- | --- | --- |
+//! | [`Nat::PortRestricted`] | endpoint-independent, port-preserving | address and port | `snat ip to <wan>` |
+//! | [`Nat::PortRewriting`] | endpoint-independent, fixed other port | address and port | `snat` from a map |
+//! | [`Nat::FullCone`] | endpoint-independent | none (after one packet out) | `snat` + learnt `dnat` |
+//! | [`Nat::RestrictedCone`] | endpoint-independent | address | `snat` + learnt `dnat` |
+//! | [`Nat::Symmetric`] | endpoint-dependent, random port | address and port | `snat ... fully-random` |
+//! | [`Nat::Firewall`] | none (public hosts) | address and port | none |
+//! | [`KubeNode::MASQUERADE`] | endpoint-independent, port-preserving | address and port | CNI `masquerade` |
+//! | [`KubeNode::FULLY_RANDOM`] | endpoint-dependent, random port | address and port | CNI `masquerade fully-random` |
+//! | [`KubeNode::exempt`] | endpoint-independent for the exempt UDP source ports, else as above | address and port | `masquerade` at `srcnat - 10` ahead of the CNI |
+//!
+//! The Kubernetes-node kinds ([`KubeNode`], in [`RouterKind::Kube`]) load the
+//! CNI's own table as flannel's nftables backend writes it, and optionally
+//! the operator's exemption table; see the [`kube`] module.
+//! Every kind loads the same filter chains: from the WAN only replies get
+//! through (plus learnt mappings for the cone kinds).
+//!
+//! [`RouterKind::Kube`]: crate::RouterKind::Kube
 
 use std::fmt;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+
+use crate::kube::{self, KubeNode};
 
 /// How a router treats traffic between its LAN and the internet.
 ///
@@ -126,22 +148,7 @@ pub(crate) fn router_ruleset(nat: Nat, wan: Ipv4Addr, hosts: &[Ipv4Addr]) -> Str
         rules.push_str("  }\n");
     }
 
-    // Unsolicited packets to the router itself die here, before conntrack
-    // confirms them.
-    rules.push_str(
-        "  chain input {\n    type filter hook input priority filter; policy accept;\n    \
-         iifname \"wan0\" ct state established,related accept\n    \
-         iifname \"wan0\" drop\n  }\n",
-    );
-
-    rules.push_str(
-        "  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
-         iifname \"wan0\" ct state established,related accept\n",
-    );
-    if cone {
-        rules.push_str("    iifname \"wan0\" ct status dnat accept\n");
-    }
-    rules.push_str("    iifname \"wan0\" drop\n  }\n");
+    filter_chains(&mut rules, cone);
 
     match nat {
         Nat::FullCone => {
@@ -202,6 +209,46 @@ pub(crate) fn router_ruleset(nat: Nat, wan: Ipv4Addr, hosts: &[Ipv4Addr]) -> Str
     rules
 }
 
+/// Appends the `input` and `forward` filter chains every translating kind
+/// shares: from the WAN, only replies (and, for cone kinds, packets to a
+/// learnt mapping) get through.
+fn filter_chains(rules: &mut String, cone: bool) {
+    // Unsolicited packets to the router itself die here, before conntrack
+    // confirms them.
+    rules.push_str(
+        "  chain input {\n    type filter hook input priority filter; policy accept;\n    \
+         iifname \"wan0\" ct state established,related accept\n    \
+         iifname \"wan0\" drop\n  }\n",
+    );
+
+    rules.push_str(
+        "  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
+         iifname \"wan0\" ct state established,related accept\n",
+    );
+    if cone {
+        rules.push_str("    iifname \"wan0\" ct status dnat accept\n");
+    }
+    rules.push_str("    iifname \"wan0\" drop\n  }\n");
+}
+
+/// The nftables ruleset for a Kubernetes node whose pods use `pod_subnet`:
+/// the lab's filter chains (table `ip natlab`, as for every kind), the
+/// CNI's masquerade table, and the exemption table if there is one.
+pub(crate) fn kube_ruleset(
+    kube: KubeNode,
+    pod_subnet: (Ipv4Addr, u8),
+    cluster: (Ipv4Addr, u8),
+) -> String {
+    let mut rules = String::from("table ip natlab {\n");
+    filter_chains(&mut rules, false);
+    rules.push_str("}\n");
+    rules.push_str(&kube::cni_ruleset(kube.random_fully, pod_subnet, cluster));
+    if let Some(ports) = kube.punch_exemption {
+        rules.push_str(&kube::exemption_ruleset(cluster, ports));
+    }
+    rules
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +279,20 @@ mod tests {
             let rules = router_ruleset(nat, wan, &[Ipv4Addr::new(10, 1, 0, 10)]);
             assert!(rules.contains("iifname \"wan0\" drop"), "{nat}: {rules}");
             assert_eq!(rules.contains("snat"), nat.translates(), "{nat}: {rules}");
+        }
+    }
+
+    #[test]
+    fn kube_nodes_drop_unsolicited_input_and_exempt_only_when_asked() {
+        let pod = (Ipv4Addr::new(10, 1, 0, 0), 24);
+        let cluster = (Ipv4Addr::new(10, 0, 0, 0), 8);
+        for kube in [KubeNode::MASQUERADE, KubeNode::FULLY_RANDOM] {
+            let rules = kube_ruleset(kube, pod, cluster);
+            assert!(rules.contains("iifname \"wan0\" drop"), "{kube}: {rules}");
+            assert!(rules.contains("table ip flannel-ipv4"), "{kube}: {rules}");
+            assert!(!rules.contains("table ip punchport"), "{kube}: {rules}");
+            let exempt = kube_ruleset(kube.exempt(kube::PUNCH_PORTS), pod, cluster);
+            assert!(exempt.ends_with(&kube::exemption_ruleset(cluster, kube::PUNCH_PORTS)));
         }
     }
 }

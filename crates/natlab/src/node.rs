@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::conntrack::{self, Flow};
 use crate::netns::{self, run_in_namespace};
 use crate::process::{Process, Registry};
-use crate::{Error, Nat};
+use crate::{Error, Nat, RouterKind};
 
 /// A machine in the lab: the relay, a public host, or a host behind a router.
 #[derive(Debug)]
@@ -92,7 +92,7 @@ impl Host {
 pub struct Router {
     name: String,
     namespace: String,
-    nat: Nat,
+    kind: RouterKind,
     wan_ip: Ipv4Addr,
     lan_ip: Ipv4Addr,
     lan_prefix: u8,
@@ -104,7 +104,7 @@ impl Router {
     pub(crate) fn new(
         name: String,
         namespace: String,
-        nat: Nat,
+        kind: RouterKind,
         wan_ip: Ipv4Addr,
         (lan_ip, lan_prefix): (Ipv4Addr, u8),
         hosts: Vec<Host>,
@@ -113,7 +113,7 @@ impl Router {
         Self {
             name,
             namespace,
-            nat,
+            kind,
             wan_ip,
             lan_ip,
             lan_prefix,
@@ -132,9 +132,18 @@ impl Router {
         &self.namespace
     }
 
-    /// How the router translates and filters.
+    /// How the router translates and filters, as a classic kind; for a
+    /// Kubernetes node that is the kind it behaves like outside any
+    /// exemption (see [`KubeNode::nat`](crate::KubeNode::nat)), and
+    /// [`kind`](Self::kind) says exactly.
     pub fn nat(&self) -> Nat {
-        self.nat
+        self.kind.nat()
+    }
+
+    /// What the router was built as: a classic [`Nat`] or a
+    /// [`KubeNode`](crate::KubeNode).
+    pub fn kind(&self) -> RouterKind {
+        self.kind
     }
 
     /// The router's public address; hosts behind a NAT share it.

@@ -8,12 +8,18 @@
 //! | public hosts | `203.0.113.12`, `.13`, ... (up to `.30`) |
 //! | router WANs | `198.51.100.1`, `.2`, ... in builder order |
 //! | LAN of NAT router number `i` (1-based) | `10.i.0.0/24`: router `.1`, hosts `.10`, `.11`, ... |
+//! | Kubernetes cluster CIDR (a [`KubeNode`](crate::KubeNode)'s LAN is its pod subnet in it) | `10.0.0.0/8` |
 //! | LAN of firewall router number `f` (0-based) | `203.0.113.(32 + 32 f)/27`: router `+1`, hosts `+2`, `+3`, ... |
 
 use std::net::Ipv4Addr;
 
 /// The address every node uses as its default gateway.
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+/// The cluster CIDR of every [`KubeNode`](crate::KubeNode) router: each
+/// node's pod subnet is its LAN, `10.i.0.0/24`, so all Kubernetes nodes of
+/// a lab are one cluster. The CNI's and the exemption's rules match it.
+pub const KUBE_CLUSTER_CIDR: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 0, 0, 0), 8);
 
 /// The relay's two addresses.
 pub const RELAY_IPS: [Ipv4Addr; 2] = [
