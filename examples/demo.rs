@@ -57,6 +57,7 @@ async fn run() -> Result<bool, loopback::ScenarioError> {
 
 fn describe(name: &str, side: &Side) {
     let punch = side
+        .peer
         .punch_port
         .map_or("none".to_owned(), |p| format!("udp/{p}"));
     println!(
@@ -69,14 +70,14 @@ fn report(pair: &Pair, range: PortRange) -> bool {
     if !pair.direct() {
         println!(
             "The punch did NOT succeed: {:?} {:?}",
-            pair.a.failures, pair.b.failures
+            pair.a.peer.failures, pair.b.peer.failures
         );
         return false;
     }
-    let elapsed = pair.b.elapsed_ms.unwrap_or_default();
+    let elapsed = pair.b.peer.elapsed_ms.unwrap_or_default();
     println!("DCUtR upgraded it to a direct connection {elapsed} ms after the relayed one:");
     for (name, side) in [("A", &pair.a), ("B", &pair.b)] {
-        for conn in &side.connections {
+        for conn in &side.peer.connections {
             let local = conn
                 .local_port
                 .map_or("?".to_owned(), |p| format!("udp/{p}"));

@@ -34,7 +34,7 @@ async fn port_aware_punches_leave_from_the_punch_port_every_time() {
             "run {run}: a direct connection used a port outside {range}: {pair:?}"
         );
         for side in [&pair.a, &pair.b] {
-            assert!(side.failures.is_empty(), "run {run}: {side:?}");
+            assert!(side.peer.failures.is_empty(), "run {run}: {side:?}");
         }
     }
 }
@@ -57,8 +57,8 @@ async fn the_spec_server_role_punches_from_the_punch_port_too() {
         );
         // The initiator only sends random packets and accepts: the one QUIC
         // connection is B's, which A's listener-role dial resolves to.
-        assert_eq!(pair.a.connections.len(), 1, "run {run}: {pair:?}");
-        assert_eq!(pair.b.connections.len(), 1, "run {run}: {pair:?}");
+        assert_eq!(pair.a.peer.connections.len(), 1, "run {run}: {pair:?}");
+        assert_eq!(pair.b.peer.connections.len(), 1, "run {run}: {pair:?}");
     }
 }
 

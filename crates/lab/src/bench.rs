@@ -4,7 +4,7 @@
 use std::{fmt::Write as _, time::Duration};
 
 use natlab::Nat;
-use punchport::quic::InitiatorRole;
+use punchport::{dcutr::CandidateMode, quic::InitiatorRole};
 use punchport_node::TransportKind;
 use serde::{Deserialize, Serialize};
 
@@ -136,8 +136,8 @@ pub struct Variant {
     pub kind: TransportKind,
     /// How punchport's initiator punches.
     pub role: InitiatorRole,
-    /// `range` or `socket-aware` (punchport only).
-    pub candidates: &'static str,
+    /// Which candidates punchport advertises.
+    pub candidates: CandidateMode,
 }
 
 impl Variant {
@@ -150,14 +150,14 @@ impl Variant {
                 name: kind.to_string(),
                 kind,
                 role: InitiatorRole::default(),
-                candidates: "socket-aware",
+                candidates: CandidateMode::SocketAware,
             })
             .collect()
     }
 
     /// Stock, and port-aware with range and with socket-aware candidates.
     pub fn stock_and_candidate_modes() -> Vec<Variant> {
-        let port_aware = |candidates: &'static str| Variant {
+        let port_aware = |candidates: CandidateMode| Variant {
             name: format!("port-aware, {candidates}"),
             kind: TransportKind::PortAware,
             role: InitiatorRole::default(),
@@ -168,10 +168,10 @@ impl Variant {
                 name: "stock".to_owned(),
                 kind: TransportKind::Stock,
                 role: InitiatorRole::default(),
-                candidates: "range",
+                candidates: CandidateMode::Range,
             },
-            port_aware("range"),
-            port_aware("socket-aware"),
+            port_aware(CandidateMode::Range),
+            port_aware(CandidateMode::SocketAware),
         ]
     }
 
@@ -186,7 +186,7 @@ impl Variant {
             name: name.to_owned(),
             kind: TransportKind::PortAware,
             role,
-            candidates: "range",
+            candidates: CandidateMode::Range,
         })
         .collect()
     }
@@ -227,13 +227,9 @@ impl Record {
             trial,
             direct: outcome.direct(),
             elapsed_ms: outcome.elapsed_ms(),
-            initiator_elapsed_ms: outcome.a.elapsed_ms,
-            attempts: outcome.b.attempts.or(outcome.a.attempts),
-            failure: outcome
-                .b
-                .failure
-                .clone()
-                .or_else(|| outcome.a.failure.clone()),
+            initiator_elapsed_ms: outcome.a.peer.elapsed_ms,
+            attempts: outcome.b.peer.attempts.or(outcome.a.peer.attempts),
+            failure: outcome.failure().map(str::to_owned),
         }
     }
 }
@@ -405,10 +401,8 @@ pub fn run(
             for variant in variants {
                 let mut spec = Trial::new(variant.kind, cell.layout)
                     .timeout(timeout)
-                    .initiator_role(variant.role);
-                if variant.kind == TransportKind::PortAware {
-                    spec = spec.peer_args(["--candidates", variant.candidates]);
-                }
+                    .initiator_role(variant.role)
+                    .candidates(variant.candidates);
                 let step = (trial % 1000) as u16;
                 if vary.punch_port
                     && let Ok(range) = punchport::PortRange::new(40000 + step, 40050 + step)

@@ -2,27 +2,19 @@
 
 use std::net::IpAddr;
 
-use libp2p::PeerId;
 use natlab::Flow;
 use punchport::PortRange;
+use punchport_node::PeerSummary;
 
 use crate::Trial;
 
-/// What one peer of a trial saw, and its router's direct flows.
+/// What one peer of a trial reported, and its router's direct flows.
 #[derive(Debug, Clone, Default)]
 pub struct Side {
-    /// The peer's id.
-    pub peer_id: Option<PeerId>,
+    /// What the peer reported.
+    pub peer: PeerSummary,
     /// The address other peers see it at (router WAN, or its own IP behind a firewall).
     pub public_ip: Option<IpAddr>,
-    /// Its punch port, from its listen addresses.
-    pub punch_port: Option<u16>,
-    /// Milliseconds from relayed to direct, if it became direct.
-    pub elapsed_ms: Option<u64>,
-    /// Its `punch_failed` error, or `timeout`.
-    pub failure: Option<String>,
-    /// Its direct dials (DCUtR attempts) until direct or failed.
-    pub attempts: Option<u32>,
     /// Its router's conntrack flows with the other peer's public IP.
     pub flows: Vec<Flow>,
 }
@@ -86,12 +78,17 @@ pub struct Outcome {
 impl Outcome {
     /// Whether the dialing peer reported a direct connection.
     pub fn direct(&self) -> bool {
-        self.b.elapsed_ms.is_some()
+        self.b.peer.direct()
     }
 
     /// Milliseconds from relayed to direct at the dialing peer.
     pub fn elapsed_ms(&self) -> Option<u64> {
-        self.b.elapsed_ms
+        self.b.peer.elapsed_ms
+    }
+
+    /// The first failure either peer reported, the dialing one's first.
+    pub fn failure(&self) -> Option<&str> {
+        self.b.peer.failure().or(self.a.peer.failure())
     }
 
     /// Whether both routers hold a direct flow with traffic both ways whose

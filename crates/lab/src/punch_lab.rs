@@ -8,7 +8,7 @@ use std::{
 use libp2p::{Multiaddr, PeerId};
 use natlab::{Host, Lab, Nat};
 use punchport::{PortRange, QuicAddr};
-use punchport_node::NodeEvent;
+use punchport_node::{NodeEvent, PeerSummary, cli::RelayArgs};
 
 use crate::{Binaries, Error, LabNode, Outcome, Side, Trial};
 
@@ -124,22 +124,40 @@ impl PunchLab {
         }
     }
 
-    /// Starts the relay on UDP 443 of both of its addresses (203.0.113.10
-    /// and .11, so that peers can ask a second observer); returns it and its
-    /// address on the first.
-    pub fn start_relay(&self, extra_args: &[&str]) -> Result<(LabNode, Multiaddr), Error> {
+    /// The relay's flags in this lab: UDP 443 on both of its addresses
+    /// (203.0.113.10 and .11, so that peers can ask a second observer), a
+    /// fixed identity, no rate limits (every peer comes from few IPs).
+    pub fn relay_args(&self) -> RelayArgs {
+        let listen = self
+            .lab
+            .relay()
+            .ips()
+            .iter()
+            .map(|ip| {
+                QuicAddr {
+                    socket: (*ip, RELAY_PORT).into(),
+                    peer_id: None,
+                }
+                .to_multiaddr()
+            })
+            .collect();
+        let mut args = RelayArgs::new(listen);
+        args.secret_key_seed = Some(1);
+        args.no_rate_limits = true;
+        args
+    }
+
+    /// Starts the relay with [`relay_args`](Self::relay_args); returns it
+    /// and its address on the first IP.
+    pub fn start_relay(&self) -> Result<(LabNode, Multiaddr), Error> {
+        self.start_relay_with(self.relay_args())
+    }
+
+    /// Starts the relay with `args`; returns it and its address on the
+    /// relay's first IP.
+    pub fn start_relay_with(&self, args: RelayArgs) -> Result<(LabNode, Multiaddr), Error> {
         let relay = self.lab.relay();
-        let mut args = Vec::new();
-        for ip in relay.ips() {
-            let listen = QuicAddr {
-                socket: (*ip, RELAY_PORT).into(),
-                peer_id: None,
-            };
-            args.extend(["--listen".to_owned(), listen.to_string()]);
-        }
-        args.extend(["--secret-key-seed", "1", "--no-rate-limits"].map(str::to_owned));
-        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
-        let node = LabNode::spawn(relay, "relay", &self.binaries.relay, &args)?;
+        let node = LabNode::spawn(relay, "relay", &self.binaries.relay, args.to_args())?;
         let addr = node.wait_for(STARTUP, "listening line", |e| match e {
             NodeEvent::Listening { address }
                 if QuicAddr::parse(address).is_ok_and(|q| q.socket.ip() == relay.ip()) =>
@@ -162,38 +180,16 @@ impl PunchLab {
         trial: &Trial,
         dial: Option<PeerId>,
     ) -> Result<LabNode, Error> {
-        let mut args = vec![
-            "--relay".to_owned(),
-            relay.to_string(),
-            "--punch-range".to_owned(),
-            trial.range.unwrap_or(self.range).to_string(),
-            "--transport".to_owned(),
-            trial.kind.to_string(),
-            "--initiator-role".to_owned(),
-            match trial.initiator_role {
-                punchport::quic::InitiatorRole::Server => "server",
-                _ => "client",
-            }
-            .to_owned(),
-        ];
-        args.extend(trial.layout.listen_args(trial.ordinary_port));
-        args.extend(trial.peer_args.iter().cloned());
-        if let Some(peer) = dial {
-            args.extend([
-                "--dial".to_owned(),
-                peer.to_string(),
-                "--timeout-secs".to_owned(),
-                trial.timeout.as_secs().max(1).to_string(),
-            ]);
-        }
-        LabNode::spawn(host, host.name(), &self.binaries.peer, &args)
+        let mut args = trial.peer_args(relay, self.range);
+        args.dial = dial;
+        LabNode::spawn(host, host.name(), &self.binaries.peer, args.to_args())
     }
 
     /// Starts a relay, a reserving peer on `a0` with `reserving`'s settings,
     /// and, once it holds its reservation, a peer on `b0` that dials it with
     /// `dialing`'s settings. Unlike [`run`](Self::run), it only starts them.
     pub fn start_pair(&self, reserving: &Trial, dialing: &Trial) -> Result<Pair, Error> {
-        let (relay, relay_addr) = self.start_relay(&[])?;
+        let (relay, relay_addr) = self.start_relay()?;
         let a = self.start_peer(self.lab.host("a0"), &relay_addr, reserving, None)?;
         let target = a.wait_ready()?;
         let b = self.start_peer(self.lab.host("b0"), &relay_addr, dialing, Some(target))?;
@@ -213,32 +209,29 @@ impl PunchLab {
         for router in self.lab.routers() {
             router.flush_conntrack()?;
         }
-        let (_relay, relay_addr) = self.start_relay(&[])?;
+        let (_relay, relay_addr) = self.start_relay()?;
         let (a_host, b_host) = (self.lab.host("a0"), self.lab.host("b0"));
-        let mut a = Side {
-            public_ip: Some(self.public_ip(a_host)),
-            ..Side::default()
+        let side = |host| Side {
+            peer: PeerSummary::new(range),
+            public_ip: Some(self.public_ip(host)),
+            flows: Vec::new(),
         };
-        let mut b = Side {
-            public_ip: Some(self.public_ip(b_host)),
-            ..Side::default()
-        };
+        let (mut a, mut b) = (side(a_host), side(b_host));
         let a_node = self.start_peer(a_host, &relay_addr, trial, None)?;
         a_node.wait_for(STARTUP, "ready line (reservation)", |e| {
-            record(&mut a, range, e);
+            a.peer.record(e);
             matches!(e, NodeEvent::Ready { .. }).then_some(())
         })?;
-        let mut b_node = self.start_peer(b_host, &relay_addr, trial, a.peer_id)?;
+        let mut b_node = self.start_peer(b_host, &relay_addr, trial, a.peer.peer_id)?;
         let exit_code = watch(
             &a_node,
-            &mut a,
+            &mut a.peer,
             &mut b_node,
-            &mut b,
-            range,
+            &mut b.peer,
             trial.timeout + STARTUP,
         );
         while let Some(event) = a_node.next_event(AFTERMATH) {
-            record(&mut a, range, &event);
+            a.peer.record(&event);
         }
         let a_router = self.lab.router_of(a_host);
         let b_router = self.lab.router_of(b_host);
@@ -266,41 +259,40 @@ impl PunchLab {
 /// passes. Returns the dialing peer's exit code.
 fn watch(
     a_node: &LabNode,
-    a: &mut Side,
+    a: &mut PeerSummary,
     b_node: &mut LabNode,
-    b: &mut Side,
-    range: PortRange,
+    b: &mut PeerSummary,
     limit: Duration,
 ) -> Option<i32> {
     let deadline = Instant::now() + limit;
     let mut a_gave_up: Option<Instant> = None;
     loop {
         while let Some(event) = a_node.next_event(Duration::ZERO) {
-            record(a, range, &event);
+            a.record(&event);
         }
-        if a.failure.is_some() && a_gave_up.is_none() {
+        if a.failure().is_some() && a_gave_up.is_none() {
             a_gave_up = Some(Instant::now());
         }
         if let Some(event) = b_node.next_event(POLL) {
-            record(b, range, &event);
+            b.record(&event);
             continue;
         }
         if let Some(code) = b_node.wait_exit(Duration::ZERO) {
             while let Some(event) = b_node.next_event(POLL) {
-                record(b, range, &event);
+                b.record(&event);
             }
             return Some(code);
         }
         let grace_over = a_gave_up.is_some_and(|at| at.elapsed() > GRACE);
         if grace_over || Instant::now() > deadline {
             b_node.kill();
-            b.failure.get_or_insert_with(|| {
-                if grace_over {
+            if b.failures.is_empty() {
+                b.failures.push(if grace_over {
                     "no punch_failed within the grace period after the initiator gave up".into()
                 } else {
                     "the dialing peer did not finish in time".into()
-                }
-            });
+                });
+            }
             return None;
         }
     }
@@ -320,36 +312,4 @@ pub struct Pair {
     pub dialing: LabNode,
     /// The reserving peer's id.
     pub target: PeerId,
-}
-
-/// Records what `event` says about a side.
-fn record(side: &mut Side, range: PortRange, event: &NodeEvent) {
-    match event {
-        NodeEvent::Listening { address } => {
-            if let Ok(quic) = QuicAddr::parse(address)
-                && range.contains(quic.socket.port())
-            {
-                side.punch_port = Some(quic.socket.port());
-            }
-        }
-        NodeEvent::Ready { peer_id } => side.peer_id = Some(*peer_id),
-        NodeEvent::Direct {
-            elapsed_ms,
-            attempts,
-            ..
-        } => {
-            side.elapsed_ms.get_or_insert(*elapsed_ms);
-            side.attempts.get_or_insert(*attempts);
-        }
-        NodeEvent::PunchFailed {
-            error, attempts, ..
-        } => {
-            side.failure.get_or_insert_with(|| error.clone());
-            side.attempts.get_or_insert(*attempts);
-        }
-        NodeEvent::Timeout => {
-            side.failure.get_or_insert_with(|| "timeout".to_owned());
-        }
-        _ => {}
-    }
 }

@@ -1,9 +1,9 @@
 //! What a trial runs: which transport, which listeners, how long to wait.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
-use punchport::{PortRange, quic::InitiatorRole};
-use punchport_node::TransportKind;
+use punchport::{PortRange, dcutr::CandidateMode, quic::InitiatorRole};
+use punchport_node::{TransportKind, cli::PeerArgs};
 
 /// The peers' listeners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,14 +16,17 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// The `--listen` flags of this layout, with the ordinary listener on
-    /// `ordinary_port` (443 in the seed layout).
-    pub(crate) fn listen_args(self, ordinary_port: u16) -> Vec<String> {
+    /// The ordinary listen addresses of this layout, with the ordinary
+    /// listener on `ordinary_port` (443 in the seed layout).
+    pub(crate) fn listen(self, ordinary_port: u16) -> Vec<libp2p::Multiaddr> {
         match self {
             Layout::PunchOnly => Vec::new(),
             Layout::With443 => vec![
-                "--listen".into(),
-                format!("/ip4/0.0.0.0/udp/{ordinary_port}/quic-v1"),
+                punchport::QuicAddr {
+                    socket: ([0, 0, 0, 0], ordinary_port).into(),
+                    peer_id: None,
+                }
+                .to_multiaddr(),
             ],
         }
     }
@@ -48,8 +51,16 @@ pub struct Trial {
     pub timeout: Duration,
     /// How punchport's initiator punches.
     pub initiator_role: InitiatorRole,
-    /// More flags for both peers.
-    pub peer_args: Vec<String>,
+    /// Which observed addresses punchport's DCUtR may advertise.
+    pub candidates: CandidateMode,
+    /// With `--dial`: keep a direct connection (`--persist`).
+    pub persist: bool,
+    /// Seconds between pings, if not the node's default.
+    pub ping_interval_secs: Option<u64>,
+    /// Where the peers serve their metrics (inside their own namespaces).
+    pub metrics_address: Option<SocketAddr>,
+    /// The identity seed, for a peer that restarts with the same identity.
+    pub secret_key_seed: Option<u8>,
     /// The punch range, if not the lab's.
     pub range: Option<PortRange>,
     /// The port of the ordinary listener in [`Layout::With443`].
@@ -64,7 +75,11 @@ impl Trial {
             layout,
             timeout: Duration::from_secs(30),
             initiator_role: InitiatorRole::default(),
-            peer_args: Vec::new(),
+            candidates: CandidateMode::default(),
+            persist: false,
+            ping_interval_secs: None,
+            metrics_address: None,
+            secret_key_seed: None,
             range: None,
             ordinary_port: 443,
         }
@@ -106,9 +121,52 @@ impl Trial {
         self
     }
 
-    /// Adds flags for both peers.
-    pub fn peer_args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.peer_args.extend(args.into_iter().map(Into::into));
+    /// Sets which observed addresses punchport's DCUtR may advertise.
+    pub fn candidates(mut self, mode: CandidateMode) -> Self {
+        self.candidates = mode;
         self
+    }
+
+    /// Keeps the dialing peer running and punching (`--persist`).
+    pub fn persist(mut self) -> Self {
+        self.persist = true;
+        self
+    }
+
+    /// Sets the seconds between pings.
+    pub fn ping_interval_secs(mut self, secs: u64) -> Self {
+        self.ping_interval_secs = Some(secs);
+        self
+    }
+
+    /// Serves the peers' metrics at `addr` (inside their namespaces).
+    pub fn metrics_address(mut self, addr: SocketAddr) -> Self {
+        self.metrics_address = Some(addr);
+        self
+    }
+
+    /// Derives the peers' identity from `seed`.
+    pub fn secret_key_seed(mut self, seed: u8) -> Self {
+        self.secret_key_seed = Some(seed);
+        self
+    }
+
+    /// The flags of a peer of this trial that uses `relay`, with the lab's
+    /// punch range `range` unless the trial sets its own.
+    pub fn peer_args(&self, relay: &libp2p::Multiaddr, range: PortRange) -> PeerArgs {
+        let mut args = PeerArgs::new(relay);
+        args.listen = self.layout.listen(self.ordinary_port);
+        args.punch_range = self.range.unwrap_or(range);
+        args.transport = self.kind;
+        args.initiator_role = self.initiator_role;
+        args.candidates = self.candidates;
+        args.persist = self.persist;
+        args.metrics_address = self.metrics_address;
+        args.secret_key_seed = self.secret_key_seed;
+        if let Some(secs) = self.ping_interval_secs {
+            args.ping_interval_secs = secs;
+        }
+        args.timeout_secs = self.timeout.as_secs().max(1);
+        args
     }
 }

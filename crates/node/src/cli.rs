@@ -15,6 +15,9 @@ use crate::{ConfigError, PeerConfig, RelayConfig, RelayLimits, TransportKind, ke
 /// Exit code for bad flags.
 pub const EXIT_USAGE: u8 = 2;
 
+const DEFAULT_PING_INTERVAL_SECS: u64 = 15;
+const DEFAULT_TIMEOUT_SECS: u64 = 30;
+
 /// Parses the command line, or prints help (exit 0) or a one-line error
 /// (exit 2).
 pub fn parse_or_exit<T: Parser>(
@@ -77,7 +80,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// `relay`: a circuit relay v2 server with identify and ping.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "relay", version, about)]
 pub struct RelayArgs {
     /// Address to listen on, e.g. /ip4/0.0.0.0/udp/443/quic-v1 (repeatable).
@@ -129,6 +132,70 @@ pub struct RelayArgs {
 }
 
 impl RelayArgs {
+    /// The flags of a relay listening on `listen` with every other flag at
+    /// its default.
+    pub fn new(listen: Vec<Multiaddr>) -> Self {
+        let limits = RelayLimits::default();
+        Self {
+            listen,
+            external_address: Vec::new(),
+            secret_key_seed: None,
+            key_file: None,
+            max_reservations: limits.max_reservations,
+            max_reservations_per_peer: limits.max_reservations_per_peer,
+            reservation_duration_secs: limits.reservation_duration.as_secs(),
+            max_circuits: limits.max_circuits,
+            max_circuits_per_peer: limits.max_circuits_per_peer,
+            max_circuit_duration_secs: limits.max_circuit_duration.as_secs(),
+            max_circuit_bytes: limits.max_circuit_bytes,
+            no_rate_limits: false,
+            metrics_address: None,
+            allow_peer: Vec::new(),
+        }
+    }
+
+    /// The command line that parses back into these flags (without the
+    /// program name): what the NAT lab runs the binary with.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Args::default();
+        args.each("--listen", &self.listen);
+        args.each("--external-address", &self.external_address);
+        args.opt("--secret-key-seed", self.secret_key_seed);
+        args.opt("--key-file", self.key_file.as_ref().map(|p| p.display()));
+        let defaults = RelayLimits::default();
+        args.unless_default("--max-reservations", self.max_reservations, defaults.max_reservations);
+        args.unless_default(
+            "--max-reservations-per-peer",
+            self.max_reservations_per_peer,
+            defaults.max_reservations_per_peer,
+        );
+        args.unless_default(
+            "--reservation-duration-secs",
+            self.reservation_duration_secs,
+            defaults.reservation_duration.as_secs(),
+        );
+        args.unless_default("--max-circuits", self.max_circuits, defaults.max_circuits);
+        args.unless_default(
+            "--max-circuits-per-peer",
+            self.max_circuits_per_peer,
+            defaults.max_circuits_per_peer,
+        );
+        args.unless_default(
+            "--max-circuit-duration-secs",
+            self.max_circuit_duration_secs,
+            defaults.max_circuit_duration.as_secs(),
+        );
+        args.unless_default(
+            "--max-circuit-bytes",
+            self.max_circuit_bytes,
+            defaults.max_circuit_bytes,
+        );
+        args.flag("--no-rate-limits", self.no_rate_limits);
+        args.opt("--metrics-address", self.metrics_address);
+        args.each("--allow-peer", &self.allow_peer);
+        args.0
+    }
+
     /// The relay configuration these flags describe.
     pub fn config(&self) -> Result<RelayConfig, ConfigError> {
         let keypair = keypair(self.secret_key_seed, self.key_file.as_deref())?;
@@ -159,7 +226,7 @@ impl RelayArgs {
 }
 
 /// `peer`: meets other peers through a relay and hole-punches to them.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "peer", version, about)]
 pub struct PeerArgs {
     /// The relay, with its peer id: /ip4/<ip>/udp/<port>/quic-v1/p2p/<id>.
@@ -190,15 +257,15 @@ pub struct PeerArgs {
     /// How the DCUtR initiator punches: `client` (a QUIC connect at the same
     /// time as the other side's) or `server` (the spec's random UDP packets,
     /// then accepting). Port-aware only.
-    #[arg(long, default_value = "client", value_parser = parse_initiator_role, value_name = "ROLE")]
+    #[arg(long, default_value_t = InitiatorRole::Client, value_name = "ROLE")]
     pub initiator_role: InitiatorRole,
     /// Which observed addresses DCUtR may advertise: `socket-aware` (also
     /// what observers saw of the punch socket, for NATs that keep mappings
     /// but not ports) or `range` (only ports of the punch range).
-    #[arg(long, default_value = "socket-aware", value_parser = parse_candidates, value_name = "MODE")]
+    #[arg(long, default_value_t = CandidateMode::SocketAware, value_name = "MODE")]
     pub candidates: CandidateMode,
     /// Seconds between pings on every connection; each answer prints a `ping` line.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, default_value_t = DEFAULT_PING_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ping_interval_secs: u64,
     /// Serve Prometheus metrics at http://<ADDR>/metrics, e.g. 0.0.0.0:9464 (off by default).
     #[arg(long, value_name = "ADDR")]
@@ -208,11 +275,57 @@ pub struct PeerArgs {
     #[arg(long, requires = "dial")]
     pub persist: bool,
     /// With --dial: give up after this many seconds.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
 }
 
 impl PeerArgs {
+    /// The flags of a peer using the relay at `relay` with every other flag
+    /// at its default.
+    pub fn new(relay: &Multiaddr) -> Self {
+        Self {
+            relay: relay.clone(),
+            listen: Vec::new(),
+            punch_range: PortRange::default(),
+            announce_ip: None,
+            transport: TransportKind::PortAware,
+            secret_key_seed: None,
+            key_file: None,
+            dial: None,
+            initiator_role: InitiatorRole::Client,
+            candidates: CandidateMode::SocketAware,
+            ping_interval_secs: DEFAULT_PING_INTERVAL_SECS,
+            metrics_address: None,
+            persist: false,
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+        }
+    }
+
+    /// The command line that parses back into these flags (without the
+    /// program name): what the NAT lab runs the binary with.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Args::default();
+        args.one("--relay", &self.relay);
+        args.each("--listen", &self.listen);
+        args.unless_default("--punch-range", self.punch_range, PortRange::default());
+        args.opt("--announce-ip", self.announce_ip);
+        args.unless_default("--transport", self.transport, TransportKind::PortAware);
+        args.opt("--secret-key-seed", self.secret_key_seed);
+        args.opt("--key-file", self.key_file.as_ref().map(|p| p.display()));
+        args.opt("--dial", self.dial);
+        args.unless_default("--initiator-role", self.initiator_role, InitiatorRole::Client);
+        args.unless_default("--candidates", self.candidates, CandidateMode::SocketAware);
+        args.unless_default(
+            "--ping-interval-secs",
+            self.ping_interval_secs,
+            DEFAULT_PING_INTERVAL_SECS,
+        );
+        args.opt("--metrics-address", self.metrics_address);
+        args.flag("--persist", self.persist);
+        args.unless_default("--timeout-secs", self.timeout_secs, DEFAULT_TIMEOUT_SECS);
+        args.0
+    }
+
     /// The peer configuration these flags describe.
     pub fn config(&self) -> Result<PeerConfig, ConfigError> {
         let mut config = PeerConfig::new(self.relay.clone())?
@@ -241,6 +354,40 @@ impl PeerArgs {
     /// The --timeout-secs value.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// A command line being written, flag by flag.
+#[derive(Default)]
+struct Args(Vec<String>);
+
+impl Args {
+    fn one(&mut self, flag: &str, value: impl std::fmt::Display) {
+        self.0.extend([flag.to_owned(), value.to_string()]);
+    }
+
+    fn each<T: std::fmt::Display>(&mut self, flag: &str, values: &[T]) {
+        for value in values {
+            self.one(flag, value);
+        }
+    }
+
+    fn opt(&mut self, flag: &str, value: Option<impl std::fmt::Display>) {
+        if let Some(value) = value {
+            self.one(flag, value);
+        }
+    }
+
+    fn unless_default<T: std::fmt::Display + PartialEq>(&mut self, flag: &str, value: T, default: T) {
+        if value != default {
+            self.one(flag, value);
+        }
+    }
+
+    fn flag(&mut self, flag: &str, on: bool) {
+        if on {
+            self.0.push(flag.to_owned());
+        }
     }
 }
 
@@ -295,26 +442,6 @@ fn parse_peer_id(text: &str) -> Result<PeerId, String> {
         .map_err(|e| format!("`{text}` is no peer id ({e}): write it as the base58 text a node prints, like 12D3KooW..."))
 }
 
-fn parse_candidates(text: &str) -> Result<CandidateMode, String> {
-    match text {
-        "range" => Ok(CandidateMode::Range),
-        "socket-aware" => Ok(CandidateMode::SocketAware),
-        other => Err(format!(
-            "`{other}` is no candidate mode: use `range` or `socket-aware`"
-        )),
-    }
-}
-
-fn parse_initiator_role(text: &str) -> Result<InitiatorRole, String> {
-    match text {
-        "client" => Ok(InitiatorRole::Client),
-        "server" => Ok(InitiatorRole::Server),
-        other => Err(format!(
-            "`{other}` is no initiator role: use `client` or `server`"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +486,50 @@ mod tests {
         assert_eq!(args.punch_range.to_string(), "41000-41010");
         assert_eq!(args.transport, TransportKind::Stock);
         assert!(args.config().is_ok());
+    }
+
+    #[test]
+    fn flags_written_by_to_args_parse_back_to_the_same_flags() {
+        let relay: Multiaddr = format!(
+            "/ip4/198.51.100.1/udp/443/quic-v1/p2p/{}",
+            keypair_from_seed(1).public().to_peer_id()
+        )
+        .parse()
+        .unwrap();
+        let defaults = PeerArgs::new(&relay);
+        assert_eq!(peer(&["--relay", &relay.to_string()]).unwrap(), defaults);
+        let mut all = defaults.clone();
+        all.listen = vec!["/ip4/0.0.0.0/udp/443/quic-v1".parse().unwrap()];
+        all.punch_range = "41000-41010".parse().unwrap();
+        all.announce_ip = Some([203, 0, 113, 5].into());
+        all.transport = TransportKind::Stock;
+        all.secret_key_seed = Some(9);
+        all.dial = Some(keypair_from_seed(2).public().to_peer_id());
+        all.initiator_role = InitiatorRole::Server;
+        all.candidates = CandidateMode::Range;
+        all.ping_interval_secs = 1;
+        all.metrics_address = Some("127.0.0.1:9464".parse().unwrap());
+        all.persist = true;
+        all.timeout_secs = 7;
+        for args in [defaults, all] {
+            let again: PeerArgs = peer(&args.to_args().iter().map(String::as_str).collect::<Vec<_>>())
+                .unwrap();
+            assert_eq!(again, args);
+        }
+        let listen: Multiaddr = "/ip4/203.0.113.10/udp/443/quic-v1".parse().unwrap();
+        let mut relay = RelayArgs::new(vec![listen.clone()]);
+        let parsed: RelayArgs =
+            parse_or_exit(["relay", "--listen", &listen.to_string()]).unwrap();
+        assert_eq!(parsed, relay);
+        relay.no_rate_limits = true;
+        relay.max_circuits = 64;
+        relay.secret_key_seed = Some(1);
+        relay.allow_peer = vec![keypair_from_seed(3).public().to_peer_id()];
+        let again: RelayArgs = parse_or_exit(
+            std::iter::once("relay".to_owned()).chain(relay.to_args()),
+        )
+        .unwrap();
+        assert_eq!(again, relay);
     }
 
     #[test]

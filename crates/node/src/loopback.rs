@@ -13,10 +13,12 @@
 
 use std::{net::UdpSocket, time::Duration};
 
-use libp2p::{Multiaddr, PeerId};
+use libp2p::Multiaddr;
 use punchport::{PortRange, QuicAddr};
 
-use crate::{ConfigError, Node, NodeEvent, PeerConfig, RelayConfig, TransportKind, WaitError};
+use crate::{
+    ConfigError, Node, NodeEvent, PeerConfig, PeerSummary, RelayConfig, TransportKind, WaitError,
+};
 
 /// How long a side may take to become direct.
 const DIRECT_WITHIN: Duration = Duration::from_secs(10);
@@ -55,33 +57,13 @@ pub async fn relay() -> Result<(Node, Multiaddr), ScenarioError> {
     Ok((relay, addr))
 }
 
-/// A direct connection as one side reported it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirectConnection {
-    /// Whether this side dialed it.
-    pub dialer: bool,
-    /// The remote socket: the dialed address, or the source of an accepted
-    /// connection.
-    pub remote_port: u16,
-    /// The local port, when known.
-    pub local_port: Option<u16>,
-}
-
 /// What one side of a pair saw.
 #[derive(Debug, Clone, Default)]
 pub struct Side {
-    /// The peer's id.
-    pub peer_id: Option<PeerId>,
+    /// What it reported.
+    pub peer: PeerSummary,
     /// Its ordinary listener's port (the stand-in for 443).
     pub decoy_port: u16,
-    /// Its punch port, from its listen addresses.
-    pub punch_port: Option<u16>,
-    /// Milliseconds from relayed to the first direct connection.
-    pub elapsed_ms: Option<u64>,
-    /// Every direct connection it reported.
-    pub connections: Vec<DirectConnection>,
-    /// Punch failures it reported.
-    pub failures: Vec<String>,
 }
 
 /// Two peers that met through the relay and punched: A held the
@@ -97,15 +79,16 @@ pub struct Pair {
 impl Pair {
     /// Whether both sides reported a direct connection.
     pub fn direct(&self) -> bool {
-        self.a.elapsed_ms.is_some() && self.b.elapsed_ms.is_some()
+        self.a.peer.direct() && self.b.peer.direct()
     }
 
     /// The remote port of every direct connection, as each side saw it.
     pub fn remote_ports(&self) -> impl Iterator<Item = u16> + '_ {
         self.a
+            .peer
             .connections
             .iter()
-            .chain(&self.b.connections)
+            .chain(&self.b.peer.connections)
             .map(|c| c.remote_port)
     }
 }
@@ -139,23 +122,22 @@ pub async fn punch_pair_with(
                 .punch_ip([127, 0, 0, 1].into()),
         ))
     };
-    let mut a_side = Side {
+    let side = || Side {
+        peer: PeerSummary::new(range),
         decoy_port: decoy_port(range),
-        ..Side::default()
     };
-    let mut b_side = Side {
-        decoy_port: decoy_port(range),
-        ..Side::default()
-    };
+    let (mut a_side, mut b_side) = (side(), side());
     let mut a = peer(a_side.decoy_port)?.spawn()?;
-    a_side.peer_id = Some(a.peer_id());
-    a.wait_for(|e| observe(&mut a_side, range, e).then_some(()))
-        .await?;
+    a.wait_for(|e| {
+        a_side.peer.record(e);
+        matches!(e, NodeEvent::Ready { .. }).then_some(())
+    })
+    .await?;
     let mut b = peer(b_side.decoy_port)?.dial(a.peer_id()).spawn()?;
-    b_side.peer_id = Some(b.peer_id());
+    b_side.peer.peer_id = Some(b.peer_id());
     tokio::join!(
-        watch(&mut a, &mut a_side, range),
-        watch(&mut b, &mut b_side, range)
+        watch(&mut a, &mut a_side.peer),
+        watch(&mut b, &mut b_side.peer)
     );
     Ok(Pair {
         a: a_side,
@@ -163,43 +145,12 @@ pub async fn punch_pair_with(
     })
 }
 
-/// Records `event` into `side`; true once the side is ready.
-fn observe(side: &mut Side, range: PortRange, event: &NodeEvent) -> bool {
-    let port = |addr: &Multiaddr| QuicAddr::parse(addr).ok().map(|q| q.socket.port());
-    match event {
-        NodeEvent::Listening { address } => {
-            if let Some(p) = port(address).filter(|p| range.contains(*p)) {
-                side.punch_port = Some(p);
-            }
-        }
-        NodeEvent::Ready { .. } => return true,
-        NodeEvent::Connection {
-            endpoint,
-            remote_address,
-            local_port,
-            ..
-        } => {
-            if let Some(remote_port) = port(remote_address) {
-                side.connections.push(DirectConnection {
-                    dialer: endpoint == "dialer",
-                    remote_port,
-                    local_port: *local_port,
-                });
-            }
-        }
-        NodeEvent::Direct { elapsed_ms, .. } => side.elapsed_ms = Some(*elapsed_ms),
-        NodeEvent::PunchFailed { error, .. } => side.failures.push(error.clone()),
-        _ => {}
-    }
-    false
-}
-
 /// Follows a peer until it has been direct for a moment, or failed, or
 /// [`DIRECT_WITHIN`] passed.
-async fn watch(node: &mut Node, side: &mut Side, range: PortRange) {
+async fn watch(node: &mut Node, side: &mut PeerSummary) {
     let mut deadline = tokio::time::Instant::now() + DIRECT_WITHIN;
     while let Ok(Some(event)) = tokio::time::timeout_at(deadline, node.next_event()).await {
-        observe(side, range, &event);
+        side.record(&event);
         match event {
             NodeEvent::Direct { .. } => deadline = tokio::time::Instant::now() + SETTLE,
             NodeEvent::PunchFailed { .. } => break,

@@ -29,29 +29,22 @@ pub(super) fn build(config: &PeerConfig) -> Result<Swarm<PeerBehaviour>, ConfigE
     let builder = SwarmBuilder::with_existing_identity(config.keypair.clone()).with_tokio();
     let swarm = match config.transport {
         TransportKind::PortAware => {
-            let quic = |key: &libp2p::identity::Keypair| {
-                punchport::quic::Transport::new(
-                    punchport::quic::Config::new(key)
-                        .with_range(config.punch_range)
-                        .with_initiator_role(config.initiator_role),
-                )
-            };
-            let dcutr = |key: &libp2p::identity::Keypair| {
-                punchport::dcutr::Behaviour::with_config(
-                    key.public().to_peer_id(),
-                    punchport::dcutr::Config::new()
-                        .with_range(config.punch_range)
-                        .with_translation(config.translation)
-                        .with_candidates(config.candidates),
-                )
-            };
+            // One configuration for both halves, which share one table of
+            // punch sockets.
+            let (transport, dcutr) = punchport::with_config(
+                punchport::Config::new(&config.keypair)
+                    .with_range(config.punch_range)
+                    .with_initiator_role(config.initiator_role)
+                    .with_translation(config.translation)
+                    .with_candidates(config.candidates),
+            );
             builder
-                .with_other_transport(quic)
+                .with_other_transport(|_| transport)
                 .map_err(|e| err(&e))?
                 .with_relay_client(noise::Config::new, yamux::Config::default)
                 .map_err(|e| err(&e))?
                 .with_behaviour(|key, relay| {
-                    PeerBehaviour::new(key, relay, Some(dcutr(key)), config.ping_interval)
+                    PeerBehaviour::new(key, relay, Some(dcutr), config.ping_interval)
                 })
                 .map_err(|e| err(&e))?
                 .with_swarm_config(swarm_config)

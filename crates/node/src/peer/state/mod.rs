@@ -1,11 +1,13 @@
 //! What a peer knows while it runs, and how it reacts to swarm events.
 //!
 //! `relay_link` keeps the relay connection and the reservation (or the
-//! dial through the relay); `punching` follows relayed and direct
-//! connections, reports them, and punches again when asked to persist.
+//! dial through the relay); `punching` reports how punches went (from
+//! punchport's behaviour, or for the stock control from `stock`) and
+//! punches again when asked to persist.
 
 mod punching;
 mod relay_link;
+mod stock;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -50,11 +52,6 @@ const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
 /// With `persist`: the longest wait.
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
 
-struct Relayed {
-    at: Instant,
-    dials: u32,
-}
-
 pub(super) struct State {
     config: PeerConfig,
     events: mpsc::UnboundedSender<NodeEvent>,
@@ -63,17 +60,13 @@ pub(super) struct State {
     circuit_listener: Option<ListenerId>,
     /// The pending dial to the target through the relay.
     circuit_dial: Option<ConnectionId>,
-    /// The relayed connection to each peer: when it was established, and
-    /// how many direct dials followed.
-    relayed: HashMap<PeerId, Relayed>,
     /// Direct connections per peer.
     direct: HashMap<PeerId, HashSet<ConnectionId>>,
-    /// Peers whose first direct connection was reported since the relayed one.
-    reported_direct: HashSet<PeerId>,
-    /// Peers whose punch failure was reported over the current relayed connection.
-    failed_reported: HashSet<PeerId>,
-    /// Relayed connections and their peers, to tell what a ping went over.
+    /// Relayed connections and their peers, to tell what a ping went over
+    /// and which connections to close to punch again.
     relayed_connections: HashMap<ConnectionId, PeerId>,
+    /// The stock control's punches (port-aware peers have the behaviour's).
+    stock: stock::StockPunches,
     /// With `persist`: when to dial the target through the relay again.
     repunch_at: Option<Instant>,
     /// With `persist`: the wait after the next failed punch.
@@ -98,11 +91,9 @@ impl State {
             announced_ready: false,
             circuit_listener: None,
             circuit_dial: None,
-            relayed: HashMap::new(),
             direct: HashMap::new(),
-            reported_direct: HashSet::new(),
-            failed_reported: HashSet::new(),
             relayed_connections: HashMap::new(),
+            stock: stock::StockPunches::default(),
             repunch_at: None,
             backoff: FIRST_BACKOFF,
             reserve_at: None,
@@ -142,15 +133,7 @@ impl State {
                     self.circuit_dial = None;
                 }
                 self.relayed_connections.insert(connection_id, peer_id);
-                self.reported_direct.remove(&peer_id);
-                self.failed_reported.remove(&peer_id);
-                self.relayed.insert(
-                    peer_id,
-                    Relayed {
-                        at: Instant::now(),
-                        dials: 0,
-                    },
-                );
+                self.stock.relayed(peer_id, Instant::now());
                 send(&self.events, NodeEvent::Relayed { peer: peer_id });
             }
             SwarmEvent::ConnectionEstablished {
@@ -163,7 +146,7 @@ impl State {
                     .entry(peer_id)
                     .or_default()
                     .insert(connection_id);
-                self.on_direct(swarm, peer_id, &endpoint);
+                self.on_connection(swarm, peer_id, connection_id, &endpoint);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -190,27 +173,23 @@ impl State {
                     },
                 );
                 if relayed {
-                    self.relayed.remove(&peer_id);
-                    // Closed before the punch ended: that punch failed.
-                    if !self.reported_direct.contains(&peer_id)
-                        && !self.failed_reported.remove(&peer_id)
+                    // Port-aware peers hear of a punch that this ends from
+                    // the behaviour.
+                    if !swarm.behaviour().punchport.is_enabled()
+                        && let Some(attempts) = self.stock.relayed_closed(peer_id)
                     {
-                        tracing::warn!(peer=%peer_id, "the relayed connection closed before a direct connection opened");
-                        send(
-                            &self.events,
-                            NodeEvent::PunchFailed {
-                                peer: peer_id,
-                                error: "the relayed connection closed before a direct connection opened".to_owned(),
-                                attempts: 0,
-                            },
+                        self.on_punch_failed(
+                            swarm,
+                            peer_id,
+                            "the relayed connection closed before a direct connection opened"
+                                .to_owned(),
+                            attempts,
                         );
-                        self.on_punch_failed(swarm, peer_id);
                     }
                 } else if let Some(ids) = self.direct.get_mut(&peer_id) {
                     ids.remove(&connection_id);
                     if ids.is_empty() {
                         self.direct.remove(&peer_id);
-                        self.reported_direct.remove(&peer_id);
                         self.on_direct_lost(swarm, peer_id);
                     }
                 }
@@ -257,13 +236,7 @@ impl State {
             SwarmEvent::Dialing {
                 peer_id: Some(peer),
                 ..
-            } => {
-                // After the relayed connection, every dial to the peer is a
-                // DCUtR attempt.
-                if let Some(relayed) = self.relayed.get_mut(&peer) {
-                    relayed.dials += 1;
-                }
-            }
+            } => self.stock.dialing(peer),
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(swarm, event),
             event => tracing::trace!(?event),
         }
@@ -348,26 +321,33 @@ impl State {
                 self.reserve_backoff = FIRST_BACKOFF;
                 self.announce_ready(swarm);
             }
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Dcutr(event))
-            | PeerBehaviourEvent::Dcutr(event) => self.on_dcutr(swarm, event),
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Dcutr(event)) => {
+                tracing::debug!(?event, "DCUtR");
+            }
+            PeerBehaviourEvent::Dcutr(event) => self.on_stock_dcutr(swarm, event),
             PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Candidate(verdict)) => {
                 tracing::debug!(?verdict, "candidate");
             }
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::PunchFailed {
-                remote_peer_id,
-                attempts,
-                last_error,
-            }) => {
-                tracing::warn!(peer=%remote_peer_id, %last_error, "hole punch failed");
-                self.failed_reported.insert(remote_peer_id);
-                self.on_punch_failed(swarm, remote_peer_id);
-                send(
-                    &self.events,
-                    NodeEvent::PunchFailed {
-                        peer: remote_peer_id,
-                        error: format!("{attempts} direct dials failed; the last: {last_error}"),
-                        attempts: self.dials_to(&remote_peer_id),
-                    },
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Direct(report)) => {
+                let local_port = report
+                    .local_addr
+                    .as_ref()
+                    .and_then(|a| punchport::QuicAddr::parse(a).ok())
+                    .map(|q| q.socket.port());
+                self.on_punched(
+                    report.remote_peer_id,
+                    report.since_relayed,
+                    report.remote_addr,
+                    local_port,
+                    report.attempts.into(),
+                );
+            }
+            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::PunchFailed(report)) => {
+                self.on_punch_failed(
+                    swarm,
+                    report.remote_peer_id,
+                    report.error.to_string(),
+                    report.attempts.into(),
                 );
             }
             event => tracing::trace!(?event),

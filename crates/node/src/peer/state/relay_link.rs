@@ -56,7 +56,7 @@ impl State {
     /// Dials `target` through the relay unless a relayed connection or such
     /// a dial exists.
     pub(super) fn dial_target(&mut self, swarm: &mut Swarm<PeerBehaviour>, target: PeerId) {
-        if self.relayed.contains_key(&target)
+        if self.is_relayed_to(&target)
             || self.circuit_dial.is_some()
             || self.repunch_at.is_some_and(|at| Instant::now() < at)
         {

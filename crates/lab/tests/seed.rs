@@ -67,7 +67,7 @@ fn port_aware_punches_every_time_and_stock_fails() {
         eprintln!(
             "stock trial {trial}: direct={} failure={:?}",
             outcome.direct(),
-            outcome.b.failure.as_ref().or(outcome.a.failure.as_ref())
+            outcome.failure()
         );
         !outcome.direct()
     });

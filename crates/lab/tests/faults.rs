@@ -57,7 +57,7 @@ fn recovers_from_a_relay_that_dies_during_the_punch() {
     } = lab
         .start_pair(
             &Trial::port_aware(),
-            &Trial::port_aware().peer_args(["--persist"]),
+            &Trial::port_aware().persist(),
         )
         .unwrap();
     // Once both ends have the relayed connection (and the punch, about 300 ms
@@ -85,7 +85,7 @@ fn recovers_from_a_relay_that_dies_during_the_punch() {
         assert_no_panic(node);
     }
 
-    let (_relay, _) = lab.start_relay(&[]).unwrap();
+    let (_relay, _) = lab.start_relay().unwrap();
     let restarted = Instant::now();
     dialing.wait_direct(Duration::from_secs(60)).unwrap();
     eprintln!(
@@ -104,7 +104,7 @@ fn survives_nats_that_flush_their_mappings() {
     let lab = PunchLab::builder(Nat::PortRestricted, Nat::PortRestricted)
         .build()
         .unwrap();
-    let trial = Trial::port_aware().peer_args(["--ping-interval-secs", "1"]);
+    let trial = Trial::port_aware().ping_interval_secs(1);
     let pair = punched_with_persist(&lab, &trial);
     let dialing = &pair.dialing;
     for router in lab.lab().routers() {
@@ -145,7 +145,7 @@ fn keeps_the_punched_path_through_short_nat_timeouts() {
             assert!(status.success());
         }
     }
-    let trial = Trial::port_aware().peer_args(["--ping-interval-secs", "10"]);
+    let trial = Trial::port_aware().ping_interval_secs(10);
     let pair = punched_with_persist(&lab, &trial);
     let dialing = &pair.dialing;
     let start = Instant::now();
@@ -176,7 +176,7 @@ fn punches_again_to_a_peer_that_restarted() {
     let lab = PunchLab::builder(Nat::PortRestricted, Nat::PortRestricted)
         .build()
         .unwrap();
-    let trial = Trial::port_aware().peer_args(["--secret-key-seed", "7"]);
+    let trial = Trial::port_aware().secret_key_seed(7);
     let Pair {
         relay: _relay,
         relay_addr,
@@ -185,7 +185,7 @@ fn punches_again_to_a_peer_that_restarted() {
         target: id,
         ..
     } = lab
-        .start_pair(&trial, &Trial::port_aware().peer_args(["--persist"]))
+        .start_pair(&trial, &Trial::port_aware().persist())
         .unwrap();
     dialing.wait_direct(Duration::from_secs(20)).unwrap();
     // DCUtR's second direct dial may still be retrying its handshake; a
@@ -207,7 +207,7 @@ fn punches_again_to_a_peer_that_restarted() {
 /// waits until it punched. Keep the whole pair: dropping a node kills it.
 fn punched_with_persist(lab: &PunchLab, trial: &Trial) -> Pair {
     let pair = lab
-        .start_pair(trial, &trial.clone().peer_args(["--persist"]))
+        .start_pair(trial, &trial.clone().persist())
         .unwrap();
     pair.dialing.wait_direct(Duration::from_secs(20)).unwrap();
     pair

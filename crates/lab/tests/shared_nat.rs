@@ -8,6 +8,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
+use punchport::dcutr::CandidateMode;
 use punchport_lab::{LabNode, PunchLab, Trial, natlab::Nat, require_lab};
 use punchport_node::NodeEvent;
 
@@ -16,7 +17,7 @@ const PEERS: usize = 8;
 #[test]
 fn eight_peers_behind_one_nat_spread_over_the_range_and_all_punch() {
     require_lab!();
-    let (moves, ports) = eight_peers_punch("range");
+    let (moves, ports) = eight_peers_punch(CandidateMode::Range);
     assert_eq!(
         ports.len(),
         PEERS,
@@ -34,25 +35,26 @@ fn eight_peers_behind_one_nat_spread_over_the_range_and_all_punch() {
 #[test]
 fn eight_peers_behind_one_nat_punch_in_socket_aware_mode() {
     require_lab!();
-    eight_peers_punch("socket-aware");
+    eight_peers_punch(CandidateMode::SocketAware);
 }
 
 /// Eight peers behind router `a` dial a peer behind router `b`; all must end
 /// directly connected, each with a direct flow that kept its final punch
 /// port... or, where the NAT remapped it, with the flow it advertised.
 /// Returns how often the peers moved and their final punch ports.
-fn eight_peers_punch(candidates: &str) -> (usize, HashSet<u16>) {
+fn eight_peers_punch(candidates: CandidateMode) -> (usize, HashSet<u16>) {
     let lab = PunchLab::builder(Nat::PortRestricted, Nat::PortRestricted)
         .a_hosts(PEERS)
         .build()
         .unwrap();
     let range = lab.range();
-    let (_relay, relay_addr) = lab
-        .start_relay(&["--max-circuits-per-peer", "32", "--max-circuits", "64"])
-        .unwrap();
+    let mut relay_args = lab.relay_args();
+    relay_args.max_circuits_per_peer = 32;
+    relay_args.max_circuits = 64;
+    let (_relay, relay_addr) = lab.start_relay_with(relay_args).unwrap();
     let trial = Trial::port_aware()
         .timeout(Duration::from_secs(60))
-        .peer_args(["--candidates", candidates]);
+        .candidates(candidates);
     let target = lab
         .start_peer(lab.lab().host("b0"), &relay_addr, &trial, None)
         .unwrap();
@@ -112,7 +114,7 @@ fn eight_peers_punch(candidates: &str) -> (usize, HashSet<u16>) {
             flows.iter().any(|f| f.original.dst.ip() == target_wan
                 && f.original.src.port() == *port
                 && f.replied
-                && (candidates != "range" || f.reply.dst.port() == *port)),
+                && (candidates != CandidateMode::Range || f.reply.dst.port() == *port)),
             "no direct flow from port {port}: {flows:#?}"
         );
     }

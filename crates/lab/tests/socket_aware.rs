@@ -7,12 +7,13 @@
 
 use std::time::Duration;
 
+use punchport::dcutr::CandidateMode;
 use punchport_lab::{PunchLab, Trial, natlab::Nat, require_lab};
 
-fn trial(candidates: &str) -> Trial {
+fn trial(candidates: CandidateMode) -> Trial {
     Trial::port_aware()
         .timeout(Duration::from_secs(20))
-        .peer_args(["--candidates", candidates])
+        .candidates(candidates)
 }
 
 #[test]
@@ -22,7 +23,7 @@ fn socket_aware_candidates_punch_through_a_port_rewriting_nat_and_the_range_filt
         .build()
         .unwrap();
     for attempt in 0..3 {
-        let outcome = lab.run(&trial("socket-aware")).unwrap();
+        let outcome = lab.run(&trial(CandidateMode::SocketAware)).unwrap();
         assert!(
             outcome.direct(),
             "socket-aware, trial {attempt}: {outcome:#?}"
@@ -35,13 +36,13 @@ fn socket_aware_candidates_punch_through_a_port_rewriting_nat_and_the_range_filt
             "{mappings:?}"
         );
     }
-    let outcome = lab.run(&trial("range")).unwrap();
+    let outcome = lab.run(&trial(CandidateMode::Range)).unwrap();
     assert!(
         !outcome.direct(),
         "the range filter punched a port-rewriting NAT: {outcome:#?}"
     );
     assert!(
-        outcome.b.failure.is_some() || outcome.a.failure.is_some(),
+        outcome.failure().is_some(),
         "{outcome:#?}"
     );
 }

@@ -89,7 +89,7 @@ fn punches_through_a_udp_flood_with_bounded_memory() {
         .a_hosts(2)
         .build()
         .unwrap();
-    let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
+    let (_relay, relay_addr) = lab.start_relay().unwrap();
     let mut reserving = lab
         .start_peer(
             lab.lab().host("a0"),
@@ -201,7 +201,7 @@ fn survives_a_junk_connect(addrs: Vec<Vec<u8>>) {
         .build()
         .unwrap();
     let outside = OutsideCounter::install(&lab);
-    let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
+    let (_relay, relay_addr) = lab.start_relay().unwrap();
     let mut victim = lab
         .start_peer(
             lab.lab().host("a0"),

@@ -13,7 +13,7 @@ use punchport_node::NodeEvent;
 /// classification that is not `unknown`.
 fn classify(nat: Nat) -> (String, Option<bool>) {
     let lab = PunchLab::builder(nat, Nat::PortRestricted).build().unwrap();
-    let (_relay, relay_addr) = lab.start_relay(&[]).unwrap();
+    let (_relay, relay_addr) = lab.start_relay().unwrap();
     let trial = Trial::port_aware();
     let peer = lab
         .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)

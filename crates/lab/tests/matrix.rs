@@ -33,7 +33,7 @@ fn direct(a: Nat, b: Nat) {
 /// answers pings after the failure.
 fn fails_fast_and_keeps_the_relay(a: Nat, b: Nat, bound: Duration) {
     let lab = PunchLab::builder(a, b).build().unwrap();
-    let trial = Trial::port_aware().peer_args(["--ping-interval-secs", "1"]);
+    let trial = Trial::port_aware().ping_interval_secs(1);
     let Pair {
         relay: _relay,
         reserving,

@@ -1,0 +1,102 @@
+//! What one peer reported, folded from its [`NodeEvent`]s: the loopback
+//! scenarios fold the events of in-process nodes into it, the NAT lab those
+//! of the binaries' JSON lines.
+
+use libp2p::{Multiaddr, PeerId};
+use punchport::{PortRange, QuicAddr};
+
+use crate::NodeEvent;
+
+/// A direct connection as one side reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectConnection {
+    /// Whether this side dialed it.
+    pub dialer: bool,
+    /// The remote port: the dialed one, or the source of an accepted
+    /// connection.
+    pub remote_port: u16,
+    /// The local port, when known.
+    pub local_port: Option<u16>,
+}
+
+/// What one peer reported.
+#[derive(Debug, Clone, Default)]
+pub struct PeerSummary {
+    /// The punch range, to tell the punch socket among the listen addresses.
+    pub range: PortRange,
+    /// The peer's id, from its `ready` line.
+    pub peer_id: Option<PeerId>,
+    /// Its punch port, from its listen addresses.
+    pub punch_port: Option<u16>,
+    /// Milliseconds from relayed to the first direct connection.
+    pub elapsed_ms: Option<u64>,
+    /// Its DCUtR attempts until direct or failed.
+    pub attempts: Option<u32>,
+    /// Every direct connection it reported.
+    pub connections: Vec<DirectConnection>,
+    /// Its `punch_failed` errors, and `timeout`.
+    pub failures: Vec<String>,
+}
+
+impl PeerSummary {
+    /// Nothing reported yet by a peer punching on `range`.
+    pub fn new(range: PortRange) -> Self {
+        Self {
+            range,
+            ..Self::default()
+        }
+    }
+
+    /// Folds `event` in.
+    pub fn record(&mut self, event: &NodeEvent) {
+        let port = |addr: &Multiaddr| QuicAddr::parse(addr).ok().map(|q| q.socket.port());
+        match event {
+            NodeEvent::Listening { address } => {
+                if let Some(p) = port(address).filter(|p| self.range.contains(*p)) {
+                    self.punch_port = Some(p);
+                }
+            }
+            NodeEvent::Ready { peer_id } => self.peer_id = Some(*peer_id),
+            NodeEvent::Connection {
+                endpoint,
+                remote_address,
+                local_port,
+                ..
+            } => {
+                if let Some(remote_port) = port(remote_address) {
+                    self.connections.push(DirectConnection {
+                        dialer: endpoint == "dialer",
+                        remote_port,
+                        local_port: *local_port,
+                    });
+                }
+            }
+            NodeEvent::Direct {
+                elapsed_ms,
+                attempts,
+                ..
+            } => {
+                self.elapsed_ms.get_or_insert(*elapsed_ms);
+                self.attempts.get_or_insert(*attempts);
+            }
+            NodeEvent::PunchFailed {
+                error, attempts, ..
+            } => {
+                self.failures.push(error.clone());
+                self.attempts.get_or_insert(*attempts);
+            }
+            NodeEvent::Timeout => self.failures.push("timeout".to_owned()),
+            _ => {}
+        }
+    }
+
+    /// Whether it reported a direct connection.
+    pub fn direct(&self) -> bool {
+        self.elapsed_ms.is_some()
+    }
+
+    /// Its first failure, if any.
+    pub fn failure(&self) -> Option<&str> {
+        self.failures.first().map(String::as_str)
+    }
+}
