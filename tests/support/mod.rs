@@ -13,22 +13,15 @@ use std::{
 
 use serde_json::Value;
 
-/// A binary that `cargo test` built next to this test's executable.
+/// A node binary that `cargo test` built, as the lab finds it.
 pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --examples`",
-        path.display()
-    );
-    path
+    let binaries = punchport_lab::Binaries::locate().unwrap_or_else(|e| panic!("{e}"));
+    match name {
+        "relay" => binaries.relay,
+        "peer" => binaries.peer,
+        "keygen" => binaries.keygen,
+        other => panic!("no binary {other}"),
+    }
 }
 
 /// A running binary; killed (by its PID) and reaped on drop.

@@ -74,6 +74,13 @@ impl PortRange {
         (self.start..=self.end).contains(&port)
     }
 
+    /// Whether listening on `port` binds the punch socket: port 0 (the
+    /// first free port of the range) or a port inside the range. Any other
+    /// port is an ordinary listener.
+    pub fn binds_punch_socket(&self, port: u16) -> bool {
+        port == 0 || self.contains(port)
+    }
+
     /// Number of ports in the range (at least 1).
     #[allow(clippy::len_without_is_empty)] // a range is never empty
     pub fn len(&self) -> usize {

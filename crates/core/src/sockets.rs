@@ -157,6 +157,17 @@ impl PunchSockets {
         lock(&self.shared).open(family).cloned()
     }
 
+    /// The port of the open punch socket of `family`.
+    pub fn port(&self, family: Family) -> Option<u16> {
+        lock(&self.shared).open(family).map(PunchSocket::port)
+    }
+
+    /// Whether `local` is the open punch socket of its family (its port;
+    /// the IP may be any of the socket's addresses).
+    pub fn is_punch(&self, local: SocketAddr) -> bool {
+        self.port(Family::of(local.ip())) == Some(local.port())
+    }
+
     /// Every open punch socket (at most one per family).
     pub fn all(&self) -> Vec<PunchSocket> {
         lock(&self.shared)

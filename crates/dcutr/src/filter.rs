@@ -186,7 +186,7 @@ impl Filter {
 
     /// The port of the punch socket of `family`, if one is bound.
     pub(crate) fn punch_port(&self, family: Family) -> Option<u16> {
-        self.sockets.get(family).map(|s| s.port())
+        self.sockets.port(family)
     }
 
     /// Socket-aware mode: an observer saw the punch socket at `addr`.

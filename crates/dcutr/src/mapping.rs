@@ -164,10 +164,6 @@ impl Mapping {
         }
     }
 
-    fn punch_port(&self, family: Family) -> Option<u16> {
-        self.sockets.get(family).map(|s| s.port())
-    }
-
     /// What the observations say about the NAT in front of the punch socket
     /// of `family`.
     pub(crate) fn nat(&self, family: Family) -> NatStatus {
@@ -218,7 +214,7 @@ impl Mapping {
             ConnectedPoint::Listener { local_addr, .. } => QuicAddr::parse(local_addr)
                 .ok()
                 .map(|q| q.socket)
-                .filter(|local| self.punch_port(Family::of(local.ip())) == Some(local.port())),
+                .filter(|local| self.sockets.is_punch(*local)),
             // The transport recorded which punch socket the dial left from.
             ConnectedPoint::Dialer { address, .. } => QuicAddr::parse(address)
                 .ok()
@@ -277,9 +273,7 @@ impl Mapping {
         else {
             return (Observation::Unrelated, Vec::new());
         };
-        let Some(local) = connection.local.filter(|local| {
-            self.punch_port(Family::of(local.ip())) == Some(local.port())
-        }) else {
+        let Some(local) = connection.local.filter(|local| self.sockets.is_punch(*local)) else {
             return (Observation::Unrelated, Vec::new());
         };
         let family = Family::of(local.ip());
@@ -467,7 +461,7 @@ impl Mapping {
     /// A port of the range not tried yet, chosen at random so that nodes
     /// behind one NAT spread out instead of colliding again.
     fn next_port(&mut self, family: Family) -> Option<u16> {
-        let current = self.punch_port(family);
+        let current = self.sockets.port(family);
         let state = self.families.entry(family).or_default();
         let free: Vec<u16> = self
             .sockets

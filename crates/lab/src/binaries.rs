@@ -1,4 +1,5 @@
-//! Finding the `relay` and `peer` binaries that cargo built.
+//! Finding the node binaries that cargo built: the one place that knows
+//! where they are, for the lab and for the tests that run them on loopback.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,8 @@ pub struct Binaries {
     pub relay: PathBuf,
     /// The `peer` example.
     pub peer: PathBuf,
+    /// The `keygen` example.
+    pub keygen: PathBuf,
 }
 
 impl Binaries {
@@ -38,6 +41,7 @@ impl Binaries {
         Ok(Self {
             relay: find("relay")?,
             peer: find("peer")?,
+            keygen: find("keygen")?,
         })
     }
 }

@@ -16,7 +16,7 @@ pub enum Error {
         path.display()
     )]
     MissingBinary {
-        /// `relay` or `peer`.
+        /// `relay`, `peer` or `keygen`.
         name: &'static str,
         /// Where it was looked for.
         path: PathBuf,

@@ -31,16 +31,4 @@ pub use outcome::{Outcome, Side};
 pub use punch_lab::{Pair, PunchLab, PunchLabBuilder};
 pub use trial::{Layout, Trial};
 
-/// Skips a lab test, with a message that says why, when the lab cannot run
-/// here (not root, or `ip`, `nft` or `conntrack` missing).
-#[macro_export]
-macro_rules! require_lab {
-    () => {
-        if let Err(why) = $crate::natlab::available() {
-            eprintln!("SKIPPED: the NAT lab cannot run here: {why}");
-            return;
-        }
-    };
-}
-
-pub use natlab;
+pub use natlab::{self, require_lab};

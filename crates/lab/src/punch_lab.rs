@@ -159,7 +159,7 @@ impl PunchLab {
         let relay = self.lab.relay();
         let node = LabNode::spawn(relay, "relay", &self.binaries.relay, args.to_args())?;
         let addr = node.wait_for(STARTUP, "listening line", |e| match e {
-            NodeEvent::Listening { address }
+            NodeEvent::Listening { address, .. }
                 if QuicAddr::parse(address).is_ok_and(|q| q.socket.ip() == relay.ip()) =>
             {
                 Some(address.clone())
@@ -205,14 +205,13 @@ impl PunchLab {
     /// Runs one trial: fresh conntrack tables, a fresh relay, peer A on `a0`
     /// reserving, peer B on `b0` dialing A through the relay.
     pub fn run(&self, trial: &Trial) -> Result<Outcome, Error> {
-        let range = trial.range.unwrap_or(self.range);
         for router in self.lab.routers() {
             router.flush_conntrack()?;
         }
         let (_relay, relay_addr) = self.start_relay()?;
         let (a_host, b_host) = (self.lab.host("a0"), self.lab.host("b0"));
         let side = |host| Side {
-            peer: PeerSummary::new(range),
+            peer: PeerSummary::new(),
             public_ip: Some(self.public_ip(host)),
             flows: Vec::new(),
         };

@@ -65,19 +65,22 @@ fn the_metrics_endpoint_shows_the_punch() {
         "{}",
         dialing.stderr()
     );
-    reserving
-        .wait_for(Duration::from_secs(10), "direct", |e| {
-            matches!(e, NodeEvent::Direct { .. }).then_some(())
-        })
-        .unwrap();
-    // The initiator's own dial ends after the first direct connection
-    // (whichever side's dial made it), connected or not: the dialing peer
-    // exits half a second after it is direct.
-    reserving
-        .wait_for(Duration::from_secs(10), "attempt", |e| {
-            matches!(e, NodeEvent::Attempt { .. }).then_some(())
-        })
-        .unwrap();
+    // The punch ended (`direct`, whichever side's dial made it) and the
+    // initiator's own dial ended, connected or not (the dialing peer exits
+    // half a second after it is direct), in whichever order they come.
+    let (mut direct, mut attempt) = (false, false);
+    while !(direct && attempt) {
+        reserving
+            .wait_for(Duration::from_secs(10), "direct and attempt", |e| {
+                match e {
+                    NodeEvent::Direct { .. } => direct = true,
+                    NodeEvent::Attempt { .. } => attempt = true,
+                    _ => return None,
+                }
+                Some(())
+            })
+            .unwrap();
+    }
     let text = scrape(lab.lab().host("a0"), port);
     assert!(text.starts_with("HTTP/1."), "{text}");
     assert!(text.contains("application/openmetrics-text"), "{text}");

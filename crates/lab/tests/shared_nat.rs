@@ -79,13 +79,12 @@ fn eight_peers_punch(candidates: CandidateMode) -> (usize, HashSet<u16>) {
         let mut first_port = None;
         let direct_port = peer
             .wait_for(Duration::from_secs(90), "direct", |e| match e {
-                NodeEvent::Listening { address } => {
-                    let port = punchport::QuicAddr::parse(address)
-                        .ok()
-                        .map(|q| q.socket.port());
-                    if let Some(port) = port.filter(|p| range.contains(*p)) {
-                        first_port.get_or_insert(port);
-                    }
+                NodeEvent::Listening {
+                    address,
+                    punch_socket: true,
+                } => {
+                    let port = punchport::QuicAddr::parse(address).unwrap().socket.port();
+                    first_port.get_or_insert(port);
                     None
                 }
                 NodeEvent::PunchPortMoved { .. } => {

@@ -121,6 +121,20 @@ pub use netns::run_in_namespace;
 pub use node::{Host, Router};
 pub use process::Process;
 
+/// Returns from the calling test, printing `SKIPPED: the NAT lab cannot run
+/// here: <why>`, when [`available`] says the lab cannot run here. Tests that
+/// need the lab begin with it, so that elsewhere they skip with a reason
+/// instead of passing silently.
+#[macro_export]
+macro_rules! require_lab {
+    () => {
+        if let Err(why) = $crate::available() {
+            eprintln!("SKIPPED: the NAT lab cannot run here: {why}");
+            return;
+        }
+    };
+}
+
 /// Checks that the lab can run here: root (euid 0), `ip netns` usable,
 /// `nft` and `conntrack` present and working inside a namespace, and
 /// `/dev/net/tun` present (for delayed links).

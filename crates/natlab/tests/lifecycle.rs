@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{recv_expect, send};
+use natlab::require_lab;
 use natlab::{Error, Lab, Nat};
 
 fn namespaces() -> Vec<String> {

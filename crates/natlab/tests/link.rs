@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{recv, send};
+use natlab::require_lab;
 use natlab::{Lab, Nat};
 
 /// Echoes every datagram back until `stop` is set.

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 use common::{expect_silence, recv, recv_expect, send};
+use natlab::require_lab;
 use natlab::{Flow, Lab, Nat, Router};
 
 const ANY: [u8; 4] = [0, 0, 0, 0];

@@ -13,6 +13,9 @@ pub enum NodeEvent {
     Listening {
         /// A listen address.
         address: Multiaddr,
+        /// Whether it is the punch socket's (peers only).
+        #[serde(default)]
+        punch_socket: bool,
     },
     /// The node serves its Prometheus metrics at `http://<address>/metrics`.
     Metrics {

@@ -70,7 +70,7 @@ impl Node {
     /// Waits for the node's first `listening` address.
     pub async fn wait_for_listen_addr(&mut self) -> Result<Multiaddr, WaitError> {
         self.wait_for(|e| match e {
-            NodeEvent::Listening { address } => Some(address.clone()),
+            NodeEvent::Listening { address, .. } => Some(address.clone()),
             _ => None,
         })
         .await

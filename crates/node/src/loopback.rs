@@ -123,7 +123,7 @@ pub async fn punch_pair_with(
         ))
     };
     let side = || Side {
-        peer: PeerSummary::new(range),
+        peer: PeerSummary::new(),
         decoy_port: decoy_port(range),
     };
     let (mut a_side, mut b_side) = (side(), side());

@@ -270,6 +270,7 @@ async fn run(
                     &events,
                     NodeEvent::Listening {
                         address: with_peer_id(address, peer_id),
+                        punch_socket: false,
                     },
                 );
                 if waiting.remove(&listener_id) && waiting.is_empty() {

@@ -3,7 +3,7 @@
 //! of the binaries' JSON lines.
 
 use libp2p::{Multiaddr, PeerId};
-use punchport::{PortRange, QuicAddr};
+use punchport::QuicAddr;
 
 use crate::NodeEvent;
 
@@ -22,8 +22,6 @@ pub struct DirectConnection {
 /// What one peer reported.
 #[derive(Debug, Clone, Default)]
 pub struct PeerSummary {
-    /// The punch range, to tell the punch socket among the listen addresses.
-    pub range: PortRange,
     /// The peer's id, from its `ready` line.
     pub peer_id: Option<PeerId>,
     /// Its punch port, from its listen addresses.
@@ -39,23 +37,19 @@ pub struct PeerSummary {
 }
 
 impl PeerSummary {
-    /// Nothing reported yet by a peer punching on `range`.
-    pub fn new(range: PortRange) -> Self {
-        Self {
-            range,
-            ..Self::default()
-        }
+    /// Nothing reported yet.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Folds `event` in.
     pub fn record(&mut self, event: &NodeEvent) {
         let port = |addr: &Multiaddr| QuicAddr::parse(addr).ok().map(|q| q.socket.port());
         match event {
-            NodeEvent::Listening { address } => {
-                if let Some(p) = port(address).filter(|p| self.range.contains(*p)) {
-                    self.punch_port = Some(p);
-                }
-            }
+            NodeEvent::Listening {
+                address,
+                punch_socket: true,
+            } => self.punch_port = port(address),
             NodeEvent::Ready { peer_id } => self.peer_id = Some(*peer_id),
             NodeEvent::Connection {
                 endpoint,

@@ -186,7 +186,7 @@ impl libp2p_core::Transport for Transport {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
         let port = quic.socket.port();
-        let listener = if port == 0 || self.config.range.contains(port) {
+        let listener = if self.config.range.binds_punch_socket(port) {
             self.bind_punch(id, &addr, quic.socket)?
         } else {
             self.bind(id, Kind::Ordinary, quic.socket)?

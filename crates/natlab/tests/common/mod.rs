@@ -5,17 +5,6 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// Returns from the test with `SKIPPED: <why>` when the lab cannot run here.
-#[macro_export]
-macro_rules! require_lab {
-    () => {
-        if let Err(why) = natlab::available() {
-            eprintln!("SKIPPED: {why}");
-            return;
-        }
-    };
-}
-
 /// How long a test waits for a packet that should arrive.
 pub const ARRIVES: Duration = Duration::from_secs(2);
 /// How long a test waits to be sure a packet does not arrive.

@@ -15,7 +15,10 @@ pub(super) async fn run(
     config: PeerConfig,
     events: mpsc::UnboundedSender<NodeEvent>,
 ) -> Result<(), ConfigError> {
-    let mut waiting = listen(&mut swarm, &config)?;
+    let Listeners {
+        mut waiting,
+        stock_punch,
+    } = listen(&mut swarm, &config)?;
     if let (Some(ip), Some(dcutr)) = (config.announce_ip, swarm.behaviour_mut().punchport.as_mut())
     {
         let addr = QuicAddr {
@@ -45,7 +48,7 @@ pub(super) async fn run(
         None => None,
     };
     let mut retry = tokio::time::interval(config.retry_interval);
-    let mut state = State::new(config, events, metrics);
+    let mut state = State::new(config, events, metrics, stock_punch);
     loop {
         tokio::select! {
             event = swarm.select_next_some() => {
@@ -59,13 +62,19 @@ pub(super) async fn run(
     }
 }
 
-/// Opens the listeners: the ordinary ones and the punch socket. Returns the
-/// listener ids still to report an address.
-fn listen(
-    swarm: &mut Swarm<PeerBehaviour>,
-    config: &PeerConfig,
-) -> Result<HashSet<ListenerId>, ConfigError> {
+/// The listeners a peer opened.
+struct Listeners {
+    /// Those still to report an address.
+    waiting: HashSet<ListenerId>,
+    /// The punch socket's, for the stock control (port-aware peers have the
+    /// transport's table).
+    stock_punch: HashSet<ListenerId>,
+}
+
+/// Opens the listeners: the ordinary ones and the punch socket.
+fn listen(swarm: &mut Swarm<PeerBehaviour>, config: &PeerConfig) -> Result<Listeners, ConfigError> {
     let mut ids = HashSet::new();
+    let mut stock_punch = HashSet::new();
     let open = |swarm: &mut Swarm<PeerBehaviour>, addr: Multiaddr| {
         swarm
             .listen_on(addr.clone())
@@ -76,13 +85,24 @@ fn listen(
     };
     let range = config.punch_range;
     let is_punch = |addr: &Multiaddr| {
-        QuicAddr::parse(addr).is_ok_and(|q| q.socket.port() == 0 || range.contains(q.socket.port()))
+        QuicAddr::parse(addr).is_ok_and(|q| range.binds_punch_socket(q.socket.port()))
     };
     for addr in &config.listen {
-        ids.insert(open(swarm, addr.clone())?);
+        let id = open(swarm, addr.clone())?;
+        ids.insert(id);
+        if is_punch(addr) {
+            stock_punch.insert(id);
+        }
     }
+    let done = |waiting, stock_punch| Listeners {
+        waiting,
+        stock_punch: match config.transport {
+            TransportKind::Stock => stock_punch,
+            TransportKind::PortAware => HashSet::new(),
+        },
+    };
     if config.listen.iter().any(is_punch) {
-        return Ok(ids);
+        return Ok(done(ids, stock_punch));
     }
     let punch_addr = |port| {
         QuicAddr {
@@ -103,6 +123,7 @@ fn listen(
                 match open(swarm, punch_addr(port)) {
                     Ok(id) => {
                         ids.insert(id);
+                        stock_punch.insert(id);
                         last = None;
                         break;
                     }
@@ -114,5 +135,5 @@ fn listen(
             }
         }
     }
-    Ok(ids)
+    Ok(done(ids, stock_punch))
 }

@@ -67,6 +67,9 @@ pub(super) struct State {
     relayed_connections: HashMap<ConnectionId, PeerId>,
     /// The stock control's punches (port-aware peers have the behaviour's).
     stock: stock::StockPunches,
+    /// The stock control's punch listeners (port-aware peers have the
+    /// transport's table).
+    stock_punch_listeners: HashSet<ListenerId>,
     /// With `persist`: when to dial the target through the relay again.
     repunch_at: Option<Instant>,
     /// With `persist`: the wait after the next failed punch.
@@ -83,6 +86,7 @@ impl State {
         config: PeerConfig,
         events: mpsc::UnboundedSender<NodeEvent>,
         metrics: Option<NodeMetrics>,
+        stock_punch_listeners: HashSet<ListenerId>,
     ) -> Self {
         Self {
             config,
@@ -94,6 +98,7 @@ impl State {
             direct: HashMap::new(),
             relayed_connections: HashMap::new(),
             stock: stock::StockPunches::default(),
+            stock_punch_listeners,
             repunch_at: None,
             backoff: FIRST_BACKOFF,
             reserve_at: None,
@@ -112,11 +117,23 @@ impl State {
         }
         let relay_peer = self.config.relay_peer;
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
+            SwarmEvent::NewListenAddr {
+                address,
+                listener_id,
+            } => {
+                let punch_socket = match swarm.behaviour().punchport.as_ref() {
+                    Some(dcutr) => dcutr
+                        .punch_sockets()
+                        .all()
+                        .iter()
+                        .any(|s| s.listener == listener_id),
+                    None => self.stock_punch_listeners.contains(&listener_id),
+                };
                 send(
                     &self.events,
                     NodeEvent::Listening {
                         address: with_peer_id(address, *swarm.local_peer_id()),
+                        punch_socket,
                     },
                 );
             }
