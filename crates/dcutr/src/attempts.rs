@@ -125,7 +125,10 @@ impl std::fmt::Display for PunchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PunchError::Dials { last_error } => {
-                write!(f, "{MAX_ATTEMPTS} direct dials failed; the last: {last_error}")
+                write!(
+                    f,
+                    "{MAX_ATTEMPTS} direct dials failed; the last: {last_error}"
+                )
             }
             PunchError::Protocol(error) => f.write_str(error),
             PunchError::RelayedClosed => {
@@ -476,7 +479,10 @@ mod tests {
         let (_, failure) = attempts.failed(id, "timeout 3".into(), None, None, t.at(15_000));
         let failure = failure.unwrap();
         assert_eq!(failure.remote_peer_id, peer);
-        assert_eq!((failure.side, failure.attempts), (Side::Responder, MAX_ATTEMPTS));
+        assert_eq!(
+            (failure.side, failure.attempts),
+            (Side::Responder, MAX_ATTEMPTS)
+        );
         assert_eq!(failure.since_relayed, Duration::from_secs(15));
         assert_eq!(
             failure.error,
@@ -495,8 +501,14 @@ mod tests {
         let ours = dial(&mut attempts, peer, Endpoint::Listener, &[], t.at(100));
         // The other side's dial arrives first.
         let theirs = addr("/ip4/198.51.100.2/udp/40000/quic-v1");
-        let (report, direct) =
-            attempts.direct(next_id(), peer, Endpoint::Listener, &theirs, None, t.at(300));
+        let (report, direct) = attempts.direct(
+            next_id(),
+            peer,
+            Endpoint::Listener,
+            &theirs,
+            None,
+            t.at(300),
+        );
         assert_eq!(report, None, "not one of our dials");
         let direct = direct.unwrap();
         assert_eq!(direct.endpoint, Endpoint::Listener);
@@ -540,10 +552,7 @@ mod tests {
                 .dcutr_failed(peer, "Giving up after 3 dial attempts".into(), t.at(15_000))
                 .unwrap();
             assert_eq!(failure.side, side);
-            assert_eq!(
-                failure.error.to_string(),
-                "Giving up after 3 dial attempts"
-            );
+            assert_eq!(failure.error.to_string(), "Giving up after 3 dial attempts");
         }
     }
 

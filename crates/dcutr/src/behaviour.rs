@@ -261,7 +261,7 @@ impl Behaviour {
                 let remote = QuicAddr::parse(address).ok()?.socket;
                 self.sockets
                     .source(connection, remote)
-                    .map(|local| socket_multiaddr(local))
+                    .map(socket_multiaddr)
             }
         }
     }
@@ -564,9 +564,9 @@ impl NetworkBehaviour for Behaviour {
             FromSwarm::ConnectionClosed(closed) => {
                 self.mapping.closed(closed.connection_id);
                 self.sockets.forget(closed.connection_id);
-                if let Some(ended) =
-                    self.attempts
-                        .closed(closed.connection_id, closed.peer_id, now)
+                if let Some(ended) = self
+                    .attempts
+                    .closed(closed.connection_id, closed.peer_id, now)
                 {
                     self.ended(ended);
                 }

@@ -305,8 +305,7 @@ impl Filter {
         let range = self.sockets.range();
         if let Some((rewritten_ip, rewritten_port)) = self.rewritten
             && rewritten_ip == ip
-            && (quic.socket.port() == rewritten_port
-                || !range.contains(quic.socket.port()))
+            && (quic.socket.port() == rewritten_port || !range.contains(quic.socket.port()))
         {
             return Decision::Dropped(DropReason::PortRewritten);
         }
@@ -648,8 +647,7 @@ mod properties {
             return;
         };
         let family = Family::of(quic.socket.ip());
-        if (RANGE.0..=RANGE.1).contains(&quic.socket.port())
-            && table.handle().get(family).is_none()
+        if (RANGE.0..=RANGE.1).contains(&quic.socket.port()) && table.handle().get(family).is_none()
         {
             table.bound(ListenerId::next(), quic.socket);
         }

@@ -56,9 +56,7 @@ mod filter;
 mod mapping;
 mod nat;
 
-pub use attempts::{
-    AttemptOutcome, AttemptReport, DirectReport, FailureReport, PunchError, Side,
-};
+pub use attempts::{AttemptOutcome, AttemptReport, DirectReport, FailureReport, PunchError, Side};
 pub use behaviour::{Behaviour, Event, TooManyCandidates};
 pub use config::{CandidateMode, Config, ParseCandidateModeError};
 pub use filter::{Decision, DropReason, Source, Stats, Verdict};

@@ -152,7 +152,12 @@ pub(crate) struct Mapping {
 
 impl Mapping {
     /// `seed` seeds the choice of the port a move goes to.
-    pub(crate) fn new(sockets: PunchSockets, max_moves: u8, mode: CandidateMode, seed: u64) -> Self {
+    pub(crate) fn new(
+        sockets: PunchSockets,
+        max_moves: u8,
+        mode: CandidateMode,
+        seed: u64,
+    ) -> Self {
         Self {
             sockets,
             max_moves,
@@ -169,7 +174,9 @@ impl Mapping {
     pub(crate) fn nat(&self, family: Family) -> NatStatus {
         self.families
             .get(&family)
-            .map_or(NatStatus::unknown(family), |state| state.classifier.status(family))
+            .map_or(NatStatus::unknown(family), |state| {
+                state.classifier.status(family)
+            })
     }
 
     /// A listener reported an address: a move to it is done.
@@ -273,7 +280,10 @@ impl Mapping {
         else {
             return (Observation::Unrelated, Vec::new());
         };
-        let Some(local) = connection.local.filter(|local| self.sockets.is_punch(*local)) else {
+        let Some(local) = connection
+            .local
+            .filter(|local| self.sockets.is_punch(*local))
+        else {
             return (Observation::Unrelated, Vec::new());
         };
         let family = Family::of(local.ip());
@@ -842,11 +852,10 @@ mod tests {
         // A connection from the IPv6 socket is observed on its own terms.
         let v6_relay = ConnectionId::new_unchecked(4);
         setup.dial(v6_relay, "/ip6/2001:db8::10/udp/443/quic-v1");
-        let (observation, _) = setup.mapping.observed(
-            v6_relay,
-            &addr("/ip6/2001:db8::77/udp/40005/quic-v1"),
-            &[],
-        );
+        let (observation, _) =
+            setup
+                .mapping
+                .observed(v6_relay, &addr("/ip6/2001:db8::77/udp/40005/quic-v1"), &[]);
         assert_eq!(observation, Observation::Preserved { port: 40005 });
         assert_eq!(setup.mapping.nat(Family::Ipv6).observers, 1);
         assert_eq!(setup.mapping.nat(Family::Ipv6).family, Family::Ipv6);

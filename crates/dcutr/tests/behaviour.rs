@@ -94,7 +94,12 @@ async fn punch_port(node: &PeerNode) -> u16 {
 #[tokio::test]
 async fn the_remote_receives_in_connect_what_the_behaviour_reports_it_sent() {
     let (_relay, relay_addr) = support::relay().await;
-    let mut a = support::peer(range(44000), Config::new(), &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
+    let mut a = support::peer(
+        range(44000),
+        Config::new(),
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+    )
+    .await;
     // An announced address is translated onto the punch port, and comes
     // before the relay's observation in DCUtR's list.
     a.with(|swarm| {
@@ -139,7 +144,10 @@ async fn the_remote_receives_in_connect_what_the_behaviour_reports_it_sent() {
     let (report, direct) = punched(&mut a).await;
     assert_eq!((report.side, report.attempt), (Side::Initiator, 1));
     assert_eq!(report.candidates_sent, received);
-    assert_eq!(report.candidates_received, [remote_addr.clone()]);
+    assert_eq!(
+        report.candidates_received,
+        std::slice::from_ref(&remote_addr)
+    );
     assert_eq!(
         report.local_addr,
         Some(quic(punch.local_addr_for([127, 0, 0, 1].into())))
@@ -155,10 +163,19 @@ async fn the_remote_receives_in_connect_what_the_behaviour_reports_it_sent() {
 #[tokio::test]
 async fn a_connect_with_more_candidates_than_dcutr_sends_is_denied_before_anything_leaves() {
     let (_relay, relay_addr) = support::relay().await;
-    let mut a = support::peer(range(44050), Config::new(), &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
+    let mut a = support::peer(
+        range(44050),
+        Config::new(),
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+    )
+    .await;
     a.reserve(&relay_addr).await;
     let targets = decoys("127.0.0.1", 21);
-    let mut remote = support::remote(&["/ip4/127.0.0.1/udp/0/quic-v1"], Answer::These(raw(&targets))).await;
+    let mut remote = support::remote(
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+        Answer::These(raw(&targets)),
+    )
+    .await;
     remote.dial_through(&relay_addr, a.peer_id).await;
 
     // DCUtR tries three times; each dial is denied, and then it gives up.
@@ -188,10 +205,19 @@ async fn a_connect_with_more_candidates_than_dcutr_sends_is_denied_before_anythi
 #[tokio::test]
 async fn a_punch_to_a_family_without_a_punch_socket_is_denied() {
     let (_relay, relay_addr) = support::relay().await;
-    let mut a = support::peer(range(44100), Config::new(), &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
+    let mut a = support::peer(
+        range(44100),
+        Config::new(),
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+    )
+    .await;
     a.reserve(&relay_addr).await;
     let targets = decoys("::1", 2);
-    let mut remote = support::remote(&["/ip4/127.0.0.1/udp/0/quic-v1"], Answer::These(raw(&targets))).await;
+    let mut remote = support::remote(
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+        Answer::These(raw(&targets)),
+    )
+    .await;
     remote.dial_through(&relay_addr, a.peer_id).await;
     let report = attempt(&mut a).await;
     let AttemptOutcome::Failed { error } = &report.outcome else {
@@ -296,7 +322,8 @@ async fn a_rewritten_punch_port_moves_the_socket_and_the_candidates() {
             .then_some(())
         }
     };
-    a.wait("identify from the relay", identified(connection)).await;
+    a.wait("identify from the relay", identified(connection))
+        .await;
     let old = a
         .with(|swarm| swarm.behaviour().dcutr.punch_sockets().get(Family::Ipv4))
         .await
@@ -374,7 +401,11 @@ async fn a_rewritten_punch_port_moves_the_socket_and_the_candidates() {
     .iter()
     .map(|a| a.parse::<Multiaddr>().unwrap().with(me.clone()))
     .collect();
-    assert_eq!(candidates[candidates.len() - 2..], newest[..], "{candidates:?}");
+    assert_eq!(
+        candidates[candidates.len() - 2..],
+        newest[..],
+        "{candidates:?}"
+    );
 }
 
 #[tokio::test]

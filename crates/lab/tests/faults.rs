@@ -55,10 +55,7 @@ fn recovers_from_a_relay_that_dies_during_the_punch() {
         dialing,
         ..
     } = lab
-        .start_pair(
-            &Trial::port_aware(),
-            &Trial::port_aware().persist(),
-        )
+        .start_pair(&Trial::port_aware(), &Trial::port_aware().persist())
         .unwrap();
     // Once both ends have the relayed connection (and the punch, about 300 ms
     // long at this delay, has just begun), the relay dies.
@@ -206,9 +203,7 @@ fn punches_again_to_a_peer_that_restarted() {
 /// Starts a pair running `trial` (the dialing side with `--persist`) and
 /// waits until it punched. Keep the whole pair: dropping a node kills it.
 fn punched_with_persist(lab: &PunchLab, trial: &Trial) -> Pair {
-    let pair = lab
-        .start_pair(trial, &trial.clone().persist())
-        .unwrap();
+    let pair = lab.start_pair(trial, &trial.clone().persist()).unwrap();
     pair.dialing.wait_direct(Duration::from_secs(20)).unwrap();
     pair
 }

@@ -112,7 +112,10 @@ fn the_metrics_endpoint_shows_the_punch() {
         "{text}"
     );
     assert_eq!(
-        total("libp2p_holepunch_time_to_direct_seconds_count", &[r#"side="initiator""#]),
+        total(
+            "libp2p_holepunch_time_to_direct_seconds_count",
+            &[r#"side="initiator""#]
+        ),
         1.0,
         "{text}"
     );

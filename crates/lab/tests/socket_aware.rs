@@ -41,8 +41,5 @@ fn socket_aware_candidates_punch_through_a_port_rewriting_nat_and_the_range_filt
         !outcome.direct(),
         "the range filter punched a port-rewriting NAT: {outcome:#?}"
     );
-    assert!(
-        outcome.failure().is_some(),
-        "{outcome:#?}"
-    );
+    assert!(outcome.failure().is_some(), "{outcome:#?}");
 }

@@ -18,8 +18,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{expect_silence, recv, recv_expect, send};
-use natlab::require_lab;
 use natlab::kube::{CNI_TABLE, EXEMPTION_TABLE};
+use natlab::require_lab;
 use natlab::{Error, KubeNode, Lab, PUNCH_PORTS, PortRange, Router, RouterKind, plan};
 
 const ANY: [u8; 4] = [0, 0, 0, 0];

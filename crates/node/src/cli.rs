@@ -163,7 +163,11 @@ impl RelayArgs {
         args.opt("--secret-key-seed", self.secret_key_seed);
         args.opt("--key-file", self.key_file.as_ref().map(|p| p.display()));
         let defaults = RelayLimits::default();
-        args.unless_default("--max-reservations", self.max_reservations, defaults.max_reservations);
+        args.unless_default(
+            "--max-reservations",
+            self.max_reservations,
+            defaults.max_reservations,
+        );
         args.unless_default(
             "--max-reservations-per-peer",
             self.max_reservations_per_peer,
@@ -313,7 +317,11 @@ impl PeerArgs {
         args.opt("--secret-key-seed", self.secret_key_seed);
         args.opt("--key-file", self.key_file.as_ref().map(|p| p.display()));
         args.opt("--dial", self.dial);
-        args.unless_default("--initiator-role", self.initiator_role, InitiatorRole::Client);
+        args.unless_default(
+            "--initiator-role",
+            self.initiator_role,
+            InitiatorRole::Client,
+        );
         args.unless_default("--candidates", self.candidates, CandidateMode::SocketAware);
         args.unless_default(
             "--ping-interval-secs",
@@ -378,7 +386,12 @@ impl Args {
         }
     }
 
-    fn unless_default<T: std::fmt::Display + PartialEq>(&mut self, flag: &str, value: T, default: T) {
+    fn unless_default<T: std::fmt::Display + PartialEq>(
+        &mut self,
+        flag: &str,
+        value: T,
+        default: T,
+    ) {
         if value != default {
             self.one(flag, value);
         }
@@ -512,23 +525,26 @@ mod tests {
         all.persist = true;
         all.timeout_secs = 7;
         for args in [defaults, all] {
-            let again: PeerArgs = peer(&args.to_args().iter().map(String::as_str).collect::<Vec<_>>())
-                .unwrap();
+            let again: PeerArgs = peer(
+                &args
+                    .to_args()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
             assert_eq!(again, args);
         }
         let listen: Multiaddr = "/ip4/203.0.113.10/udp/443/quic-v1".parse().unwrap();
         let mut relay = RelayArgs::new(vec![listen.clone()]);
-        let parsed: RelayArgs =
-            parse_or_exit(["relay", "--listen", &listen.to_string()]).unwrap();
+        let parsed: RelayArgs = parse_or_exit(["relay", "--listen", &listen.to_string()]).unwrap();
         assert_eq!(parsed, relay);
         relay.no_rate_limits = true;
         relay.max_circuits = 64;
         relay.secret_key_seed = Some(1);
         relay.allow_peer = vec![keypair_from_seed(3).public().to_peer_id()];
-        let again: RelayArgs = parse_or_exit(
-            std::iter::once("relay".to_owned()).chain(relay.to_args()),
-        )
-        .unwrap();
+        let again: RelayArgs =
+            parse_or_exit(std::iter::once("relay".to_owned()).chain(relay.to_args())).unwrap();
         assert_eq!(again, relay);
     }
 

@@ -33,13 +33,15 @@ type QuicError = libp2p_quic::Error;
 ///   socket per IP family.
 /// - Any other listen address is an ordinary listener. It accepts connections
 ///   and never originates one.
-/// - Every dial with the listener role (DCUtR's initiator) leaves from the
-///   punch socket of the remote's family, or fails with [`NoPunchSocket`].
-/// - Every other dial reusing a port (DCUtR's other side, the relay
-///   connection, everything else) also leaves from the punch socket, so that
-///   the relay observes the punch port and identify reports it. Without a
-///   punch socket of that family it leaves from an ephemeral socket, never
-///   from an ordinary listener. Dials asking for a new port get one.
+/// - Every hole-punch dial leaves from the punch socket of the remote's
+///   family, or fails with [`NoPunchSocket`]: dials with the listener role
+///   (DCUtR's initiator), and the dials that punchport's DCUtR wrapper
+///   announces as DCUtR's (the other side's).
+/// - Every other dial reusing a port (the relay connection, everything else)
+///   also leaves from the punch socket, so that the relay observes the punch
+///   port and identify reports it. Without a punch socket that reaches the
+///   remote it leaves from an ephemeral socket, never from an ordinary
+///   listener. Dials asking for a new port get one.
 ///
 /// Which socket is the punch socket, and which one a dial leaves from, is
 /// decided by one table ([`SocketTable`]) that this transport owns; the
@@ -247,7 +249,9 @@ impl libp2p_core::Transport for Transport {
                 match self.listener_mut(socket.listener) {
                     Some(listener) => listener.inner.dial(addr, opts),
                     // The table lists only sockets held here; never reached.
-                    None => self.refuse(addr, remote, NoPunchSocketReason::NotBound(socket.family())),
+                    None => {
+                        self.refuse(addr, remote, NoPunchSocketReason::NotBound(socket.family()))
+                    }
                 }
             }
             Route::Ephemeral => {

@@ -66,7 +66,15 @@ async fn port_zero_binds_the_first_free_port_of_the_range() {
         .unwrap();
     let addr = new_address(&mut transport).await;
     assert_eq!(addr.socket.port(), range.end());
-    assert_eq!(transport.punch_sockets().all().iter().map(|s| s.bound).collect::<Vec<_>>(), [addr.socket]);
+    assert_eq!(
+        transport
+            .punch_sockets()
+            .all()
+            .iter()
+            .map(|s| s.bound)
+            .collect::<Vec<_>>(),
+        [addr.socket]
+    );
 }
 
 #[tokio::test]

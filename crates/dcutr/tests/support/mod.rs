@@ -226,7 +226,10 @@ pub async fn peer(range: PortRange, config: Config, listen: &[&str]) -> PeerNode
             ..
         })) = event
         {
-            swarm.behaviour_mut().dcutr.on_identify(*connection_id, info);
+            swarm
+                .behaviour_mut()
+                .dcutr
+                .on_identify(*connection_id, info);
         }
     });
     for _ in listen {
@@ -297,7 +300,8 @@ impl PeerNode {
 
     /// What DCUtR advertises now.
     pub async fn candidates(&self) -> Vec<Multiaddr> {
-        self.with(|swarm| swarm.behaviour().dcutr.candidates()).await
+        self.with(|swarm| swarm.behaviour().dcutr.candidates())
+            .await
     }
 }
 
@@ -383,8 +387,8 @@ pub async fn remote(listen: &[&str], answer: Answer) -> Remote {
                 let _ = connect_tx.send(obs_addrs(&message));
                 let _ = stream.write_all(&hole_punch(100, &answer)).await;
                 let _ = stream.flush().await;
-                let _ = tokio::time::timeout(Duration::from_secs(5), read_message(&mut stream))
-                    .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), read_message(&mut stream)).await;
             });
         }
     });

@@ -2,11 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use libp2p::{
-    Multiaddr, PeerId, Swarm,
-    core::ConnectedPoint,
-    swarm::ConnectionId,
-};
+use libp2p::{Multiaddr, PeerId, Swarm, core::ConnectedPoint, swarm::ConnectionId};
 use punchport::QuicAddr;
 
 use super::{FIRST_BACKOFF, MAX_BACKOFF, State};

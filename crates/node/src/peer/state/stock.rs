@@ -82,7 +82,11 @@ mod tests {
             Some((Duration::from_millis(5), 1))
         );
         assert_eq!(punches.direct(peer, t), None);
-        assert_eq!(punches.relayed_closed(peer), None, "direct first: no failure");
+        assert_eq!(
+            punches.relayed_closed(peer),
+            None,
+            "direct first: no failure"
+        );
         punches.relayed(peer, t);
         assert_eq!(punches.relayed_closed(peer), Some(0));
     }
