@@ -12,7 +12,11 @@ use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::Waker,
+    time::Duration,
 };
+
+use futures::future::AbortHandle;
 
 use libp2p_core::{
     Endpoint,
@@ -71,11 +75,43 @@ impl PunchSocket {
     }
 }
 
+/// A birthday punch attempt, as the DCUtR wrapper numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttemptId(pub u64);
+
+/// What a dial is, as the DCUtR wrapper announces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialPurpose {
+    /// Not a hole punch: from the punch socket if one reaches the remote.
+    Ordinary,
+    /// One of DCUtR's dials: from the punch socket or nowhere.
+    Punch,
+    /// The endpoint-dependent side of a birthday punch: from a fresh socket
+    /// of its own, as the QUIC server that waits for the remote (the
+    /// listener role), for as long as the window lasts.
+    BirthdaySocket(AttemptId, Duration),
+    /// The endpoint-independent side of a birthday punch: a probe from the
+    /// punch socket to a guessed port.
+    BirthdayProbe(AttemptId),
+}
+
 /// Where the transport sends one dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// From this punch socket.
     Punch(PunchSocket),
+    /// From a fresh socket of this family, bound for this dial alone and
+    /// closed when its connection closes or its dial fails
+    /// ([`PunchSockets::forget`]); the dial can be cancelled with its
+    /// attempt.
+    Fresh {
+        /// The family of the punch socket the fresh one stands in for.
+        bind: IpAddr,
+        /// The attempt it belongs to.
+        attempt: AttemptId,
+        /// How long its hole puncher waits.
+        window: Duration,
+    },
     /// From an ephemeral socket shared by such dials (no punch socket of the
     /// remote's family can reach it, and the dial is not a hole punch).
     Ephemeral,
@@ -98,16 +134,24 @@ struct Entry {
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     connection: ConnectionId,
-    punch: bool,
+    purpose: DialPurpose,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Shared {
     range: PortRange,
     sockets: Vec<Entry>,
     pending: Option<Pending>,
     /// The punch socket each recorded dial left from, per remote address.
     sources: HashMap<ConnectionId, Vec<(SocketAddr, SocketAddr)>>,
+    /// The fresh socket of each birthday dial, to close with its connection.
+    fresh: HashMap<ConnectionId, ListenerId>,
+    /// Fresh sockets to close, for the transport's next poll.
+    retired: Vec<ListenerId>,
+    /// How to cancel the dials of each birthday attempt.
+    aborts: HashMap<AttemptId, Vec<AbortHandle>>,
+    /// Wakes the transport when a fresh socket is retired.
+    waker: Option<Waker>,
 }
 
 impl Shared {
@@ -185,11 +229,40 @@ impl PunchSockets {
         lock(&self.shared).for_remote(remote).cloned()
     }
 
-    /// Announces the dial the swarm is about to hand to the transport:
-    /// whether it is a hole punch, which may leave from nothing but a punch
-    /// socket. Call it from `handle_pending_outbound_connection`.
-    pub fn dialing(&self, connection: ConnectionId, punch: bool) {
-        lock(&self.shared).pending = Some(Pending { connection, punch });
+    /// Announces the dial the swarm is about to hand to the transport, and
+    /// what it is (a hole punch may leave from nothing but a punch socket).
+    /// Call it from `handle_pending_outbound_connection`.
+    pub fn dialing(&self, connection: ConnectionId, purpose: DialPurpose) {
+        lock(&self.shared).pending = Some(Pending {
+            connection,
+            purpose,
+        });
+    }
+
+    /// Cancels every dial of `attempt` still under way: each fails with an
+    /// aborted error, and the fresh sockets of those that did not connect
+    /// close.
+    pub fn cancel(&self, attempt: AttemptId) {
+        let handles = lock(&self.shared).aborts.remove(&attempt);
+        for handle in handles.into_iter().flatten() {
+            handle.abort();
+        }
+    }
+
+    /// How many birthday dials of `attempt` can still be cancelled.
+    pub fn cancellable(&self, attempt: AttemptId) -> usize {
+        lock(&self.shared)
+            .aborts
+            .get(&attempt)
+            .map_or(0, |handles| {
+                handles.iter().filter(|h| !h.is_aborted()).count()
+            })
+    }
+
+    /// How many fresh (birthday) sockets are open or about to close.
+    pub fn fresh_sockets(&self) -> usize {
+        let shared = lock(&self.shared);
+        shared.fresh.len() + shared.retired.len()
     }
 
     /// The punch socket a dial of `connection` to `remote` left from, as a
@@ -212,9 +285,17 @@ impl PunchSockets {
             .map(|(_, from)| *from)
     }
 
-    /// Forgets where `connection`'s dials left from (it failed or closed).
+    /// Forgets where `connection`'s dials left from (it failed or closed),
+    /// and closes its fresh socket if it had one.
     pub fn forget(&self, connection: ConnectionId) {
-        lock(&self.shared).sources.remove(&connection);
+        let mut shared = lock(&self.shared);
+        shared.sources.remove(&connection);
+        if let Some(listener) = shared.fresh.remove(&connection) {
+            shared.retired.push(listener);
+            if let Some(waker) = shared.waker.take() {
+                waker.wake();
+            }
+        }
     }
 
     /// How many connections' sources are remembered.
@@ -223,7 +304,9 @@ impl PunchSockets {
     }
 }
 
-/// The transport's side of the table: the only writer.
+/// The transport's side of the table: the only writer (but for the
+/// announcements, cancellations and forgetting the wrapper does through
+/// [`PunchSockets`]).
 #[derive(Debug)]
 pub struct SocketTable {
     shared: Arc<Mutex<Shared>>,
@@ -235,9 +318,7 @@ impl SocketTable {
         Self {
             shared: Arc::new(Mutex::new(Shared {
                 range,
-                sockets: Vec::new(),
-                pending: None,
-                sources: HashMap::new(),
+                ..Shared::default()
             })),
         }
     }
@@ -247,6 +328,52 @@ impl SocketTable {
         PunchSockets {
             shared: self.shared.clone(),
         }
+    }
+
+    /// The fresh socket `listener`, bound at `local`, carries the birthday
+    /// dial to `remote` of the connection announced last; `abort` cancels
+    /// that dial with its attempt.
+    pub fn fresh_bound(
+        &self,
+        listener: ListenerId,
+        remote: SocketAddr,
+        local: SocketAddr,
+        attempt: AttemptId,
+        abort: AbortHandle,
+    ) {
+        let mut shared = lock(&self.shared);
+        if let Some(pending) = shared.pending {
+            shared.fresh.insert(pending.connection, listener);
+            shared
+                .sources
+                .entry(pending.connection)
+                .or_default()
+                .push((remote, local));
+        }
+        shared.aborts.entry(attempt).or_default().push(abort);
+    }
+
+    /// A birthday probe of `attempt` is under way; `abort` cancels it.
+    pub fn probe_started(&self, attempt: AttemptId, abort: AbortHandle) {
+        lock(&self.shared)
+            .aborts
+            .entry(attempt)
+            .or_default()
+            .push(abort);
+    }
+
+    /// The announced purpose of the dial being set up.
+    pub fn purpose(&self) -> DialPurpose {
+        lock(&self.shared)
+            .pending
+            .map_or(DialPurpose::Ordinary, |p| p.purpose)
+    }
+
+    /// Fresh sockets to close now; registers `waker` to hear of the next.
+    pub fn retired(&self, waker: &Waker) -> Vec<ListenerId> {
+        let mut shared = lock(&self.shared);
+        shared.waker = Some(waker.clone());
+        std::mem::take(&mut shared.retired)
     }
 
     /// A punch socket was bound.
@@ -314,7 +441,18 @@ impl SocketTable {
     pub fn route(&self, remote: SocketAddr, role: Endpoint, port_use: PortUse) -> Route {
         let mut shared = lock(&self.shared);
         let pending = shared.pending;
-        let punch = role == Endpoint::Listener || pending.is_some_and(|p| p.punch);
+        let purpose = pending.map_or(DialPurpose::Ordinary, |p| p.purpose);
+        if let DialPurpose::BirthdaySocket(attempt, window) = purpose {
+            return match shared.for_remote(remote.ip()) {
+                Ok(socket) => Route::Fresh {
+                    bind: socket.bound.ip(),
+                    attempt,
+                    window,
+                },
+                Err(reason) => Route::Refuse(reason),
+            };
+        }
+        let punch = role == Endpoint::Listener || purpose != DialPurpose::Ordinary;
         if !punch && port_use == PortUse::New {
             return Route::New;
         }
@@ -400,7 +538,7 @@ mod tests {
             Route::Ephemeral
         );
         let id = ConnectionId::new_unchecked(7);
-        handle.dialing(id, true);
+        handle.dialing(id, DialPurpose::Punch);
         assert!(matches!(
             table.route(v6, Endpoint::Dialer, PortUse::Reuse),
             Route::Refuse(_)
@@ -414,11 +552,64 @@ mod tests {
         handle.forget(id);
         assert_eq!(handle.remembered(), 0);
         // An ordinary dial asking for a new port gets one.
-        handle.dialing(ConnectionId::new_unchecked(8), false);
+        handle.dialing(ConnectionId::new_unchecked(8), DialPurpose::Ordinary);
         assert_eq!(
             table.route(remote, Endpoint::Dialer, PortUse::New),
             Route::New
         );
+    }
+
+    #[test]
+    fn birthday_dials_get_fresh_sockets_that_close_with_their_connection() {
+        let (table, handle, _) = table();
+        let conn = ConnectionId::new_unchecked(3);
+        let attempt = AttemptId(1);
+        let window = Duration::from_secs(20);
+        handle.dialing(conn, DialPurpose::BirthdaySocket(attempt, window));
+        let route = table.route(sa("203.0.113.1:40001"), Endpoint::Listener, PortUse::New);
+        assert_eq!(
+            route,
+            Route::Fresh {
+                bind: "0.0.0.0".parse().unwrap(),
+                attempt,
+                window
+            }
+        );
+        let fresh = ListenerId::next();
+        let (abort, registration) = AbortHandle::new_pair();
+        drop(registration);
+        table.fresh_bound(
+            fresh,
+            sa("203.0.113.1:40001"),
+            sa("10.0.0.2:50123"),
+            attempt,
+            abort.clone(),
+        );
+        assert_eq!(
+            handle.source(conn, sa("203.0.113.1:40001")),
+            Some(sa("10.0.0.2:50123"))
+        );
+        assert_eq!(
+            (handle.fresh_sockets(), handle.cancellable(attempt)),
+            (1, 1)
+        );
+        handle.cancel(attempt);
+        assert!(abort.is_aborted());
+        assert_eq!(handle.cancellable(attempt), 0);
+        let waker = futures::task::noop_waker();
+        assert!(table.retired(&waker).is_empty());
+        handle.forget(conn);
+        assert_eq!(table.retired(&waker), [fresh]);
+        assert_eq!(handle.fresh_sockets(), 0);
+        // A probe leaves from the punch socket, cancellable too.
+        handle.dialing(
+            ConnectionId::new_unchecked(4),
+            DialPurpose::BirthdayProbe(attempt),
+        );
+        assert!(matches!(
+            table.route(sa("203.0.113.1:5000"), Endpoint::Dialer, PortUse::Reuse),
+            Route::Punch(_)
+        ));
     }
 
     #[test]
@@ -427,7 +618,7 @@ mod tests {
         table.address_added(id, "10.0.0.2".parse().unwrap());
         table.address_added(id, "127.0.0.1".parse().unwrap());
         let conn = ConnectionId::new_unchecked(1);
-        handle.dialing(conn, false);
+        handle.dialing(conn, DialPurpose::Ordinary);
         table.route(sa("127.0.0.1:9"), Endpoint::Dialer, PortUse::Reuse);
         table.route(sa("203.0.113.9:9"), Endpoint::Dialer, PortUse::Reuse);
         assert_eq!(

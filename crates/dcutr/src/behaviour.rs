@@ -13,7 +13,7 @@ use libp2p_swarm::{
     NewExternalAddrCandidate, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     dial_opts::{DialOpts, PeerCondition},
 };
-use punchport_core::{AddrError, Family, NoPunchSocket, PunchSockets, QuicAddr};
+use punchport_core::{AddrError, DialPurpose, Family, NoPunchSocket, PunchSockets, QuicAddr};
 
 use crate::{
     Config,
@@ -455,7 +455,14 @@ impl NetworkBehaviour for Behaviour {
         }
         // The transport's dials for this connection come next: a hole punch
         // may leave from nothing but the punch socket.
-        self.sockets.dialing(connection_id, punch);
+        self.sockets.dialing(
+            connection_id,
+            if punch {
+                DialPurpose::Punch
+            } else {
+                DialPurpose::Ordinary
+            },
+        );
         self.inner.handle_pending_outbound_connection(
             connection_id,
             maybe_peer,

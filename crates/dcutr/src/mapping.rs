@@ -545,7 +545,9 @@ mod tests {
         /// then its connection.
         fn dial(&mut self, id: ConnectionId, to: &str) {
             let remote = QuicAddr::parse(&addr(to)).unwrap().socket;
-            self.table.handle().dialing(id, false);
+            self.table
+                .handle()
+                .dialing(id, punchport_core::DialPurpose::Ordinary);
             self.table.route(remote, Endpoint::Dialer, PortUse::Reuse);
             self.mapping.established(id, self.peer, &dialer(to));
         }

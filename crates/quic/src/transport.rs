@@ -3,9 +3,15 @@
 
 use std::{
     io,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr, UdpSocket},
     pin::Pin,
     task::{Context, Poll, Waker},
+    time::Duration,
+};
+
+use futures::{
+    FutureExt as _,
+    future::{AbortHandle, Abortable},
 };
 
 use libp2p_core::{
@@ -13,8 +19,8 @@ use libp2p_core::{
     transport::{DialOpts, ListenerId, PortUse, TransportError, TransportEvent},
 };
 use punchport_core::{
-    Family, NoPunchSocket, NoPunchSocketReason, PunchSockets, QuicAddr, Route, SocketTable,
-    is_routable,
+    AttemptId, DialPurpose, Family, NoPunchSocket, NoPunchSocketReason, PunchSockets, QuicAddr,
+    Route, SocketTable, is_routable,
 };
 
 use crate::{
@@ -77,7 +83,14 @@ struct Listener {
 enum Kind {
     Punch,
     Ordinary,
+    /// A birthday dial's own socket: the swarm never hears of it; it closes
+    /// when the table retires it.
+    Fresh,
 }
+
+/// How often a fresh socket's port is chosen again when another socket took
+/// it between choosing and binding.
+const FRESH_BIND_TRIES: usize = 8;
 
 impl Transport {
     /// A transport with no sockets yet.
@@ -110,6 +123,67 @@ impl Transport {
         let err = NoPunchSocket::new(addr, family, self.config.range, reason);
         tracing::warn!("{err}");
         Err(Error::from(err).into())
+    }
+
+    /// The hard side of a birthday punch: a socket of its own, bound for
+    /// this dial, from which libp2p-quic's hole puncher sends random packets
+    /// to `remote` and waits for `remote`'s connection, for `window`.
+    fn dial_fresh(
+        &mut self,
+        addr: Multiaddr,
+        remote: SocketAddr,
+        bind: IpAddr,
+        attempt: AttemptId,
+        window: Duration,
+    ) -> Result<<Self as libp2p_core::Transport>::Dial, TransportError<QuicError>> {
+        let mut config = self.config.quic.clone();
+        config.handshake_timeout = window;
+        let id = ListenerId::next();
+        let mut last = None;
+        for _ in 0..FRESH_BIND_TRIES {
+            let local = UdpSocket::bind((bind, 0))
+                .and_then(|s| s.local_addr())
+                .map_err(QuicError::from)?;
+            let mut inner = Inner::new(config.clone());
+            match inner.listen_on(
+                id,
+                QuicAddr {
+                    socket: local,
+                    peer_id: None,
+                }
+                .to_multiaddr(),
+            ) {
+                Ok(()) => {
+                    let dial = inner.dial(
+                        addr,
+                        DialOpts {
+                            role: Endpoint::Listener,
+                            port_use: PortUse::New,
+                        },
+                    )?;
+                    let (abort, registration) = AbortHandle::new_pair();
+                    self.table.fresh_bound(id, remote, local, attempt, abort);
+                    self.listeners.push(Listener {
+                        id,
+                        kind: Kind::Fresh,
+                        bound: local,
+                        closing: false,
+                        inner,
+                    });
+                    tracing::trace!(from=%local, to=%remote, "birthday socket");
+                    return Ok(cancellable(dial, registration));
+                }
+                Err(TransportError::Other(QuicError::Io(e)))
+                    if e.kind() == io::ErrorKind::AddrInUse =>
+                {
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(TransportError::Other(QuicError::Io(last.unwrap_or_else(
+            || io::Error::from(io::ErrorKind::AddrInUse),
+        ))))
     }
 
     fn listener_mut(&mut self, id: ListenerId) -> Option<&mut Listener> {
@@ -246,14 +320,36 @@ impl libp2p_core::Transport for Transport {
                     },
                 };
                 tracing::debug!(%addr, from=%socket.bound, role=?opts.role, "dial leaves from the punch socket");
-                match self.listener_mut(socket.listener) {
-                    Some(listener) => listener.inner.dial(addr, opts),
+                let probe = match self.table.purpose() {
+                    DialPurpose::BirthdayProbe(attempt) => Some(attempt),
+                    _ => None,
+                };
+                let dial = match self.listener_mut(socket.listener) {
+                    Some(listener) => listener.inner.dial(addr, opts)?,
                     // The table lists only sockets held here; never reached.
                     None => {
-                        self.refuse(addr, remote, NoPunchSocketReason::NotBound(socket.family()))
+                        return self.refuse(
+                            addr,
+                            remote,
+                            NoPunchSocketReason::NotBound(socket.family()),
+                        );
                     }
+                };
+                match probe {
+                    // A birthday probe: cancelled with its attempt.
+                    Some(attempt) => {
+                        let (abort, registration) = AbortHandle::new_pair();
+                        self.table.probe_started(attempt, abort);
+                        Ok(cancellable(dial, registration))
+                    }
+                    None => Ok(dial),
                 }
             }
+            Route::Fresh {
+                bind,
+                attempt,
+                window,
+            } => self.dial_fresh(addr, remote, bind, attempt, window),
             Route::Ephemeral => {
                 tracing::debug!(%addr, "dial leaves from an ephemeral socket");
                 self.dialer.dial(addr, opts)
@@ -268,6 +364,14 @@ impl libp2p_core::Transport for Transport {
         cx: &mut Context<'_>,
     ) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
         let this = self.get_mut();
+        for id in this.table.retired(cx.waker()) {
+            if let Some(listener) = this.listener_mut(id)
+                && !listener.closing
+            {
+                listener.closing = true;
+                listener.inner.remove_listener(id);
+            }
+        }
         let count = this.listeners.len();
         for step in 0..count {
             let index = (this.next_poll + step) % count;
@@ -276,6 +380,22 @@ impl libp2p_core::Transport for Transport {
                 continue;
             };
             this.next_poll = index + 1;
+            if listener.kind == Kind::Fresh {
+                // The swarm never asked for this socket: nothing of it goes
+                // to the swarm. An inbound connection that is not the one
+                // its hole puncher waits for is dropped. Poll again for
+                // what else it has.
+                cx.waker().wake_by_ref();
+                if let TransportEvent::ListenerClosed { .. } = event {
+                    tracing::trace!(bound=%listener.bound, "birthday socket closed");
+                    this.listeners.remove(index);
+                    if this.next_poll >= this.listeners.len() {
+                        this.next_poll = 0;
+                    }
+                    return Poll::Pending;
+                }
+                continue;
+            }
             match &event {
                 TransportEvent::NewAddress { listen_addr, .. } if listener.kind == Kind::Punch => {
                     if let Ok(addr) = QuicAddr::parse(listen_addr) {
@@ -315,6 +435,24 @@ impl libp2p_core::Transport for Transport {
         this.waker = Some(cx.waker().clone());
         Poll::Pending
     }
+}
+
+/// `dial`, failing with an I/O error of kind `Interrupted` once its attempt
+/// is cancelled.
+fn cancellable(
+    dial: <Inner as libp2p_core::Transport>::Dial,
+    registration: futures::future::AbortRegistration,
+) -> <Inner as libp2p_core::Transport>::Dial {
+    Abortable::new(dial, registration)
+        .map(|result| {
+            result.unwrap_or_else(|_| {
+                Err(QuicError::Io(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "the birthday punch attempt ended",
+                )))
+            })
+        })
+        .boxed()
 }
 
 impl std::fmt::Debug for Transport {
