@@ -51,6 +51,13 @@ impl Config {
         self
     }
 
+    /// How the behaviour punches when one side's NAT maps
+    /// endpoint-dependently; see [`dcutr::BirthdayConfig`].
+    pub fn with_birthday(mut self, birthday: dcutr::BirthdayConfig) -> Self {
+        self.dcutr = self.dcutr.with_birthday(birthday);
+        self
+    }
+
     /// How often the punch socket may move; see
     /// [`dcutr::Config::with_port_moves`].
     pub fn with_port_moves(mut self, max: u8) -> Self {

@@ -10,16 +10,20 @@ use libp2p_core::{Multiaddr, transport::ListenerId};
 use libp2p_swarm::{
     FromSwarm, NetworkBehaviour, NewExternalAddrCandidate, ToSwarm, behaviour::NewListenAddr,
 };
-use punchport_core::{PortRange, QuicAddr, is_routable};
+use punchport_core::{Family, PortRange, QuicAddr, SocketTable, is_routable};
 use punchport_dcutr::{Behaviour, Config, Decision, Event};
 
 fuzz_target!(|data: &[u8]| {
     let range = PortRange::new(40000, 40050).unwrap();
     let peer = libp2p_identity::PeerId::random();
     let translate = data.first().is_some_and(|b| b & 1 == 1);
+    // The transport's table, filled as the transport would: a listen address
+    // inside the range binds the punch socket of its family.
+    let table = SocketTable::new(range);
     let mut behaviour = Behaviour::with_config(
         peer,
-        Config::new().with_range(range).with_translation(translate),
+        table.handle(),
+        Config::new().with_translation(translate),
     );
     let listener = ListenerId::next();
     // Each chunk: a kind byte, a length byte, then that many bytes of multiaddr.
@@ -32,10 +36,18 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         match kind % 3 {
-            0 => behaviour.on_swarm_event(FromSwarm::NewListenAddr(NewListenAddr {
-                listener_id: listener,
-                addr: &addr,
-            })),
+            0 => {
+                if let Ok(quic) = QuicAddr::parse(&addr)
+                    && range.contains(quic.socket.port())
+                    && table.handle().get(Family::of(quic.socket.ip())).is_none()
+                {
+                    table.bound(listener, quic.socket);
+                }
+                behaviour.on_swarm_event(FromSwarm::NewListenAddr(NewListenAddr {
+                    listener_id: listener,
+                    addr: &addr,
+                }))
+            }
             1 => behaviour.on_swarm_event(FromSwarm::NewExternalAddrCandidate(
                 NewExternalAddrCandidate { addr: &addr },
             )),

@@ -56,6 +56,25 @@ pub enum AttemptOutcome {
     },
 }
 
+/// How an attempt punched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// One of DCUtR's direct dials.
+    Plain,
+    /// A birthday punch (one side's NAT maps endpoint-dependently).
+    Birthday(crate::BirthdayStats),
+}
+
+impl Method {
+    /// `plain` or `birthday`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Method::Plain => "plain",
+            Method::Birthday(_) => "birthday",
+        }
+    }
+}
+
 /// What happened in one hole-punch attempt, on this side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptReport {
@@ -80,6 +99,8 @@ pub struct AttemptReport {
     pub since_relayed: Option<Duration>,
     /// How it ended.
     pub outcome: AttemptOutcome,
+    /// How it punched.
+    pub method: Method,
 }
 
 /// A punch succeeded: the first direct connection to a peer since the
@@ -179,6 +200,9 @@ struct Punch {
     dialer_failures: u8,
     candidates_sent: Vec<Multiaddr>,
     ended: bool,
+    /// A birthday attempt runs: a failure waits for it.
+    held: bool,
+    held_failure: Option<FailureReport>,
 }
 
 #[derive(Debug, Default)]
@@ -248,8 +272,28 @@ impl Attempts {
                 dialer_failures: 0,
                 candidates_sent,
                 ended: false,
+                held: false,
+                held_failure: None,
             },
         );
+    }
+
+    /// A birthday attempt with `peer` runs: a failure of the punch waits
+    /// for it to end (it may still connect).
+    pub(crate) fn hold(&mut self, peer: PeerId) {
+        if let Some(punch) = self.punches.get_mut(&peer) {
+            punch.held = true;
+        }
+    }
+
+    /// The birthday attempt with `peer` ended: the failure it held, if the
+    /// punch failed meanwhile and no direct connection came.
+    pub(crate) fn release(&mut self, peer: PeerId) -> Option<FailureReport> {
+        let punch = self.punches.get_mut(&peer)?;
+        punch.held = false;
+        let failure = punch.held_failure.take()?;
+        punch.ended = true;
+        Some(failure)
     }
 
     /// A direct connection was established. For one of DCUtR's dials, its
@@ -279,6 +323,7 @@ impl Attempts {
         let direct = match self.punches.get_mut(&peer) {
             Some(punch) if !punch.ended => {
                 punch.ended = true;
+                punch.held_failure = None;
                 Some(DirectReport {
                     remote_peer_id: peer,
                     connection_id: id,
@@ -324,14 +369,19 @@ impl Attempts {
 
     fn fail(&mut self, peer: PeerId, error: PunchError, now: Instant) -> Option<FailureReport> {
         let punch = self.punches.get_mut(&peer).filter(|p| !p.ended)?;
-        punch.ended = true;
-        Some(FailureReport {
+        let failure = FailureReport {
             remote_peer_id: peer,
             side: punch.side,
             attempts: punch.attempts,
             since_relayed: now.saturating_duration_since(punch.at),
             error,
-        })
+        };
+        if punch.held {
+            punch.held_failure.get_or_insert(failure);
+            return None;
+        }
+        punch.ended = true;
+        Some(failure)
     }
 
     /// A dial failed. Returns its report if it was DCUtR's, and the punch's
@@ -385,7 +435,6 @@ impl Attempts {
 
     /// How many punches (one per peer with a relayed connection) and dials
     /// are remembered.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> (usize, usize) {
         (self.punches.len(), self.dials.len())
     }
@@ -414,6 +463,7 @@ impl Attempts {
             duration: now.saturating_duration_since(dial.requested),
             since_relayed: punch.map(|p| now.saturating_duration_since(p.at)),
             outcome,
+            method: Method::Plain,
         }
     }
 }
@@ -541,6 +591,38 @@ mod tests {
         let direct = addr("/ip4/198.51.100.2/udp/40000/quic-v1");
         attempts.direct(next_id(), peer, Endpoint::Dialer, &direct, None, t.at(3100));
         assert_eq!(attempts.closed(relay, peer, t.at(4000)), None);
+    }
+
+    #[test]
+    fn a_birthday_attempt_holds_a_failure_until_it_ends() {
+        let (t, mut attempts, peer) = (clock(), Attempts::default(), PeerId::random());
+        relayed(&mut attempts, peer, Side::Initiator, t.at(0));
+        attempts.hold(peer);
+        assert_eq!(
+            attempts.dcutr_failed(peer, "gave up".into(), t.at(15_000)),
+            None
+        );
+        // The birthday punch connects: the punch succeeded after all.
+        let direct = addr("/ip4/198.51.100.2/udp/31337/quic-v1");
+        let (_, report) = attempts.direct(
+            next_id(),
+            peer,
+            Endpoint::Dialer,
+            &direct,
+            None,
+            t.at(16_000),
+        );
+        assert!(report.is_some());
+        assert_eq!(attempts.release(peer), None);
+        // Another punch whose birthday attempt fails too.
+        relayed(&mut attempts, peer, Side::Initiator, t.at(20_000));
+        attempts.hold(peer);
+        assert_eq!(
+            attempts.dcutr_failed(peer, "gave up".into(), t.at(35_000)),
+            None
+        );
+        let failure = attempts.release(peer).unwrap();
+        assert_eq!(failure.error, PunchError::Protocol("gave up".into()));
     }
 
     #[test]

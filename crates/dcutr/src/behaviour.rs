@@ -11,6 +11,7 @@ use libp2p_identity::PeerId;
 use libp2p_swarm::{
     ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour,
     NewExternalAddrCandidate, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    derive_prelude::Either,
     dial_opts::{DialOpts, PeerCondition},
 };
 use punchport_core::{AddrError, DialPurpose, Family, NoPunchSocket, PunchSockets, QuicAddr};
@@ -18,12 +19,24 @@ use punchport_core::{AddrError, DialPurpose, Family, NoPunchSocket, PunchSockets
 use crate::{
     Config,
     attempts::{AttemptReport, Attempts, DirectReport, Ended, FailureReport},
+    birthday::{self, Birthday, Mine},
     candidates::{CANDIDATES, Candidates},
     config::CandidateMode,
     filter::{Filter, Source, Stats, Verdict},
     mapping::{Action, Mapping, Observation},
     nat::{MappingKind, NatStatus},
 };
+
+/// libp2p-dcutr, and the streams of the birthday negotiation, under one
+/// connection handler (the behaviour's `ConnectionHandler` names it).
+#[doc(hidden)]
+#[derive(NetworkBehaviour)]
+#[behaviour(prelude = "libp2p_swarm::derive_prelude")]
+#[allow(missing_docs, unreachable_pub)]
+pub struct Inner {
+    dcutr: libp2p_dcutr::Behaviour,
+    stream: libp2p_stream::Behaviour,
+}
 
 /// A hole-punch dial refused because the remote advertised more address
 /// candidates than libp2p-dcutr ever sends: a peer that does is not playing
@@ -37,6 +50,30 @@ pub struct TooManyCandidates {
     pub count: usize,
     /// The most DCUtR sends.
     pub max: usize,
+}
+
+/// How many entries the behaviour's own maps hold (libp2p-dcutr's inside it
+/// are not counted): they should stay bounded however long a node runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tracked {
+    /// Punches followed (one per peer with a relayed connection).
+    pub punches: usize,
+    /// DCUtR dials under way.
+    pub dials: usize,
+    /// Connections whose observations are followed.
+    pub connections: usize,
+    /// Connections whose source socket the transport recorded.
+    pub sources: usize,
+    /// Fresh (birthday) sockets open.
+    pub fresh_sockets: usize,
+    /// Birthday attempts under way.
+    pub birthday_attempts: usize,
+    /// Birthday dials under way.
+    pub birthday_dials: usize,
+    /// Peers with a relayed connection, as the birthday part knows them.
+    pub birthday_peers: usize,
+    /// Peers and destination IPs the birthday limits remember.
+    pub limited: (usize, usize),
 }
 
 /// What the [`Behaviour`] reports: DCUtR's own events, the filter's
@@ -86,8 +123,10 @@ impl From<libp2p_dcutr::Event> for Event {
 /// socket is the punch socket, on which port, and which socket each of its
 /// dials left from are facts of the transport, read here.
 pub struct Behaviour {
-    inner: libp2p_dcutr::Behaviour,
+    inner: Inner,
     sockets: PunchSockets,
+    /// Punching through endpoint-dependent NATs.
+    birthday: Birthday,
     filter: Filter,
     /// DCUtR's direct dials and how each punch ended.
     attempts: Attempts,
@@ -110,8 +149,19 @@ impl Behaviour {
 
     /// DCUtR for `local_peer_id` behind a filter with `config`.
     pub fn with_config(local_peer_id: PeerId, sockets: PunchSockets, config: Config) -> Self {
+        let stream = libp2p_stream::Behaviour::new();
+        let birthday = Birthday::new(
+            config.birthday.clone(),
+            sockets.clone(),
+            stream.new_control(),
+            rand::random(),
+        );
         Self {
-            inner: libp2p_dcutr::Behaviour::new(local_peer_id),
+            inner: Inner {
+                dcutr: libp2p_dcutr::Behaviour::new(local_peer_id),
+                stream,
+            },
+            birthday,
             mapping: Mapping::new(
                 sockets.clone(),
                 config.max_moves,
@@ -266,6 +316,23 @@ impl Behaviour {
         }
     }
 
+    /// How many entries the behaviour's own maps hold.
+    pub fn tracked(&self) -> Tracked {
+        let (punches, dials) = self.attempts.len();
+        let [attempts, birthday_dials, peers, limited_peers, limited_ips] = self.birthday.sizes();
+        Tracked {
+            punches,
+            dials,
+            connections: self.mapping.connections(),
+            sources: self.sockets.remembered(),
+            fresh_sockets: self.sockets.fresh_sockets(),
+            birthday_attempts: attempts,
+            birthday_dials,
+            birthday_peers: peers,
+            limited: (limited_peers, limited_ips),
+        }
+    }
+
     /// Counts of the filter's decisions so far.
     pub fn stats(&self) -> Stats {
         self.filter.stats()
@@ -296,13 +363,21 @@ impl Behaviour {
                     ToSwarm::Dial { opts }
                 }
                 Action::Nat(status) => {
-                    if status.mapping == MappingKind::EndpointDependent {
-                        tracing::warn!(
+                    match status.mapping {
+                        MappingKind::EndpointDependent => tracing::warn!(
                             family = %status.family,
-                            "the NAT in front of the punch socket maps it to a different public port for every destination (endpoint-dependent, \"symmetric\" mapping): no source port can make a hole punch through it work, so connections to peers behind another NAT stay relayed"
-                        );
-                    } else {
-                        tracing::info!(family = %status.family, mapping = %status.mapping, port_preserved = ?status.port_preserved, "NAT classified");
+                            "the NAT in front of the punch socket maps it to a different public port for every destination (endpoint-dependent, \"symmetric\" mapping). The likely cause is a masquerade rule with random ports (iptables --random-fully, nftables fully-random: most Kubernetes CNIs install one) or a cloud NAT gateway. Plain punching cannot pass it; a birthday punch can, against a peer whose NAT maps endpoint-independently; a peer behind another such NAT stays relayed. The fix is an SNAT rule without random ports for the punch range: see docs/troubleshooting.md, \"endpoint-dependent\""
+                        ),
+                        MappingKind::Unknown => tracing::info!(
+                            family = %status.family,
+                            port_preserved = ?status.port_preserved,
+                            "NAT class unknown: only one observer address has seen the punch socket. A second address of the relay (another UDP port is enough: relay --listen twice) lets it tell endpoint-dependent mapping"
+                        ),
+                        MappingKind::EndpointIndependent => tracing::info!(
+                            family = %status.family,
+                            port_preserved = ?status.port_preserved,
+                            "NAT classified: endpoint-independent mapping"
+                        ),
                     }
                     self.events.push_back(Event::Nat(status));
                     continue;
@@ -351,6 +426,7 @@ impl Behaviour {
                 );
                 self.candidates.add(candidate.clone());
                 self.inner
+                    .dcutr
                     .on_swarm_event(FromSwarm::NewExternalAddrCandidate(
                         NewExternalAddrCandidate { addr: candidate },
                     ));
@@ -400,8 +476,40 @@ fn socket_multiaddr(socket: std::net::SocketAddr) -> Multiaddr {
     .to_multiaddr()
 }
 
+impl Behaviour {
+    /// This side's NAT, as the birthday negotiation tells it.
+    fn mine(&self) -> Mine {
+        let family = Family::Ipv4;
+        let status = self.mapping.nat(family);
+        Mine {
+            mapping: status.mapping,
+            public: self.mapping.public(family),
+        }
+    }
+
+    fn birthday_action(
+        &mut self,
+        action: birthday::Action,
+    ) -> Option<ToSwarm<Event, THandlerInEvent<Self>>> {
+        match action {
+            birthday::Action::Dial(opts) => Some(ToSwarm::Dial { opts }),
+            birthday::Action::Started(peer) => {
+                self.attempts.hold(peer);
+                None
+            }
+            birthday::Action::Ended(peer, report) => {
+                self.events.push_back(Event::Attempt(*report));
+                if let Some(failed) = self.attempts.release(peer) {
+                    self.ended(Ended::Failed(failed));
+                }
+                None
+            }
+        }
+    }
+}
+
 impl NetworkBehaviour for Behaviour {
-    type ConnectionHandler = THandler<libp2p_dcutr::Behaviour>;
+    type ConnectionHandler = THandler<Inner>;
     type ToSwarm = Event;
 
     fn handle_pending_inbound_connection(
@@ -436,9 +544,16 @@ impl NetworkBehaviour for Behaviour {
         addresses: &[Multiaddr],
         effective_role: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        if let Some(purpose) = self.birthday.purpose(connection_id) {
+            self.sockets.dialing(connection_id, purpose);
+            return Ok(Vec::new());
+        }
         let punch = self
             .attempts
             .pending(connection_id, effective_role, addresses);
+        if punch && let Some(peer) = maybe_peer {
+            self.birthday.advertised(peer, addresses);
+        }
         if punch {
             if addresses.len() > CANDIDATES {
                 let denied = TooManyCandidates {
@@ -526,6 +641,7 @@ impl NetworkBehaviour for Behaviour {
                     .first_source(failure.connection_id)
                     .map(socket_multiaddr);
                 self.sockets.forget(failure.connection_id);
+                self.birthday.dial_failed(failure.connection_id);
                 let (report, failed) =
                     self.attempts
                         .failed(failure.connection_id, error, dialed, local, now);
@@ -551,6 +667,13 @@ impl NetworkBehaviour for Behaviour {
                         self.candidates.to_vec(),
                         now,
                     );
+                    let side = if endpoint.is_listener() {
+                        crate::Side::Initiator
+                    } else {
+                        crate::Side::Responder
+                    };
+                    let mine = self.mine();
+                    self.birthday.relayed(peer, side, mine, now);
                 } else {
                     let role = if endpoint.is_dialer() {
                         Endpoint::Dialer
@@ -566,11 +689,19 @@ impl NetworkBehaviour for Behaviour {
                     if let Some(direct) = direct {
                         self.ended(Ended::Direct(direct));
                     }
+                    if let Some(action) = self.birthday.established(id, peer, remote, now) {
+                        let _ = self.birthday_action(action);
+                    }
                 }
             }
             FromSwarm::ConnectionClosed(closed) => {
                 self.mapping.closed(closed.connection_id);
                 self.sockets.forget(closed.connection_id);
+                if closed.endpoint.is_relayed()
+                    && let Some(action) = self.birthday.relayed_closed(closed.peer_id, now)
+                {
+                    let _ = self.birthday_action(action);
+                }
                 if let Some(ended) = self
                     .attempts
                     .closed(closed.connection_id, closed.peer_id, now)
@@ -603,7 +734,24 @@ impl NetworkBehaviour for Behaviour {
         if let Some(event) = self.events.pop_front() {
             return Poll::Ready(ToSwarm::GenerateEvent(event));
         }
-        let event = std::task::ready!(self.inner.poll(cx));
+        while let Poll::Ready(action) = self.birthday.poll(cx, self.mine()) {
+            if let Some(request) = self.birthday_action(action) {
+                return Poll::Ready(request);
+            }
+            if let Some(event) = self.events.pop_front() {
+                return Poll::Ready(ToSwarm::GenerateEvent(event));
+            }
+        }
+        if let Poll::Ready(request) = self.inner.stream.poll(cx) {
+            match request.map_in(Either::Right) {
+                // libp2p-stream reports nothing of its own.
+                ToSwarm::GenerateEvent(()) => cx.waker().wake_by_ref(),
+                request => {
+                    return Poll::Ready(request.map_out(|()| unreachable!("matched above")));
+                }
+            }
+        }
+        let event = std::task::ready!(self.inner.dcutr.poll(cx)).map_in(Either::Left);
         match &event {
             ToSwarm::Dial { opts } => {
                 self.attempts

@@ -9,6 +9,7 @@ use std::{fmt, str::FromStr};
 /// [`PunchSockets`](punchport_core::PunchSockets) it shares with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    pub(crate) birthday: crate::BirthdayConfig,
     pub(crate) translate: bool,
     pub(crate) max_moves: u8,
     pub(crate) candidates: CandidateMode,
@@ -75,6 +76,7 @@ impl Config {
     /// Translation on, 8 moves, socket-aware candidates.
     pub fn new() -> Self {
         Self {
+            birthday: crate::BirthdayConfig::new(),
             translate: true,
             max_moves: 8,
             candidates: CandidateMode::default(),
@@ -102,6 +104,18 @@ impl Config {
         self
     }
 
+    /// Sets how the behaviour punches when one side's NAT maps
+    /// endpoint-dependently ([`BirthdayConfig`](crate::BirthdayConfig)).
+    pub fn with_birthday(mut self, birthday: crate::BirthdayConfig) -> Self {
+        self.birthday = birthday;
+        self
+    }
+
+    /// How the behaviour punches through endpoint-dependent NATs.
+    pub fn birthday(&self) -> &crate::BirthdayConfig {
+        &self.birthday
+    }
+
     /// Sets which observed addresses DCUtR may advertise.
     pub fn with_candidates(mut self, mode: CandidateMode) -> Self {
         self.candidates = mode;
@@ -122,5 +136,24 @@ impl Config {
 impl Default for Config {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_translation_8_moves_and_socket_aware_candidates() {
+        let config = Config::new();
+        assert!(config.translation());
+        assert_eq!(config.max_moves, 8);
+        assert_eq!(config.candidates(), CandidateMode::SocketAware);
+        assert!(config.birthday().enabled());
+        for mode in [CandidateMode::Range, CandidateMode::SocketAware] {
+            assert_eq!(mode.to_string().parse::<CandidateMode>(), Ok(mode));
+        }
+        let error = "both".parse::<CandidateMode>().unwrap_err();
+        assert!(error.to_string().contains("`both`"), "{error}");
     }
 }

@@ -50,14 +50,20 @@
 
 mod attempts;
 mod behaviour;
+mod birthday;
 mod candidates;
 mod config;
 mod filter;
 mod mapping;
 mod nat;
 
-pub use attempts::{AttemptOutcome, AttemptReport, DirectReport, FailureReport, PunchError, Side};
-pub use behaviour::{Behaviour, Event, TooManyCandidates};
+pub use attempts::{
+    AttemptOutcome, AttemptReport, DirectReport, FailureReport, Method, PunchError, Side,
+};
+pub use behaviour::{Behaviour, Event, TooManyCandidates, Tracked};
+pub use birthday::{
+    BirthdayConfig, BirthdayStats, BudgetError, MAX_PROBES, MAX_SOCKETS, Refusal, Role,
+};
 pub use config::{CandidateMode, Config, ParseCandidateModeError};
 pub use filter::{Decision, DropReason, Source, Stats, Verdict};
 pub use mapping::Observation;

@@ -179,6 +179,12 @@ impl Mapping {
             })
     }
 
+    /// The punch socket's public address of `family`, as the first
+    /// observer saw it.
+    pub(crate) fn public(&self, family: Family) -> Option<SocketAddr> {
+        self.families.get(&family)?.classifier.public()
+    }
+
     /// A listener reported an address: a move to it is done.
     pub(crate) fn new_listen_addr(&mut self, id: ListenerId) {
         for state in self.families.values_mut() {
@@ -240,6 +246,11 @@ impl Mapping {
 
     pub(crate) fn closed(&mut self, id: ConnectionId) {
         self.connections.remove(&id);
+    }
+
+    /// How many connections it follows.
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.len()
     }
 
     /// The probe asked for by [`Action::Probe`] for `family` is dialed as `id`.
@@ -486,21 +497,29 @@ impl Mapping {
     }
 }
 
-/// Another QUIC address of the observer, at another IP of the same family:
-/// a second observer.
+/// Another QUIC address of the observer, of the same family: a second
+/// observer. Another IP is best; another port of the same IP also tells,
+/// because NATs that map endpoint-dependently (Linux `random-fully`, cloud
+/// NAT gateways) change the mapping when only the destination port changes.
 fn probe_target(remote: &Multiaddr, listen_addrs: &[Multiaddr]) -> Option<Multiaddr> {
     let remote = QuicAddr::parse(remote).ok()?.socket;
-    listen_addrs
+    let usable = |candidate: &QuicAddr| {
+        let ip = candidate.socket.ip();
+        candidate.socket != remote
+            && candidate.socket.port() != 0
+            && Family::of(ip) == Family::of(remote.ip())
+            && !ip.is_unspecified()
+            && ip.is_loopback() == remote.ip().is_loopback()
+    };
+    let candidates: Vec<QuicAddr> = listen_addrs
         .iter()
         .filter_map(|addr| QuicAddr::parse(addr).ok())
-        .find(|candidate| {
-            let ip = candidate.socket.ip();
-            ip != remote.ip()
-                && Family::of(ip) == Family::of(remote.ip())
-                && !ip.is_unspecified()
-                && !ip.is_loopback()
-                && ip.is_loopback() == remote.ip().is_loopback()
-        })
+        .filter(usable)
+        .collect();
+    candidates
+        .iter()
+        .find(|c| c.socket.ip() != remote.ip())
+        .or(candidates.first())
         .map(|q| {
             QuicAddr {
                 socket: SocketAddr::new(q.socket.ip(), q.socket.port()),
@@ -861,6 +880,39 @@ mod tests {
         assert_eq!(observation, Observation::Preserved { port: 40005 });
         assert_eq!(setup.mapping.nat(Family::Ipv6).observers, 1);
         assert_eq!(setup.mapping.nat(Family::Ipv6).family, Family::Ipv6);
+    }
+
+    #[test]
+    fn another_port_of_the_same_observer_is_a_second_opinion() {
+        let mut setup = setup(8);
+        let relay_port_2 = "/ip4/203.0.113.10/udp/4443/quic-v1";
+        let (_, actions) = setup.mapping.observed(
+            setup.relay,
+            &addr("/ip4/198.51.100.1/udp/31000/quic-v1"),
+            &[addr(RELAY), addr(relay_port_2)],
+        );
+        let Some(Action::Probe { addr: to, .. }) =
+            actions.iter().find(|a| matches!(a, Action::Probe { .. }))
+        else {
+            panic!("no probe in {actions:?}")
+        };
+        assert_eq!(to, &addr(relay_port_2));
+        // Another IP is preferred when there is one.
+        assert_eq!(
+            probe_target(&addr(RELAY), &[addr(relay_port_2), addr(RELAY_2)]),
+            Some(addr(RELAY_2))
+        );
+        let probe = ConnectionId::new_unchecked(5);
+        setup.mapping.probe_started(Family::Ipv4, probe);
+        setup.dial(probe, relay_port_2);
+        let (_, answer) =
+            setup
+                .mapping
+                .observed(probe, &addr("/ip4/198.51.100.1/udp/52000/quic-v1"), &[]);
+        assert_eq!(
+            nat(&answer).unwrap().mapping,
+            MappingKind::EndpointDependent
+        );
     }
 
     #[test]

@@ -101,6 +101,11 @@ impl Classifier {
         self.status.with_family(family)
     }
 
+    /// What an observer saw of the punch socket (the first in order).
+    pub(crate) fn public(&self) -> Option<SocketAddr> {
+        self.seen.values().next().copied()
+    }
+
     /// The mapping so far.
     pub(crate) fn mapping(&self) -> MappingKind {
         self.status.mapping

@@ -13,6 +13,8 @@
 //! | `libp2p_holepunch_candidates_total` | `decision` | the candidate filter's decisions |
 //! | `libp2p_holepunch_nat` | `ipv`, `mapping`, `port_preserved` | 1 for the current NAT classification of each family's punch socket, 0 for earlier ones |
 //! | `libp2p_holepunch_punch_socket_moves_total` | | moves of the punch socket to another port |
+//! | `libp2p_holepunch_birthday_attempts_total` | `role`, `outcome` | birthday punches (one side's NAT maps endpoint-dependently), by this side's role (`hard`/`easy`) and outcome |
+//! | `libp2p_holepunch_birthday_flows_total` | `role` | sockets the hard side opened and probes the easy side sent |
 //!
 //! ```
 //! use libp2p_metrics::Recorder;
@@ -40,7 +42,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 use punchport_core::QuicAddr;
-use punchport_dcutr::{AttemptOutcome, Decision, Event, NatStatus, Observation};
+use punchport_dcutr::{AttemptOutcome, Decision, Event, Method, NatStatus, Observation};
 
 /// The hole-punch metrics; feed it every [`Event`] with
 /// [`Recorder::record`](libp2p_metrics::Recorder::record).
@@ -55,6 +57,8 @@ pub struct Metrics {
     /// The current classification of each family's punch socket.
     current_nat: Mutex<Vec<NatLabels>>,
     moves: Counter,
+    birthday_attempts: Family<BirthdayLabels, Counter>,
+    birthday_flows: Family<RoleLabels, Counter>,
 }
 
 impl Metrics {
@@ -107,7 +111,21 @@ impl Metrics {
             "Moves of the punch socket because the NAT rewrote its port",
             moves.clone(),
         );
+        let birthday_attempts = Family::default();
+        registry.register(
+            "birthday_attempts",
+            "Birthday punches, by this side's role and outcome",
+            birthday_attempts.clone(),
+        );
+        let birthday_flows = Family::default();
+        registry.register(
+            "birthday_flows",
+            "Sockets opened (hard side) and probes sent (easy side) by birthday punches",
+            birthday_flows.clone(),
+        );
         Self {
+            birthday_attempts,
+            birthday_flows,
             direct_dials,
             address_outcomes,
             outcomes,
@@ -153,6 +171,22 @@ fn time_to_direct_histogram() -> Histogram {
 impl libp2p_metrics::Recorder<Event> for Metrics {
     fn record(&self, event: &Event) {
         match event {
+            Event::Attempt(report) if matches!(report.method, Method::Birthday(_)) => {
+                let Method::Birthday(stats) = &report.method else {
+                    return;
+                };
+                let role = stats.role.as_str();
+                let outcome = match &report.outcome {
+                    AttemptOutcome::Direct { .. } => "success",
+                    AttemptOutcome::Failed { .. } => "failed",
+                };
+                self.birthday_attempts
+                    .get_or_create(&BirthdayLabels { role, outcome })
+                    .inc();
+                self.birthday_flows
+                    .get_or_create(&RoleLabels { role })
+                    .inc_by(u64::from(stats.sockets) + u64::from(stats.probes));
+            }
             Event::Attempt(report) => {
                 let ipv = report
                     .dialed
@@ -258,6 +292,17 @@ struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BirthdayLabels {
+    role: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    role: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SideLabels {
     side: &'static str,
 }
@@ -309,6 +354,7 @@ mod tests {
             duration: Duration::from_millis(100),
             since_relayed: Some(Duration::from_millis(300)),
             outcome,
+            method: Method::Plain,
         }
     }
 
@@ -322,6 +368,14 @@ mod tests {
         metrics.record(&Event::Attempt(report(AttemptOutcome::Direct {
             address: addr(),
         })));
+        let mut birthday = report(AttemptOutcome::Direct { address: addr() });
+        birthday.method = Method::Birthday(punchport_dcutr::BirthdayStats {
+            role: punchport_dcutr::Role::Easy,
+            sockets: 0,
+            probes: 217,
+            winner: Some(31337),
+        });
+        metrics.record(&Event::Attempt(birthday));
         metrics.record(&Event::Direct(DirectReport {
             remote_peer_id: libp2p_identity::PeerId::random(),
             connection_id: ConnectionId::new_unchecked(1),
@@ -367,6 +421,8 @@ mod tests {
         )));
         let text = text(&registry);
         for line in [
+            r#"libp2p_holepunch_birthday_attempts_total{role="easy",outcome="success"} 1"#,
+            r#"libp2p_holepunch_birthday_flows_total{role="easy"} 217"#,
             r#"libp2p_holepunch_direct_dials_total{outcome="failed"} 1"#,
             r#"libp2p_holepunch_direct_dials_total{outcome="success"} 1"#,
             r#"libp2p_holepunch_address_outcomes_total{side="initiator",num_attempts="1",ipv="ip4",transport="quic",outcome="success"} 1"#,

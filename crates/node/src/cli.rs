@@ -281,6 +281,37 @@ pub struct PeerArgs {
     /// With --dial: give up after this many seconds.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
+    /// Birthday punching, when one side's NAT maps endpoint-dependently and
+    /// the other's does not: `on` or `off`. Port-aware only.
+    #[arg(long, default_value_t = OnOff::On, value_name = "ON|OFF")]
+    pub birthday: OnOff,
+    /// Birthday: sockets the endpoint-dependent side opens (1-256).
+    #[arg(long, default_value_t = punchport::dcutr::MAX_SOCKETS, value_parser = clap::value_parser!(u16).range(1..=i64::from(punchport::dcutr::MAX_SOCKETS)))]
+    pub birthday_sockets: u16,
+    /// Birthday: probes the endpoint-independent side sends (1-1024).
+    #[arg(long, default_value_t = punchport::dcutr::MAX_PROBES, value_parser = clap::value_parser!(u16).range(1..=i64::from(punchport::dcutr::MAX_PROBES)))]
+    pub birthday_probes: u16,
+    /// Birthday: new flows (sockets or probes) per second on each side (1-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub birthday_pace: u16,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+impl std::fmt::Display for OnOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OnOff::On => "on",
+            OnOff::Off => "off",
+        })
+    }
 }
 
 impl PeerArgs {
@@ -302,6 +333,10 @@ impl PeerArgs {
             metrics_address: None,
             persist: false,
             timeout_secs: DEFAULT_TIMEOUT_SECS,
+            birthday: OnOff::On,
+            birthday_sockets: punchport::dcutr::MAX_SOCKETS,
+            birthday_probes: punchport::dcutr::MAX_PROBES,
+            birthday_pace: 100,
         }
     }
 
@@ -331,6 +366,18 @@ impl PeerArgs {
         args.opt("--metrics-address", self.metrics_address);
         args.flag("--persist", self.persist);
         args.unless_default("--timeout-secs", self.timeout_secs, DEFAULT_TIMEOUT_SECS);
+        args.unless_default("--birthday", self.birthday, OnOff::On);
+        args.unless_default(
+            "--birthday-sockets",
+            self.birthday_sockets,
+            punchport::dcutr::MAX_SOCKETS,
+        );
+        args.unless_default(
+            "--birthday-probes",
+            self.birthday_probes,
+            punchport::dcutr::MAX_PROBES,
+        );
+        args.unless_default("--birthday-pace", self.birthday_pace, 100);
         args.0
     }
 
@@ -342,6 +389,13 @@ impl PeerArgs {
             .transport(self.transport)
             .initiator_role(self.initiator_role)
             .candidates(self.candidates)
+            .birthday(
+                punchport::dcutr::BirthdayConfig::new()
+                    .with_enabled(self.birthday == OnOff::On)
+                    .with_budget(self.birthday_sockets, self.birthday_probes)
+                    .and_then(|b| b.with_pace(self.birthday_pace))
+                    .map_err(ConfigError::Birthday)?,
+            )
             .ping_interval(Duration::from_secs(self.ping_interval_secs));
         if self.secret_key_seed.is_some() || self.key_file.is_some() {
             config = config.keypair(keypair(self.secret_key_seed, self.key_file.as_deref())?);
@@ -524,6 +578,10 @@ mod tests {
         all.metrics_address = Some("127.0.0.1:9464".parse().unwrap());
         all.persist = true;
         all.timeout_secs = 7;
+        all.birthday = OnOff::Off;
+        all.birthday_sockets = 16;
+        all.birthday_probes = 64;
+        all.birthday_pace = 50;
         for args in [defaults, all] {
             let again: PeerArgs = peer(
                 &args
@@ -546,6 +604,24 @@ mod tests {
         let again: RelayArgs =
             parse_or_exit(std::iter::once("relay".to_owned()).chain(relay.to_args())).unwrap();
         assert_eq!(again, relay);
+    }
+
+    #[test]
+    fn the_relay_limits_default_to_libp2p_relays_own() {
+        let args = RelayArgs::new(Vec::new());
+        assert_eq!(
+            (
+                args.max_reservations,
+                args.max_reservations_per_peer,
+                args.reservation_duration_secs,
+                args.max_circuits,
+                args.max_circuits_per_peer,
+                args.max_circuit_duration_secs,
+                args.max_circuit_bytes,
+                args.no_rate_limits,
+            ),
+            (128, 4, 3600, 16, 4, 120, 131_072, false)
+        );
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum ConfigError {
     /// The swarm could not be built.
     #[error("building the swarm failed: {0}")]
     Swarm(String),
+    /// The birthday budget is outside the limits.
+    #[error("birthday punching: {0}")]
+    Birthday(#[from] punchport::dcutr::BudgetError),
     /// Listening failed.
     #[error("cannot listen on `{addr}`: {reason}")]
     Listen {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
+// A line to print, moved once: the attempt line's size costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum NodeEvent {
     /// The node listens on `address`.
     Listening {
@@ -129,6 +131,21 @@ pub enum NodeEvent {
         remote_address: Option<Multiaddr>,
         /// Why the dial failed, in words.
         error: Option<String>,
+        /// `plain` (one of DCUtR's dials) or `birthday`.
+        #[serde(default = "plain")]
+        method: String,
+        /// Birthday: `hard` (opened sockets) or `easy` (sent probes).
+        #[serde(default)]
+        birthday_role: Option<String>,
+        /// Birthday: sockets this side opened.
+        #[serde(default)]
+        sockets: u16,
+        /// Birthday: probes this side sent.
+        #[serde(default)]
+        probes: u16,
+        /// Birthday: the port that won.
+        #[serde(default)]
+        winning_port: Option<u16>,
     },
     /// The NAT rewrote the punch port (another node behind it holds the
     /// same port), so the punch socket moved to another port of the range.
@@ -148,9 +165,19 @@ impl NodeEvent {
     /// The `attempt` line for `report`.
     pub fn attempt(report: &punchport::dcutr::AttemptReport) -> Self {
         use punchport::dcutr::AttemptOutcome;
+        use punchport::dcutr::Method;
         let (outcome, remote_address, error) = match &report.outcome {
             AttemptOutcome::Direct { address } => ("direct", Some(address.clone()), None),
             AttemptOutcome::Failed { error } => ("failed", None, Some(error.clone())),
+        };
+        let (birthday_role, sockets, probes, winning_port) = match &report.method {
+            Method::Birthday(stats) => (
+                Some(stats.role.as_str().to_owned()),
+                stats.sockets,
+                stats.probes,
+                stats.winner,
+            ),
+            _ => (None, 0, 0, None),
         };
         NodeEvent::Attempt {
             peer: report.remote_peer_id,
@@ -165,6 +192,11 @@ impl NodeEvent {
             outcome: outcome.to_owned(),
             remote_address,
             error,
+            method: report.method.as_str().to_owned(),
+            birthday_role,
+            sockets,
+            probes,
+            winning_port,
         }
     }
 
@@ -172,6 +204,10 @@ impl NodeEvent {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("node events serialize")
     }
+}
+
+fn plain() -> String {
+    "plain".to_owned()
 }
 
 /// Reports `event`. A closed receiver means nobody listens any more; the

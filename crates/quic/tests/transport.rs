@@ -364,3 +364,38 @@ async fn listener_churn_leaves_nothing_behind() {
         }
     }
 }
+
+#[tokio::test]
+async fn dials_to_addresses_nobody_can_answer_from_are_refused_before_sending() {
+    let (range, held) = hold_free_ports(1);
+    drop(held);
+    let mut transport = transport(range);
+    transport
+        .listen_on(ListenerId::next(), quic("/ip4/127.0.0.1/udp/0/quic-v1"))
+        .unwrap();
+    new_address(&mut transport).await;
+    let peer = Keypair::generate_ed25519().public().to_peer_id();
+    for target in [
+        "/ip4/0.0.0.0/udp/4001/quic-v1",
+        "/ip4/224.0.0.1/udp/4001/quic-v1",
+        "/ip4/255.255.255.255/udp/4001/quic-v1",
+        "/ip6/::/udp/4001/quic-v1",
+        "/ip6/ff02::1/udp/4001/quic-v1",
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+    ] {
+        for role in [Endpoint::Dialer, Endpoint::Listener] {
+            let addr = format!("{target}/p2p/{peer}");
+            let result = transport.dial(
+                quic(&addr),
+                DialOpts {
+                    role,
+                    port_use: PortUse::Reuse,
+                },
+            );
+            assert!(
+                matches!(result, Err(TransportError::MultiaddrNotSupported(_))),
+                "{addr} {role:?}"
+            );
+        }
+    }
+}

@@ -62,6 +62,7 @@ pub struct PeerConfig {
     pub(crate) initiator_role: InitiatorRole,
     pub(crate) translation: bool,
     pub(crate) candidates: CandidateMode,
+    pub(crate) birthday: punchport::dcutr::BirthdayConfig,
     pub(crate) dial: Option<PeerId>,
     pub(crate) retry_interval: Duration,
     pub(crate) ping_interval: Duration,
@@ -90,6 +91,7 @@ impl PeerConfig {
             initiator_role: InitiatorRole::default(),
             translation: true,
             candidates: CandidateMode::default(),
+            birthday: punchport::dcutr::BirthdayConfig::default(),
             dial: None,
             retry_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(15),
@@ -156,6 +158,13 @@ impl PeerConfig {
     /// answer is reported as [`NodeEvent::Ping`].
     pub fn ping_interval(mut self, interval: Duration) -> Self {
         self.ping_interval = interval;
+        self
+    }
+
+    /// Sets how the peer punches through endpoint-dependent NATs
+    /// (port-aware only).
+    pub fn birthday(mut self, birthday: punchport::dcutr::BirthdayConfig) -> Self {
+        self.birthday = birthday;
         self
     }
 

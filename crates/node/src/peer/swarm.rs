@@ -36,7 +36,8 @@ pub(super) fn build(config: &PeerConfig) -> Result<Swarm<PeerBehaviour>, ConfigE
                     .with_range(config.punch_range)
                     .with_initiator_role(config.initiator_role)
                     .with_translation(config.translation)
-                    .with_candidates(config.candidates),
+                    .with_candidates(config.candidates)
+                    .with_birthday(config.birthday.clone()),
             );
             builder
                 .with_other_transport(|_| transport)

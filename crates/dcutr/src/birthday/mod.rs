@@ -1,0 +1,610 @@
+//! Birthday punching: hole punching when one side's NAT maps
+//! endpoint-dependently ("hard", the Kubernetes default behind CNIs that
+//! masquerade with random ports) and the other's endpoint-independently
+//! ("easy").
+//!
+//! The two sides first agree over the relayed connection
+//! ([`protocol`], `/punchport/birthday/1`); stock peers do not speak it and
+//! are never part of it. Then:
+//!
+//! - the hard side opens its sockets, paced, each a libp2p-quic listener-role
+//!   dial from a fresh socket of its own: libp2p-quic's hole puncher sends
+//!   random packets to the easy side's punch address, so the NAT makes one
+//!   random mapping per socket, and waits for the easy side's connection;
+//! - once they are open it says `Go`, and the easy side sends QUIC
+//!   handshakes from its punch socket to random ports of the hard side's
+//!   public IP, paced, until one meets a mapping: that handshake passes both
+//!   NATs and the connection is direct.
+//!
+//! The first direct connection ends the attempt: every other socket closes
+//! and every other probe is cancelled; the winner stays as long as its
+//! connection. What a peer can make this node send is bounded per attempt,
+//! per peer and per destination IP over time ([`plan::Limits`]), and only an
+//! IP that the peer advertised in this punch's DCUtR exchange is probed.
+
+mod config;
+pub(crate) mod plan;
+pub(crate) mod protocol;
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use futures::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
+use libp2p_core::{Multiaddr, multiaddr::Protocol};
+use libp2p_identity::PeerId;
+use libp2p_swarm::{
+    ConnectionId, Stream,
+    dial_opts::{DialOpts, PeerCondition},
+};
+use punchport_core::{AttemptId, DialPurpose, PunchSockets, QuicAddr};
+
+pub use config::{BirthdayConfig, BudgetError, MAX_PROBES, MAX_SOCKETS};
+pub use plan::{Refusal, Role};
+
+use crate::{
+    attempts::{AttemptOutcome, AttemptReport, Side},
+    nat::MappingKind,
+};
+use plan::{Limits, Plan, Ports};
+use protocol::{Go, Hello};
+
+/// What a birthday attempt did on this side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BirthdayStats {
+    /// This side's part.
+    pub role: Role,
+    /// Sockets opened (hard side).
+    pub sockets: u16,
+    /// Probes sent (easy side).
+    pub probes: u16,
+    /// The port that won: the hard side's public port the probe met, as the
+    /// easy side dialed it, or the hard side's local socket.
+    pub winner: Option<u16>,
+}
+
+/// This side's NAT as the behaviour knows it, for its [`Hello`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mine {
+    pub(crate) mapping: MappingKind,
+    pub(crate) public: Option<SocketAddr>,
+}
+
+/// Something the behaviour carries out for a birthday attempt.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Dial (a socket or a probe).
+    Dial(DialOpts),
+    /// An attempt started: hold a DCUtR failure until it ends.
+    Started(PeerId),
+    /// An attempt ended.
+    Ended(PeerId, Box<AttemptReport>),
+}
+
+type Exchange = BoxFuture<'static, (PeerId, std::io::Result<(Stream, Hello)>)>;
+type Waiting = BoxFuture<'static, (PeerId, std::io::Result<Go>)>;
+
+#[derive(Debug)]
+struct Relayed {
+    at: Instant,
+    side: Side,
+    /// The IPs the peer advertised in this punch's DCUtR exchange.
+    advertised: Vec<IpAddr>,
+}
+
+struct Attempt {
+    id: AttemptId,
+    role: Role,
+    started: Instant,
+    deadline: Instant,
+    /// The hard side: the easy side's punch address. The easy side: the
+    /// hard side's public IP, with port 0.
+    target: SocketAddr,
+    /// Flows opened so far.
+    opened: u16,
+    /// How many to open.
+    budget: u16,
+    next_at: Instant,
+    /// The hard side's stream, to say `Go` on once the sockets are open.
+    stream: Option<Stream>,
+    /// The easy side starts once `Go` came.
+    going: bool,
+    dials: Vec<ConnectionId>,
+    ports: Ports,
+}
+
+/// The birthday part of the behaviour.
+pub(crate) struct Birthday {
+    config: BirthdayConfig,
+    sockets: PunchSockets,
+    control: libp2p_stream::Control,
+    incoming: Option<libp2p_stream::IncomingStreams>,
+    exchanges: FuturesUnordered<Exchange>,
+    waiting: FuturesUnordered<Waiting>,
+    saying_go: FuturesUnordered<BoxFuture<'static, ()>>,
+    relayed: HashMap<PeerId, Relayed>,
+    attempts: HashMap<PeerId, Attempt>,
+    dials: HashMap<ConnectionId, (PeerId, DialPurpose)>,
+    limits: Limits,
+    next_attempt: u64,
+    seed: u64,
+    timer: Option<futures_timer::Delay>,
+    timer_at: Option<Instant>,
+}
+
+impl Birthday {
+    pub(crate) fn new(
+        config: BirthdayConfig,
+        sockets: PunchSockets,
+        mut control: libp2p_stream::Control,
+        seed: u64,
+    ) -> Self {
+        let incoming = control.accept(protocol::PROTOCOL).ok();
+        Self {
+            limits: Limits::new(config.clone()),
+            config,
+            sockets,
+            control,
+            incoming,
+            exchanges: FuturesUnordered::new(),
+            waiting: FuturesUnordered::new(),
+            saying_go: FuturesUnordered::new(),
+            relayed: HashMap::new(),
+            attempts: HashMap::new(),
+            dials: HashMap::new(),
+            next_attempt: 0,
+            seed,
+            timer: None,
+            timer_at: None,
+        }
+    }
+
+    fn hello(&self, mine: Mine) -> Hello {
+        Hello {
+            mapping: mine.mapping.as_str().to_owned(),
+            public: mine.public,
+            enabled: self.config.enabled,
+        }
+    }
+
+    /// A relayed connection to `peer` opened; the side that accepted it
+    /// (DCUtR's initiator) opens the negotiation.
+    pub(crate) fn relayed(&mut self, peer: PeerId, side: Side, mine: Mine, now: Instant) {
+        self.relayed.insert(
+            peer,
+            Relayed {
+                at: now,
+                side,
+                advertised: Vec::new(),
+            },
+        );
+        if side != Side::Initiator {
+            return;
+        }
+        let hello = self.hello(mine);
+        let mut control = self.control.clone();
+        self.exchanges.push(
+            async move {
+                let result = async {
+                    let mut stream = control
+                        .open_stream(peer, protocol::PROTOCOL)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    protocol::send(&mut stream, &hello).await?;
+                    let theirs = protocol::receive::<Hello>(&mut stream).await?;
+                    Ok((stream, theirs))
+                }
+                .await;
+                (peer, result)
+            }
+            .boxed(),
+        );
+    }
+
+    /// DCUtR dials `addresses` of `peer`: what the peer advertised in this
+    /// punch's exchange, the only IPs an easy side will probe.
+    pub(crate) fn advertised(&mut self, peer: PeerId, addresses: &[Multiaddr]) {
+        if let Some(relayed) = self.relayed.get_mut(&peer) {
+            for addr in addresses {
+                if let Ok(quic) = QuicAddr::parse(addr)
+                    && !relayed.advertised.contains(&quic.socket.ip())
+                {
+                    relayed.advertised.push(quic.socket.ip());
+                }
+            }
+        }
+    }
+
+    /// What the dial of `connection` is, if it is a birthday dial.
+    pub(crate) fn purpose(&self, connection: ConnectionId) -> Option<DialPurpose> {
+        self.dials.get(&connection).map(|(_, purpose)| *purpose)
+    }
+
+    /// A direct connection to `peer` opened: it ends the peer's attempt.
+    pub(crate) fn established(
+        &mut self,
+        connection: ConnectionId,
+        peer: PeerId,
+        remote: &Multiaddr,
+        now: Instant,
+    ) -> Option<Action> {
+        let mine = self.dials.remove(&connection).is_some();
+        let winner = mine.then(|| match self.attempts.get(&peer).map(|a| a.role) {
+            Some(Role::Easy) => QuicAddr::parse(remote).ok().map(|q| q.socket.port()),
+            _ => self
+                .sockets
+                .first_source(connection)
+                .map(|local| local.port()),
+        });
+        let outcome = AttemptOutcome::Direct {
+            address: remote.clone(),
+        };
+        self.end(peer, outcome, winner.flatten(), now)
+    }
+
+    /// A birthday dial failed (or was cancelled).
+    pub(crate) fn dial_failed(&mut self, connection: ConnectionId) {
+        self.dials.remove(&connection);
+    }
+
+    /// The relayed connection to `peer` closed.
+    pub(crate) fn relayed_closed(&mut self, peer: PeerId, now: Instant) -> Option<Action> {
+        let ended = self.end(
+            peer,
+            AttemptOutcome::Failed {
+                error: "the relayed connection closed".to_owned(),
+            },
+            None,
+            now,
+        );
+        self.relayed.remove(&peer);
+        ended
+    }
+
+    fn end(
+        &mut self,
+        peer: PeerId,
+        outcome: AttemptOutcome,
+        winner: Option<u16>,
+        now: Instant,
+    ) -> Option<Action> {
+        let attempt = self.attempts.remove(&peer)?;
+        self.sockets.cancel(attempt.id);
+        self.limits.done(&peer);
+        let relayed = self.relayed.get(&peer);
+        let (sockets, probes) = match attempt.role {
+            Role::Hard => (attempt.opened, 0),
+            Role::Easy => (0, attempt.opened),
+        };
+        tracing::debug!(%peer, role = attempt.role.as_str(), sockets, probes, ?winner, ?outcome, "birthday attempt ended");
+        let report = AttemptReport {
+            remote_peer_id: peer,
+            side: relayed.map_or(Side::Responder, |r| r.side),
+            attempt: 1,
+            local_addr: None,
+            candidates_sent: Vec::new(),
+            candidates_received: Vec::new(),
+            dialed: match attempt.role {
+                Role::Hard => vec![socket_multiaddr(attempt.target, Some(peer))],
+                Role::Easy => Vec::new(),
+            },
+            duration: now.saturating_duration_since(attempt.started),
+            since_relayed: relayed.map(|r| now.saturating_duration_since(r.at)),
+            outcome,
+            method: crate::attempts::Method::Birthday(BirthdayStats {
+                role: attempt.role,
+                sockets,
+                probes,
+                winner,
+            }),
+        };
+        Some(Action::Ended(peer, Box::new(report)))
+    }
+
+    fn start(&mut self, peer: PeerId, role: Role, target: SocketAddr, now: Instant) -> AttemptId {
+        self.next_attempt += 1;
+        let id = AttemptId(self.next_attempt);
+        let budget = match role {
+            Role::Hard => self.config.sockets,
+            Role::Easy => self.config.probes,
+        };
+        self.attempts.insert(
+            peer,
+            Attempt {
+                id,
+                role,
+                started: now,
+                deadline: now + self.config.window,
+                target,
+                opened: 0,
+                budget,
+                next_at: now,
+                stream: None,
+                going: role == Role::Hard,
+                dials: Vec::new(),
+                ports: Ports::new(self.seed ^ id.0),
+            },
+        );
+        id
+    }
+
+    /// Decides what the exchange with `peer` calls for.
+    fn negotiated(
+        &mut self,
+        peer: PeerId,
+        mine: Mine,
+        stream: Stream,
+        theirs: Hello,
+        now: Instant,
+    ) -> Option<Action> {
+        if !self.relayed.contains_key(&peer) || self.attempts.contains_key(&peer) {
+            return None;
+        }
+        let their_mapping = match theirs.mapping.as_str() {
+            "endpoint-independent" => MappingKind::EndpointIndependent,
+            "endpoint-dependent" => MappingKind::EndpointDependent,
+            _ => MappingKind::Unknown,
+        };
+        let plan = plan::plan(mine.mapping, their_mapping);
+        if !(self.config.enabled && theirs.enabled) {
+            tracing::debug!(%peer, ?plan, "birthday punching is off on one side");
+            return None;
+        }
+        let role = match plan {
+            Plan::Plain => return None,
+            Plan::BothHard => {
+                tracing::info!(%peer, "both NATs map endpoint-dependently: a birthday punch would need about 65 000 probes per side for a 64 % chance, so the connection stays relayed");
+                return None;
+            }
+            Plan::Birthday(role) => role,
+        };
+        let Some(target) = theirs.public else {
+            tracing::debug!(%peer, "the peer did not say its public address: no birthday punch");
+            return None;
+        };
+        let ip = (role == Role::Easy).then(|| target.ip());
+        if let Err(refusal) = self
+            .limits
+            .admit(peer, ip, u32::from(self.config.probes), now)
+        {
+            tracing::warn!(%peer, "no birthday punch: {refusal}");
+            return None;
+        }
+        let target = match role {
+            Role::Hard => target,
+            Role::Easy => SocketAddr::new(target.ip(), 0),
+        };
+        self.start(peer, role, target, now);
+        tracing::info!(%peer, role = role.as_str(), %target, "birthday punch starts");
+        match role {
+            Role::Hard => {
+                if let Some(attempt) = self.attempts.get_mut(&peer) {
+                    attempt.stream = Some(stream);
+                }
+            }
+            Role::Easy => {
+                let mut stream = stream;
+                self.waiting.push(
+                    async move { (peer, protocol::receive::<Go>(&mut stream).await) }.boxed(),
+                );
+            }
+        }
+        Some(Action::Started(peer))
+    }
+
+    /// The easy side heard `Go`: it may probe, if the IP is tied to the peer.
+    fn go(&mut self, peer: PeerId, now: Instant) -> Option<Action> {
+        let advertised = self
+            .relayed
+            .get(&peer)
+            .map(|r| r.advertised.clone())
+            .unwrap_or_default();
+        let attempt = self.attempts.get_mut(&peer)?;
+        let ip = attempt.target.ip();
+        if !advertised.contains(&ip) {
+            let refusal = Refusal::Untied(ip);
+            tracing::warn!(%peer, "no birthday probes: {refusal}");
+            return self.end(
+                peer,
+                AttemptOutcome::Failed {
+                    error: refusal.to_string(),
+                },
+                None,
+                now,
+            );
+        }
+        attempt.going = true;
+        attempt.next_at = now;
+        None
+    }
+
+    /// The next thing to do, if any is due.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>, mine: Mine) -> Poll<Action> {
+        let now = Instant::now();
+        while let Some(incoming) = self.incoming.as_mut()
+            && let Poll::Ready(next) = incoming.poll_next_unpin(cx)
+        {
+            let Some((peer, mut stream)) = next else {
+                self.incoming = None;
+                break;
+            };
+            if !self.relayed.contains_key(&peer) {
+                continue;
+            }
+            let hello = self.hello(mine);
+            self.exchanges.push(
+                async move {
+                    let result = async {
+                        let theirs = protocol::receive::<Hello>(&mut stream).await?;
+                        protocol::send(&mut stream, &hello).await?;
+                        Ok((stream, theirs))
+                    }
+                    .await;
+                    (peer, result)
+                }
+                .boxed(),
+            );
+        }
+        while let Poll::Ready(Some((peer, result))) = self.exchanges.poll_next_unpin(cx) {
+            match result {
+                Ok((stream, theirs)) => {
+                    if let Some(action) = self.negotiated(peer, mine, stream, theirs, now) {
+                        return Poll::Ready(action);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "no birthday negotiation (a stock peer, or the relayed connection closed)");
+                }
+            }
+        }
+        while let Poll::Ready(Some((peer, result))) = self.waiting.poll_next_unpin(cx) {
+            match result {
+                Ok(_) => {
+                    if let Some(action) = self.go(peer, now) {
+                        return Poll::Ready(action);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "the hard side did not say go");
+                    let failed = AttemptOutcome::Failed {
+                        error: format!("the hard side did not say go: {error}"),
+                    };
+                    if let Some(action) = self.end(peer, failed, None, now) {
+                        return Poll::Ready(action);
+                    }
+                }
+            }
+        }
+        while let Poll::Ready(Some(())) = self.saying_go.poll_next_unpin(cx) {}
+        if let Some(action) = self.due(now) {
+            return Poll::Ready(action);
+        }
+        self.arm_timer(cx);
+        Poll::Pending
+    }
+
+    /// A dial or an end that is due at `now`.
+    fn due(&mut self, now: Instant) -> Option<Action> {
+        let expired = self
+            .attempts
+            .iter()
+            .find(|(_, a)| now >= a.deadline)
+            .map(|(peer, _)| *peer);
+        if let Some(peer) = expired {
+            let failed = AttemptOutcome::Failed {
+                error: format!("no probe met a mapping within {:?}", self.config.window),
+            };
+            return self.end(peer, failed, None, now);
+        }
+        let window = self.config.window;
+        let gap = self.config.gap();
+        let sockets = self.config.sockets;
+        let (peer, attempt) = self
+            .attempts
+            .iter_mut()
+            .find(|(_, a)| a.going && a.opened < a.budget && now >= a.next_at)?;
+        let peer = *peer;
+        attempt.opened += 1;
+        attempt.next_at = now.max(attempt.next_at) + gap;
+        let (addr, purpose, opts) = match attempt.role {
+            Role::Hard => {
+                let addr = socket_multiaddr(attempt.target, None);
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(vec![addr])
+                    .condition(PeerCondition::Always)
+                    .override_role()
+                    .build();
+                (
+                    attempt.target,
+                    DialPurpose::BirthdaySocket(attempt.id, window),
+                    opts,
+                )
+            }
+            Role::Easy => {
+                let target = SocketAddr::new(attempt.target.ip(), attempt.ports.next());
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(vec![socket_multiaddr(target, None)])
+                    .condition(PeerCondition::Always)
+                    .build();
+                (target, DialPurpose::BirthdayProbe(attempt.id), opts)
+            }
+        };
+        tracing::trace!(%peer, %addr, n = attempt.opened, "birthday flow");
+        attempt.dials.push(opts.connection_id());
+        self.dials.insert(opts.connection_id(), (peer, purpose));
+        // The hard side's sockets are all open: say go.
+        if attempt.role == Role::Hard
+            && attempt.opened == attempt.budget
+            && let Some(mut stream) = attempt.stream.take()
+        {
+            self.saying_go.push(
+                async move {
+                    if let Err(error) = protocol::send(&mut stream, &Go { sockets }).await {
+                        tracing::debug!(%error, "could not say go");
+                    }
+                }
+                .boxed(),
+            );
+        }
+        Some(Action::Dial(opts))
+    }
+
+    fn arm_timer(&mut self, cx: &mut Context<'_>) {
+        let next = self
+            .attempts
+            .values()
+            .map(|a| {
+                if a.going && a.opened < a.budget {
+                    a.next_at.min(a.deadline)
+                } else {
+                    a.deadline
+                }
+            })
+            .min();
+        let Some(next) = next else {
+            self.timer = None;
+            self.timer_at = None;
+            return;
+        };
+        if self.timer_at != Some(next) {
+            let wait = next.saturating_duration_since(Instant::now());
+            self.timer = Some(futures_timer::Delay::new(wait));
+            self.timer_at = Some(next);
+        }
+        if let Some(timer) = self.timer.as_mut()
+            && timer.poll_unpin(cx).is_ready()
+        {
+            self.timer = None;
+            self.timer_at = None;
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    /// How many attempts, dials, peers with a relayed connection, and
+    /// peers and IPs the limits remember, this holds.
+    pub(crate) fn sizes(&self) -> [usize; 5] {
+        let (peers, ips) = self.limits.remembered();
+        [
+            self.attempts.len(),
+            self.dials.len(),
+            self.relayed.len(),
+            peers,
+            ips,
+        ]
+    }
+}
+
+fn socket_multiaddr(socket: SocketAddr, peer: Option<PeerId>) -> Multiaddr {
+    let addr = QuicAddr {
+        socket,
+        peer_id: None,
+    }
+    .to_multiaddr();
+    match peer {
+        Some(peer) => addr.with(Protocol::P2p(peer)),
+        None => addr,
+    }
+}
