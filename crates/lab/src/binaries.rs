@@ -48,7 +48,7 @@ impl Binaries {
 
 /// `target/<profile>`: the parent of `deps` for test executables, or the
 /// executable's own directory for binaries and examples.
-fn profile_dir() -> PathBuf {
+pub(crate) fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     if dir.ends_with("deps") || dir.ends_with("examples") {

@@ -21,6 +21,9 @@ pub enum Error {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// The go-libp2p interop node cannot run.
+    #[error(transparent)]
+    Go(#[from] crate::go::GoUnavailable),
     /// A node did not report what it should have.
     #[error("{node}: {what}; its stderr ends with:\n{stderr}")]
     Node {

@@ -17,7 +17,9 @@
 pub mod bench;
 mod binaries;
 mod error;
+pub mod go;
 pub mod hostile;
+pub mod interop;
 mod node;
 mod outcome;
 mod punch_lab;
@@ -27,8 +29,8 @@ mod trial;
 pub use binaries::Binaries;
 pub use error::Error;
 pub use node::LabNode;
-pub use outcome::{Outcome, Side};
+pub use outcome::{Outcome, Punch, QuicRole, Side, Winner};
 pub use punch_lab::{Pair, PunchLab, PunchLabBuilder};
-pub use trial::{Layout, Trial};
+pub use trial::{Implementation, Layout, PeerRole, PeerSetup, RelayImpl, Trial};
 
 pub use natlab::{self, require_lab};

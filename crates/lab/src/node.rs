@@ -31,10 +31,14 @@ impl LabNode {
     ) -> Result<Self, Error> {
         let mut command = host.command(program);
         command.args(args);
+        let level = std::env::var("PUNCHPORT_NODE_LOG").unwrap_or_else(|_| "info".into());
+        // The go node reads PUNCHPORT_GO_LOG (debug, info or warn); at info
+        // it logs every holepunch attempt with its QUIC role.
         command.env(
-            "RUST_LOG",
-            std::env::var("PUNCHPORT_NODE_LOG").unwrap_or_else(|_| "info".into()),
+            "PUNCHPORT_GO_LOG",
+            std::env::var("PUNCHPORT_GO_LOG").unwrap_or_else(|_| "info".into()),
         );
+        command.env("RUST_LOG", level);
         Ok(Self {
             name: name.into(),
             process: host.spawn(command)?,

@@ -4,9 +4,43 @@ use std::net::IpAddr;
 
 use natlab::Flow;
 use punchport::PortRange;
-use punchport_node::PeerSummary;
+use punchport_node::{NodeEvent, PeerSummary};
+use serde::{Deserialize, Serialize};
 
 use crate::Trial;
+
+/// The part a side takes in the QUIC handshake of a punch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuicRole {
+    /// It dials: sends the QUIC Initial.
+    Client,
+    /// It sends random UDP packets to open its NAT and accepts the other
+    /// side's Initial (the DCUtR spec's initiator, go-libp2p's `holePunch`).
+    Server,
+}
+
+/// One hole-punch attempt as one side made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Punch {
+    /// Whether the side was DCUtR's initiator (else the responder; go
+    /// calls it the receiver).
+    pub initiator: bool,
+    /// Its QUIC role in the attempt.
+    pub quic: QuicRole,
+}
+
+impl Punch {
+    /// `initiator/server`, `responder/client`, ...
+    pub fn name(self) -> &'static str {
+        match (self.initiator, self.quic) {
+            (true, QuicRole::Server) => "initiator/server",
+            (true, QuicRole::Client) => "initiator/client",
+            (false, QuicRole::Server) => "responder/server",
+            (false, QuicRole::Client) => "responder/client",
+        }
+    }
+}
 
 /// What one peer of a trial reported, and its router's direct flows.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +51,29 @@ pub struct Side {
     pub public_ip: Option<IpAddr>,
     /// Its router's conntrack flows with the other peer's public IP.
     pub flows: Vec<Flow>,
+    /// Its hole-punch attempts: from the `attempt` lines of a port-aware
+    /// Rust peer, the stderr of a go peer, or (stock Rust, which dials as a
+    /// QUIC client in every attempt) its attempt count.
+    pub punches: Vec<Punch>,
+    /// The DCUtR roles of its `attempt` lines (`initiator`, `responder`),
+    /// for [`punches`](Self::punches).
+    pub attempt_roles: Vec<String>,
+}
+
+impl Side {
+    /// Folds `event` in.
+    pub fn record(&mut self, event: &NodeEvent) {
+        self.peer.record(event);
+        if let NodeEvent::Attempt { role, .. } = event {
+            self.attempt_roles.push(role.clone());
+        }
+    }
+
+    /// Whether the first direct connection this side reported was one it
+    /// dialed (QUIC client), if it reported one.
+    pub fn first_dialed(&self) -> Option<bool> {
+        self.peer.connections.first().map(|c| c.dialer)
+    }
 }
 
 /// A flow as seen from the inside: the host's port and the port the
@@ -75,7 +132,29 @@ pub struct Outcome {
     pub exit_code: Option<i32>,
 }
 
+/// Whose QUIC dial opened the dialing peer's first direct connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Winner {
+    /// The reserving peer's (A's) dial.
+    Reserving,
+    /// The dialing peer's (B's) dial.
+    Dialing,
+}
+
 impl Outcome {
+    /// Whose dial opened the dialing peer's first direct connection, from
+    /// its first `connection` line (`dialer`: its own).
+    pub fn winner(&self) -> Option<Winner> {
+        self.b.first_dialed().map(|dialed| {
+            if dialed {
+                Winner::Dialing
+            } else {
+                Winner::Reserving
+            }
+        })
+    }
+
     /// Whether the dialing peer reported a direct connection.
     pub fn direct(&self) -> bool {
         self.b.peer.direct()

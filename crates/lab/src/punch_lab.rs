@@ -7,10 +7,13 @@ use std::{
 
 use libp2p::{Multiaddr, PeerId};
 use natlab::{Host, Lab, Nat};
-use punchport::{PortRange, QuicAddr};
-use punchport_node::{NodeEvent, PeerSummary, cli::RelayArgs};
+use punchport::{PortRange, QuicAddr, quic::InitiatorRole};
+use punchport_node::{NodeEvent, PeerSummary, TransportKind, cli::RelayArgs};
 
-use crate::{Binaries, Error, LabNode, Outcome, Side, Trial};
+use crate::{
+    Binaries, Error, Implementation, LabNode, Outcome, PeerRole, RelayImpl, Side, Trial,
+    outcome::{Punch, QuicRole},
+};
 
 /// How long nodes get to start and reserve.
 const STARTUP: Duration = Duration::from_secs(20);
@@ -153,11 +156,31 @@ impl PunchLab {
         self.start_relay_with(self.relay_args())
     }
 
-    /// Starts the relay with `args`; returns it and its address on the
+    /// Starts our relay with `args`; returns it and its address on the
     /// relay's first IP.
     pub fn start_relay_with(&self, args: RelayArgs) -> Result<(LabNode, Multiaddr), Error> {
+        self.start_relay_as(RelayImpl::Rust, args)
+    }
+
+    /// Starts `implementation`'s relay with `args` (the go node takes the
+    /// same flags); returns it and its address on the relay's first IP.
+    pub fn start_relay_as(
+        &self,
+        implementation: RelayImpl,
+        args: RelayArgs,
+    ) -> Result<(LabNode, Multiaddr), Error> {
         let relay = self.lab.relay();
-        let node = LabNode::spawn(relay, "relay", &self.binaries.relay, args.to_args())?;
+        let node = match implementation {
+            RelayImpl::Rust => {
+                LabNode::spawn(relay, "relay", &self.binaries.relay, args.to_args())?
+            }
+            RelayImpl::Go => LabNode::spawn(
+                relay,
+                "go relay",
+                crate::go::node()?,
+                std::iter::once("relay".to_owned()).chain(args.to_args()),
+            )?,
+        };
         let addr = node.wait_for(STARTUP, "listening line", |e| match e {
             NodeEvent::Listening { address, .. }
                 if QuicAddr::parse(address).is_ok_and(|q| q.socket.ip() == relay.ip()) =>
@@ -172,7 +195,8 @@ impl PunchLab {
         Ok((node, addr))
     }
 
-    /// Starts a peer on `host` for `trial`, dialing `dial` if given.
+    /// Starts a peer on `host` for `trial`, dialing `dial` if given: the
+    /// trial's dialing peer if so, else its reserving peer.
     pub fn start_peer(
         &self,
         host: &Host,
@@ -180,16 +204,31 @@ impl PunchLab {
         trial: &Trial,
         dial: Option<PeerId>,
     ) -> Result<LabNode, Error> {
-        let mut args = trial.peer_args(relay, self.range);
+        let role = match dial {
+            Some(_) => PeerRole::Dialing,
+            None => PeerRole::Reserving,
+        };
+        let mut args = trial.peer_args(role, relay, self.range);
         args.dial = dial;
-        LabNode::spawn(host, host.name(), &self.binaries.peer, args.to_args())
+        match trial.peer(role).implementation {
+            Implementation::Rust(_) => {
+                LabNode::spawn(host, host.name(), &self.binaries.peer, args.to_args())
+            }
+            Implementation::Go => LabNode::spawn(
+                host,
+                format!("go {}", host.name()),
+                crate::go::node()?,
+                std::iter::once("peer".to_owned()).chain(args.to_args()),
+            ),
+        }
     }
 
-    /// Starts a relay, a reserving peer on `a0` with `reserving`'s settings,
-    /// and, once it holds its reservation, a peer on `b0` that dials it with
-    /// `dialing`'s settings. Unlike [`run`](Self::run), it only starts them.
+    /// Starts a relay (`reserving`'s), a reserving peer on `a0` with
+    /// `reserving`'s settings, and, once it holds its reservation, a peer on
+    /// `b0` that dials it with `dialing`'s settings. Unlike
+    /// [`run`](Self::run), it only starts them.
     pub fn start_pair(&self, reserving: &Trial, dialing: &Trial) -> Result<Pair, Error> {
-        let (relay, relay_addr) = self.start_relay()?;
+        let (relay, relay_addr) = self.start_relay_as(reserving.relay, self.relay_args())?;
         let a = self.start_peer(self.lab.host("a0"), &relay_addr, reserving, None)?;
         let target = a.wait_ready()?;
         let b = self.start_peer(self.lab.host("b0"), &relay_addr, dialing, Some(target))?;
@@ -208,30 +247,32 @@ impl PunchLab {
         for router in self.lab.routers() {
             router.flush_conntrack()?;
         }
-        let (_relay, relay_addr) = self.start_relay()?;
+        let (_relay, relay_addr) = self.start_relay_as(trial.relay, self.relay_args())?;
         let (a_host, b_host) = (self.lab.host("a0"), self.lab.host("b0"));
         let side = |host| Side {
             peer: PeerSummary::new(),
             public_ip: Some(self.public_ip(host)),
-            flows: Vec::new(),
+            ..Side::default()
         };
         let (mut a, mut b) = (side(a_host), side(b_host));
         let a_node = self.start_peer(a_host, &relay_addr, trial, None)?;
         a_node.wait_for(STARTUP, "ready line (reservation)", |e| {
-            a.peer.record(e);
+            a.record(e);
             matches!(e, NodeEvent::Ready { .. }).then_some(())
         })?;
         let mut b_node = self.start_peer(b_host, &relay_addr, trial, a.peer.peer_id)?;
         let exit_code = watch(
             &a_node,
-            &mut a.peer,
+            &mut a,
             &mut b_node,
-            &mut b.peer,
+            &mut b,
             trial.timeout + STARTUP,
         );
         while let Some(event) = a_node.next_event(AFTERMATH) {
-            a.peer.record(&event);
+            a.record(&event);
         }
+        a.punches = punches(trial, PeerRole::Reserving, &a, &a_node);
+        b.punches = punches(trial, PeerRole::Dialing, &b, &b_node);
         let a_router = self.lab.router_of(a_host);
         let b_router = self.lab.router_of(b_host);
         let (a_ip, b_ip) = (a.public_ip, b.public_ip);
@@ -258,9 +299,9 @@ impl PunchLab {
 /// passes. Returns the dialing peer's exit code.
 fn watch(
     a_node: &LabNode,
-    a: &mut PeerSummary,
+    a: &mut Side,
     b_node: &mut LabNode,
-    b: &mut PeerSummary,
+    b: &mut Side,
     limit: Duration,
 ) -> Option<i32> {
     let deadline = Instant::now() + limit;
@@ -269,7 +310,7 @@ fn watch(
         while let Some(event) = a_node.next_event(Duration::ZERO) {
             a.record(&event);
         }
-        if a.failure().is_some() && a_gave_up.is_none() {
+        if a.peer.failure().is_some() && a_gave_up.is_none() {
             a_gave_up = Some(Instant::now());
         }
         if let Some(event) = b_node.next_event(POLL) {
@@ -285,8 +326,8 @@ fn watch(
         let grace_over = a_gave_up.is_some_and(|at| at.elapsed() > GRACE);
         if grace_over || Instant::now() > deadline {
             b_node.kill();
-            if b.failures.is_empty() {
-                b.failures.push(if grace_over {
+            if b.peer.failures.is_empty() {
+                b.peer.failures.push(if grace_over {
                     "no punch_failed within the grace period after the initiator gave up".into()
                 } else {
                     "the dialing peer did not finish in time".into()
@@ -294,6 +335,36 @@ fn watch(
             }
             return None;
         }
+    }
+}
+
+/// The hole-punch attempts of the peer in `role`, as [`Side::punches`]
+/// describes.
+fn punches(trial: &Trial, role: PeerRole, side: &Side, node: &LabNode) -> Vec<Punch> {
+    let initiator = role == PeerRole::Reserving;
+    match trial.peer(role).implementation {
+        Implementation::Go => crate::go::punches(&node.stderr()),
+        Implementation::Rust(TransportKind::PortAware) => side
+            .attempt_roles
+            .iter()
+            .map(|dcutr_role| {
+                let initiator = dcutr_role == "initiator";
+                let quic = if initiator && trial.initiator_role == InitiatorRole::Server {
+                    QuicRole::Server
+                } else {
+                    QuicRole::Client
+                };
+                Punch { initiator, quic }
+            })
+            .collect(),
+        // Stock libp2p-quic dials as a plain client on both sides (with
+        // `PortUse::Reuse`; see tests/interop/go/FINDINGS.md, 5.).
+        Implementation::Rust(_) => (0..side.peer.attempts.unwrap_or(0))
+            .map(|_| Punch {
+                initiator,
+                quic: QuicRole::Client,
+            })
+            .collect(),
     }
 }
 

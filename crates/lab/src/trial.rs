@@ -40,13 +40,72 @@ impl Layout {
     }
 }
 
+/// Which program runs a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Implementation {
+    /// Our `peer` binary, with this transport.
+    Rust(TransportKind),
+    /// The go-libp2p interop node (`tests/interop/go`, see [`crate::go`]).
+    Go,
+}
+
+impl Implementation {
+    /// A short name for tables: `port-aware`, `stock` or `go`.
+    pub fn name(self) -> String {
+        match self {
+            Implementation::Rust(kind) => kind.to_string(),
+            Implementation::Go => "go".to_owned(),
+        }
+    }
+}
+
+/// Which program runs the relay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum RelayImpl {
+    /// Our `relay` binary.
+    #[default]
+    Rust,
+    /// The go-libp2p interop node in relay mode.
+    Go,
+}
+
+impl RelayImpl {
+    /// A short name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            RelayImpl::Rust => "rust relay",
+            RelayImpl::Go => "go relay",
+        }
+    }
+}
+
+/// One of a trial's two peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// The peer on `a0` that holds the reservation (DCUtR's initiator).
+    Reserving,
+    /// The peer on `b0` that dials it through the relay.
+    Dialing,
+}
+
+/// What runs as one peer of a trial, and with which listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerSetup {
+    /// The program.
+    pub implementation: Implementation,
+    /// Its listeners.
+    pub layout: Layout,
+}
+
 /// One punch attempt between the peers behind routers `a` and `b`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trial {
-    /// punchport or stock.
-    pub kind: TransportKind,
-    /// The peers' listeners.
-    pub layout: Layout,
+    /// The reserving peer (on `a0`).
+    pub reserving: PeerSetup,
+    /// The dialing peer (on `b0`).
+    pub dialing: PeerSetup,
+    /// The relay.
+    pub relay: RelayImpl,
     /// How long the dialing peer waits for a direct connection.
     pub timeout: Duration,
     /// How punchport's initiator punches.
@@ -68,11 +127,18 @@ pub struct Trial {
 }
 
 impl Trial {
-    /// A trial with a 30 s timeout and the default initiator role.
+    /// A trial of two Rust peers with transport `kind` and listeners
+    /// `layout` through our relay, with a 30 s timeout and the default
+    /// initiator role.
     pub fn new(kind: TransportKind, layout: Layout) -> Self {
-        Self {
-            kind,
+        let peer = PeerSetup {
+            implementation: Implementation::Rust(kind),
             layout,
+        };
+        Self {
+            reserving: peer,
+            dialing: peer,
+            relay: RelayImpl::Rust,
             timeout: Duration::from_secs(30),
             initiator_role: InitiatorRole::default(),
             candidates: CandidateMode::default(),
@@ -88,6 +154,45 @@ impl Trial {
     /// punchport in the seed layout (443 plus the punch range).
     pub fn port_aware() -> Self {
         Self::new(TransportKind::PortAware, Layout::With443)
+    }
+
+    /// Runs the reserving peer with `implementation` and `layout`.
+    pub fn reserving(mut self, implementation: Implementation, layout: Layout) -> Self {
+        self.reserving = PeerSetup {
+            implementation,
+            layout,
+        };
+        self
+    }
+
+    /// Runs the dialing peer with `implementation` and `layout`.
+    pub fn dialing(mut self, implementation: Implementation, layout: Layout) -> Self {
+        self.dialing = PeerSetup {
+            implementation,
+            layout,
+        };
+        self
+    }
+
+    /// Runs the relay with `relay`.
+    pub fn relay(mut self, relay: RelayImpl) -> Self {
+        self.relay = relay;
+        self
+    }
+
+    /// The setup of the peer in `role`.
+    pub fn peer(&self, role: PeerRole) -> PeerSetup {
+        match role {
+            PeerRole::Reserving => self.reserving,
+            PeerRole::Dialing => self.dialing,
+        }
+    }
+
+    /// Whether any node of the trial is the go-libp2p node.
+    pub fn uses_go(&self) -> bool {
+        self.relay == RelayImpl::Go
+            || self.reserving.implementation == Implementation::Go
+            || self.dialing.implementation == Implementation::Go
     }
 
     /// Sets the dialing peer's timeout.
@@ -151,13 +256,22 @@ impl Trial {
         self
     }
 
-    /// The flags of a peer of this trial that uses `relay`, with the lab's
-    /// punch range `range` unless the trial sets its own.
-    pub fn peer_args(&self, relay: &libp2p::Multiaddr, range: PortRange) -> PeerArgs {
+    /// The flags of the peer in `role` that uses `relay`, with the lab's
+    /// punch range `range` unless the trial sets its own. The go node takes
+    /// the same flags (and ignores the Rust-only ones).
+    pub fn peer_args(
+        &self,
+        role: PeerRole,
+        relay: &libp2p::Multiaddr,
+        range: PortRange,
+    ) -> PeerArgs {
+        let setup = self.peer(role);
         let mut args = PeerArgs::new(relay);
-        args.listen = self.layout.listen(self.ordinary_port);
+        args.listen = setup.layout.listen(self.ordinary_port);
         args.punch_range = self.range.unwrap_or(range);
-        args.transport = self.kind;
+        if let Implementation::Rust(kind) = setup.implementation {
+            args.transport = kind;
+        }
         args.initiator_role = self.initiator_role;
         args.candidates = self.candidates;
         args.persist = self.persist;

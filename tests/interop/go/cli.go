@@ -204,6 +204,9 @@ func parseRelayArgs(args []string) (*relayArgs, error) {
 	fs.IntVar(&r.maxCircuitsPerPeer, "max-circuits-per-peer", 16, "Circuits one peer may have open at once")
 	fs.IntVar(&r.maxCircuitSecs, "max-circuit-duration-secs", 120, "Seconds a circuit may stay open")
 	fs.Int64Var(&r.maxCircuitBytes, "max-circuit-bytes", 1<<17, "Bytes a circuit may carry in each direction")
+	// Rust-only; --allow-peer and --key-file would change what the relay
+	// does, so they are refused (unknown flags) rather than ignored.
+	fs.Var(&ignored{name: "metrics-address"}, "metrics-address", "Rust-only; accepted and ignored (no metrics)")
 	if err := parse(fs, args, "relay: a go-libp2p circuit relay v2 server with identify and ping (punchport interop node)"); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,9 @@ import (
 type evListening struct {
 	Event   string `json:"event"`
 	Address string `json:"address"`
+	// PunchSocket: the address is the punch socket's (a port of
+	// --punch-range), as the Rust peer marks it.
+	PunchSocket bool `json:"punch_socket"`
 }
 
 type evReady struct {

@@ -46,6 +46,10 @@ type relayed struct {
 	everDirect bool   // a direct connection opened since
 	failed     bool   // `punch_failed` reported since
 	lastError  string
+	// quicServer: a holepunch attempt in which go plays QUIC "server" is
+	// under way (initiator attempts 1 and 2): the connection it ends with
+	// was accepted at the QUIC level although go-libp2p calls it outbound.
+	quicServer bool
 }
 
 type peerNode struct {
@@ -219,7 +223,9 @@ func (n *peerNode) listen() error {
 			// address is printed once the reservation holds.
 			continue
 		}
-		emit(evListening{Event: "listening", Address: withPeerID(addr, n.h.ID())})
+		port := udpPort(addr)
+		punch := port != nil && slices.Contains(n.punchPorts, *port)
+		emit(evListening{Event: "listening", Address: withPeerID(addr, n.h.ID()), PunchSocket: punch})
 	}
 	return nil
 }
@@ -455,19 +461,28 @@ func (n *peerNode) connected(_ network.Network, c network.Conn) {
 		emit(evRelayed{Event: "relayed", Peer: p.String()})
 		return
 	}
+	// `endpoint` is the QUIC role of this side in the connection, as the
+	// Rust peer reports it: "dialer" if our QUIC Initial opened it. A
+	// connection that go's holepunch "server" (random packets, then
+	// accept) returns is DirOutbound in go-libp2p but was accepted by us.
+	n.mu.Lock()
+	r := n.rel[p]
+	serverPunch := r != nil && r.quicServer
+	n.mu.Unlock()
+	outbound := c.Stat().Direction == network.DirOutbound
 	endpoint := "listener"
-	if c.Stat().Direction == network.DirOutbound {
+	if outbound && !serverPunch {
 		endpoint = "dialer"
 	}
 	local := udpPort(c.LocalMultiaddr())
 	remote := c.RemoteMultiaddr().String()
-	log.Info("direct connection", "peer", p, "endpoint", endpoint, "remote", remote, "local", c.LocalMultiaddr())
+	log.Info("direct connection", "peer", p, "endpoint", endpoint, "libp2p_direction", c.Stat().Direction.String(),
+		"during_server_punch", serverPunch, "remote", remote, "local", c.LocalMultiaddr())
 	n.mu.Lock()
 	if n.directConns[p] == nil {
 		n.directConns[p] = make(map[network.Conn]struct{})
 	}
 	n.directConns[p][c] = struct{}{}
-	r := n.rel[p]
 	var direct *evDirect
 	if r != nil {
 		r.everDirect = true

@@ -93,7 +93,7 @@ if command -v python3 >/dev/null; then
 	python3 - "$work"/*.out <<'EOF' || fail "a stdout line does not match the NodeEvent schema"
 import json, sys
 fields = {
-    "listening": {"address"},
+    "listening": {"address", "punch_socket"},
     "ready": {"peer_id"},
     "relayed": {"peer"},
     "connection": {"peer", "endpoint", "remote_address", "local_port"},

@@ -32,6 +32,8 @@ func (t *hpTracer) Trace(evt *holepunch.Event) {
 	case *holepunch.StartHolePunchEvt:
 		log.Info("holepunch: start", "peer", p, "dialing", e.RemoteAddrs, "rtt", e.RTT)
 	case *holepunch.HolePunchAttemptEvt:
+		// holepuncher.go:138-143 (initiator: isClient only on the last of
+		// three attempts) and svc.go:273 (receiver: always isClient).
 		n.mu.Lock()
 		r := n.rel[p]
 		var attempt uint32
@@ -40,21 +42,26 @@ func (t *hpTracer) Trace(evt *holepunch.Event) {
 			r.attempts++
 			attempt = r.attempts
 			inbound = r.inbound
+			r.quicServer = inbound && attempt%goMaxAttempts != 0
 		}
 		n.mu.Unlock()
-		// holepuncher.go:425-432 (initiator: isClient only on the last of
-		// three attempts) and svc.go:273 (receiver: always isClient).
-		quicRole := "client (QUIC dial)"
+		quic, quicRole := "client", "client (QUIC dial)"
 		side := "receiver"
 		if inbound {
 			side = "initiator"
 			if attempt%goMaxAttempts != 0 {
-				quicRole = "server (random UDP packets to each address, then waits to accept)"
+				quic, quicRole = "server", "server (random UDP packets to each address, then waits to accept)"
 			}
 		}
-		log.Info("holepunch: attempt", "peer", p, "attempt", attempt, "tracer_attempt", e.Attempt, "side", side, "quic_role", quicRole)
+		// The lab reads `side` and `quic` of these lines (crates/lab/src/go.rs).
+		log.Info("holepunch: attempt", "peer", p, "attempt", attempt, "tracer_attempt", e.Attempt, "side", side, "quic", quic, "quic_role", quicRole)
 	case *holepunch.EndHolePunchEvt:
 		log.Info("holepunch: attempt ended", "peer", p, "success", e.Success, "elapsed", e.EllapsedTime, "err", e.Error)
+		n.mu.Lock()
+		if r := n.rel[p]; r != nil {
+			r.quicServer = false
+		}
+		n.mu.Unlock()
 		if e.Success {
 			return
 		}

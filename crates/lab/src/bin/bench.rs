@@ -4,12 +4,16 @@
 //! ```sh
 //! cargo run --release -p punchport-lab --bin bench            # full run, writes docs/benchmarks.{md,json}
 //! cargo run --release -p punchport-lab --bin bench -- --smoke # one cell, two trials
+//! cargo run --release -p punchport-lab --bin bench -- --interop # against go-libp2p, writes docs/benchmarks-interop.{md,json}
 //! ```
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use punchport_lab::bench::{self, Variant};
+use punchport_lab::{
+    bench::{self, Variant},
+    interop,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", about)]
@@ -44,9 +48,16 @@ struct Args {
     /// order given, instead of running.
     #[arg(long, value_name = "JSON", num_args = 1..)]
     merge: Vec<PathBuf>,
-    /// Seconds a dialing peer waits for a direct connection.
-    #[arg(long, default_value_t = 20)]
-    timeout_secs: u64,
+    /// The go-libp2p interop cells instead (punchport, stock and go
+    /// against the go node in both roles, both relays; needs Go): writes
+    /// docs/benchmarks-interop.{md,json}. With --smoke: one cell, punchport
+    /// in both roles, two trials.
+    #[arg(long)]
+    interop: bool,
+    /// Seconds a dialing peer waits for a direct connection (default 20, or
+    /// 30 with --interop: go's initiator takes up to 20 s to give up).
+    #[arg(long)]
+    timeout_secs: Option<u64>,
     /// The Markdown table (default docs/benchmarks.md, or
     /// docs/benchmarks-roles.md with --initiator-roles).
     #[arg(long)]
@@ -59,6 +70,9 @@ struct Args {
 fn main() -> ExitCode {
     punchport_node::cli::init_tracing("warn");
     let mut args = Args::parse();
+    if args.interop {
+        return interop_main(args);
+    }
     if let Some(json) = &args.render {
         return render(json, args.initiator_roles);
     }
@@ -130,7 +144,7 @@ fn main() -> ExitCode {
             None => dir.join(format!("{name}.md")),
         }
     });
-    let timeout = Duration::from_secs(args.timeout_secs);
+    let timeout = Duration::from_secs(args.timeout_secs.unwrap_or(20));
     let report = bench::run(
         &cells,
         &variants,
@@ -175,6 +189,155 @@ fn main() -> ExitCode {
                 serde_json::to_string_pretty(&report).unwrap_or_default(),
             )
         });
+    match written {
+        Ok(()) => {
+            eprintln!("wrote {} and {}", out.display(), json.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--interop`: run, `--render` or `--merge` the interop cells.
+fn interop_main(args: Args) -> ExitCode {
+    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    if let Some(json) = &args.render {
+        let Some(report) = read_interop(json) else {
+            return ExitCode::FAILURE;
+        };
+        return write_interop(&report, &json.with_extension("md"));
+    }
+    if !args.merge.is_empty() {
+        let mut reports = Vec::new();
+        for json in &args.merge {
+            match read_interop(json) {
+                Some(report) => reports.push(report),
+                None => return ExitCode::FAILURE,
+            }
+        }
+        let report = match interop::merge(reports) {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("cannot merge: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let out = args
+            .out
+            .unwrap_or_else(|| docs.join("benchmarks-interop.md"));
+        return write_interop(&report, &out);
+    }
+    let (cells, variants, trials, name) = if args.smoke {
+        (
+            vec![interop::smoke_cell()],
+            interop::Variant::port_aware_both_roles(),
+            2,
+            "benchmarks-interop-smoke",
+        )
+    } else {
+        (
+            interop::full_cells(),
+            interop::Variant::all(),
+            args.trials,
+            "benchmarks-interop",
+        )
+    };
+    let cells = match args.cells {
+        Some((from, to)) if to <= cells.len() => cells[from - 1..to].to_vec(),
+        Some((_, to)) => {
+            eprintln!("--cells: this run has {} cells, not {to}", cells.len());
+            return ExitCode::from(2);
+        }
+        None => cells,
+    };
+    if let Err(why) = punchport_lab::natlab::available() {
+        eprintln!("the benchmark needs the NAT lab: {why}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = build_nodes() {
+        eprintln!("building the node binaries failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(why) = punchport_lab::go::node() {
+        eprintln!("the interop benchmark needs the go-libp2p node: {why}");
+        return ExitCode::FAILURE;
+    }
+    let command = std::env::args().skip(1).fold(
+        "cargo run --release -p punchport-lab --bin bench --".to_owned(),
+        |c, a| c + " " + &a,
+    );
+    let out = args.out.unwrap_or_else(|| {
+        let dir = if args.smoke {
+            std::env::temp_dir()
+        } else {
+            docs.clone()
+        };
+        match args.cells {
+            Some((from, to)) => dir.join(format!("{name}-cells-{from}-{to}.md")),
+            None => dir.join(format!("{name}.md")),
+        }
+    });
+    let timeout = Duration::from_secs(args.timeout_secs.unwrap_or(30));
+    let report = interop::run(&cells, &variants, trials, timeout, |r| {
+        eprintln!(
+            "{} | {} | go {} | {} ms | {} #{}: {}",
+            r.pairing,
+            r.relay,
+            r.go_layout,
+            r.delay_ms,
+            r.variant,
+            r.trial,
+            match (r.elapsed_ms, &r.failure) {
+                (Some(ms), _) => format!(
+                    "direct in {ms} ms, won by {:?}, A {:?}, B {:?}",
+                    r.winner,
+                    r.reserving_punches
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>(),
+                    r.dialing_punches
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                ),
+                (None, failure) => format!("failed: {}", failure.as_deref().unwrap_or("?")),
+            }
+        );
+    });
+    let mut report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("the benchmark could not run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    report.title = "Hole punching with go-libp2p: punchport, stock rust-libp2p and go".to_owned();
+    report.command = command;
+    report.notes.push(interop::versions_note());
+    println!("{}", interop::markdown(&report));
+    write_interop(&report, &out)
+}
+
+fn read_interop(json: &std::path::Path) -> Option<interop::Report> {
+    std::fs::read_to_string(json)
+        .map_err(|e| e.to_string())
+        .and_then(|text| interop::read_report(&text).map_err(|e| e.to_string()))
+        .map_err(|e| eprintln!("cannot read {}: {e}", json.display()))
+        .ok()
+}
+
+/// Writes the interop document to `out` and its JSON next to it.
+fn write_interop(report: &interop::Report, out: &std::path::Path) -> ExitCode {
+    let json = out.with_extension("json");
+    let written = std::fs::write(out, interop::document(report)).and_then(|()| {
+        std::fs::write(
+            &json,
+            serde_json::to_string_pretty(report).unwrap_or_default(),
+        )
+    });
     match written {
         Ok(()) => {
             eprintln!("wrote {} and {}", out.display(), json.display());

@@ -1,0 +1,82 @@
+//! Interop smoke with go-libp2p v0.52.0 (the node in `tests/interop/go`,
+//! built by the test with `go build`): punchport punches with go's
+//! holepunch service in both roles, through our relay, behind two
+//! port-preserving NATs. The full matrix is `bench --interop`
+//! (docs/benchmarks-interop.md). Skips, saying why, without Go.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use punchport::PortRange;
+use punchport_lab::{
+    Implementation, PeerRole, PunchLab, QuicRole,
+    interop::{self, Variant},
+    require_go, require_lab,
+};
+
+/// Trials per role.
+const TRIALS: usize = 3;
+
+/// Trial `n`'s punch range, moved as in the benchmark.
+fn range(n: usize) -> PortRange {
+    let start = 40000 + n as u16;
+    PortRange::new(start, start + 50).unwrap()
+}
+
+#[test]
+fn punchport_and_go_punch_each_other_in_both_roles() {
+    require_lab!();
+    let started = Instant::now();
+    require_go!();
+    eprintln!("go node ready after {:?}", started.elapsed());
+    let cell = interop::smoke_cell();
+    let lab = PunchLab::builder(cell.ours, cell.theirs).build().unwrap();
+    for trial in 0..TRIALS {
+        for variant in Variant::port_aware_both_roles() {
+            let spec = variant
+                .trial(&cell)
+                .timeout(Duration::from_secs(30))
+                .punch_range(range(trial))
+                .ordinary_port(443 + trial as u16);
+            let outcome = lab.run(&spec).unwrap();
+            let name = variant.name();
+            eprintln!(
+                "{name} #{trial}: direct={} in {:?} ms, winner {:?}, A {:?}, B {:?}, a {:?}, b {:?}",
+                outcome.direct(),
+                outcome.elapsed_ms(),
+                outcome.winner(),
+                outcome.a.punches,
+                outcome.b.punches,
+                outcome.a.mappings(outcome.b.public_ip.unwrap()),
+                outcome.b.mappings(outcome.a.public_ip.unwrap()),
+            );
+            assert!(outcome.direct(), "{name} #{trial}: {outcome:#?}");
+            assert!(outcome.a.peer.direct(), "{name} #{trial}: {outcome:#?}");
+            assert_eq!(outcome.exit_code, Some(0), "{name} #{trial}: {outcome:#?}");
+            assert!(
+                outcome.direct_flows_on(range(trial)),
+                "{name} #{trial}: conntrack does not show the direct flows on the punch ports: {outcome:#?}"
+            );
+            // The go side logged its attempts with go's roles: as the
+            // initiator, QUIC server first; as the receiver, QUIC client.
+            let (go, role, go_initiates) = if variant.ours_reserves {
+                (&outcome.b, PeerRole::Dialing, false)
+            } else {
+                (&outcome.a, PeerRole::Reserving, true)
+            };
+            assert_eq!(spec.peer(role).implementation, Implementation::Go);
+            let first = go.punches.first().unwrap_or_else(|| {
+                panic!("{name} #{trial}: the go node logged no holepunch attempt: {outcome:#?}")
+            });
+            assert_eq!(first.initiator, go_initiates, "{name} #{trial}");
+            let expected = if go_initiates {
+                QuicRole::Server
+            } else {
+                QuicRole::Client
+            };
+            assert_eq!(first.quic, expected, "{name} #{trial}: {outcome:#?}");
+        }
+    }
+    eprintln!("interop smoke took {:?}", started.elapsed());
+}
