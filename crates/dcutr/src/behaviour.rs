@@ -497,9 +497,9 @@ impl Behaviour {
                 self.attempts.hold(peer);
                 None
             }
-            birthday::Action::Ended(peer, report) => {
+            birthday::Action::Ended(peer, report, retrying) => {
                 self.events.push_back(Event::Attempt(*report));
-                if let Some(failed) = self.attempts.release(peer) {
+                if !retrying && let Some(failed) = self.attempts.release(peer) {
                     self.ended(Ended::Failed(failed));
                 }
                 None

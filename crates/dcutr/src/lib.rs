@@ -62,7 +62,7 @@ pub use attempts::{
 };
 pub use behaviour::{Behaviour, Event, TooManyCandidates, Tracked};
 pub use birthday::{
-    BirthdayConfig, BirthdayStats, BudgetError, MAX_PROBES, MAX_SOCKETS, Refusal, Role,
+    BirthdayConfig, BirthdayStats, BudgetError, GRACE, MAX_PROBES, MAX_SOCKETS, Refusal, Role,
 };
 pub use config::{CandidateMode, Config, ParseCandidateModeError};
 pub use filter::{Decision, DropReason, Source, Stats, Verdict};

@@ -36,7 +36,7 @@ pub use handle::Node;
 pub use identity::{KeyFileError, keypair_from_seed, load_or_create_keypair, write_keypair};
 pub use peer::{PeerConfig, TransportKind};
 pub use relay::{RelayConfig, RelayLimits};
-pub use summary::{DirectConnection, PeerSummary};
+pub use summary::{BirthdayAttempt, DirectConnection, PeerSummary};
 
 /// The identify protocol version the nodes announce.
 pub const PROTOCOL_VERSION: &str = "/punchport/0.1.0";

@@ -19,6 +19,23 @@ pub struct DirectConnection {
     pub local_port: Option<u16>,
 }
 
+/// A birthday attempt as one side reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BirthdayAttempt {
+    /// `hard` or `easy`.
+    pub role: String,
+    /// Whether this side's part connected.
+    pub direct: bool,
+    /// Sockets opened.
+    pub sockets: u16,
+    /// Probes sent.
+    pub probes: u16,
+    /// The port that won.
+    pub winning_port: Option<u16>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+}
+
 /// What one peer reported.
 #[derive(Debug, Clone, Default)]
 pub struct PeerSummary {
@@ -34,6 +51,10 @@ pub struct PeerSummary {
     pub connections: Vec<DirectConnection>,
     /// Its `punch_failed` errors, and `timeout`.
     pub failures: Vec<String>,
+    /// Its birthday attempts.
+    pub birthdays: Vec<BirthdayAttempt>,
+    /// Its `nat` lines: mapping, port preserved.
+    pub nat: Vec<(String, Option<bool>)>,
 }
 
 impl PeerSummary {
@@ -80,6 +101,27 @@ impl PeerSummary {
                 self.attempts.get_or_insert(*attempts);
             }
             NodeEvent::Timeout => self.failures.push("timeout".to_owned()),
+            NodeEvent::Attempt {
+                method,
+                birthday_role: Some(role),
+                outcome,
+                sockets,
+                probes,
+                winning_port,
+                duration_ms,
+                ..
+            } if method == "birthday" => self.birthdays.push(BirthdayAttempt {
+                role: role.clone(),
+                direct: outcome == "direct",
+                sockets: *sockets,
+                probes: *probes,
+                winning_port: *winning_port,
+                duration_ms: *duration_ms,
+            }),
+            NodeEvent::Nat {
+                mapping,
+                port_preserved,
+            } => self.nat.push((mapping.clone(), *port_preserved)),
             _ => {}
         }
     }

@@ -6,6 +6,8 @@ use std::time::Duration;
 pub const MAX_SOCKETS: u16 = 256;
 /// The most probes the endpoint-independent side sends in one attempt.
 pub const MAX_PROBES: u16 = 1024;
+/// How long an attempt waits after its last probe for a handshake to end.
+pub const GRACE: Duration = Duration::from_secs(3);
 
 /// How the [`Behaviour`](crate::Behaviour) punches when one side's NAT maps
 /// endpoint-dependently and the other's endpoint-independently.
@@ -22,7 +24,7 @@ pub struct BirthdayConfig {
     pub(crate) sockets: u16,
     pub(crate) probes: u16,
     pub(crate) flows_per_second: u16,
-    pub(crate) window: Duration,
+    pub(crate) window: Option<Duration>,
     pub(crate) max_concurrent: usize,
     pub(crate) attempts_per_peer: u8,
     pub(crate) probes_per_ip: u32,
@@ -52,15 +54,16 @@ pub enum BudgetError {
 
 impl BirthdayConfig {
     /// On, 256 sockets, 1024 probes, 100 new flows per second per side, a
-    /// 20 s window, 2 attempts at once, 3 attempts per peer and 2048 probes
-    /// per destination IP in any 10 minutes.
+    /// window of as long as the flows take plus 3 s, 2 attempts at once, 3
+    /// attempts per peer and 2048 probes per destination IP in any 10
+    /// minutes.
     pub fn new() -> Self {
         Self {
             enabled: true,
             sockets: MAX_SOCKETS,
             probes: MAX_PROBES,
             flows_per_second: 100,
-            window: Duration::from_secs(20),
+            window: None,
             max_concurrent: 2,
             attempts_per_peer: 3,
             probes_per_ip: 2 * u32::from(MAX_PROBES),
@@ -98,9 +101,11 @@ impl BirthdayConfig {
         Ok(self)
     }
 
-    /// Sets how long an attempt lasts before it gives up (20 s by default).
+    /// Sets how long an attempt lasts before it gives up (by default as
+    /// long as opening the sockets and sending the probes take at the pace,
+    /// plus [`GRACE`]).
     pub fn with_window(mut self, window: Duration) -> Self {
-        self.window = window;
+        self.window = Some(window);
         self
     }
 
@@ -126,7 +131,9 @@ impl BirthdayConfig {
 
     /// How long an attempt lasts.
     pub fn window(&self) -> Duration {
-        self.window
+        self.window.unwrap_or_else(|| {
+            self.gap() * (u32::from(self.sockets) + u32::from(self.probes)) + GRACE
+        })
     }
 
     /// The time between two new flows.
@@ -150,6 +157,7 @@ mod tests {
         let config = BirthdayConfig::new();
         assert_eq!(config.sockets() * 4, config.probes());
         assert_eq!(config.gap(), Duration::from_millis(10));
+        assert_eq!(config.window(), Duration::from_millis(15_800));
         for (sockets, probes, error) in [
             (0, 10, BudgetError::Sockets(0)),
             (257, 10, BudgetError::Sockets(257)),

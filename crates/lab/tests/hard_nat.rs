@@ -1,0 +1,92 @@
+//! Endpoint-dependent ("hard") NATs in the seed layout (443 + punch range):
+//! a birthday punch against every endpoint-independent kind, whichever side
+//! is hard; two hard sides stay relayed without spraying. Each pairing is a
+//! row.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use punchport_lab::{Outcome, PunchLab, Trial, natlab::Nat, require_lab};
+
+use Nat::{Firewall, FullCone, PortRestricted, Symmetric};
+
+const TRIALS: usize = 2;
+
+fn trials(a: Nat, b: Nat, delay: Duration) -> Vec<Outcome> {
+    let lab = PunchLab::builder(a, b).wan_delay(delay).build().unwrap();
+    (0..TRIALS)
+        .map(|_| {
+            // A miss (1.7 % of attempts) is tried once more: up to two
+            // windows of about 16 s.
+            lab.run(&Trial::port_aware().timeout(Duration::from_secs(45)))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Every trial direct. Where the easy side filters what it has not sent to
+/// (`birthday`), through a birthday punch: the hard side opened its sockets,
+/// the easy side's probes met one, both report the winner. A full cone
+/// accepts the hard side's plain DCUtR dial, which may win first.
+fn punches(a: Nat, b: Nat, delay: Duration, birthday: bool) {
+    for outcome in trials(a, b, delay) {
+        assert!(outcome.direct(), "{a} / {b}: {outcome:#?}");
+        let (hard, easy) = if a == Symmetric {
+            (&outcome.a.peer, &outcome.b.peer)
+        } else {
+            (&outcome.b.peer, &outcome.a.peer)
+        };
+        let sockets: u16 = hard.birthdays.iter().map(|b| b.sockets).sum();
+        let probes: u16 = easy.birthdays.iter().map(|b| b.probes).sum();
+        if birthday {
+            // At most two attempts (a miss is tried once more); the last
+            // connected, on both sides, and said which port won.
+            let (Some(last_hard), Some(last_easy)) = (hard.birthdays.last(), easy.birthdays.last())
+            else {
+                panic!("{a} / {b}: no birthday attempt on a side: {outcome:#?}")
+            };
+            assert!(hard.birthdays.len() <= 2 && easy.birthdays.len() <= 2, "{outcome:#?}");
+            assert!(hard.birthdays.iter().all(|b| b.role == "hard" && b.sockets <= 256));
+            assert!(easy.birthdays.iter().all(|b| b.role == "easy" && b.probes <= 1024));
+            assert!(last_hard.direct && last_easy.direct, "{outcome:#?}");
+            assert!(
+                last_easy.winning_port.is_some() && last_hard.winning_port.is_some(),
+                "{outcome:#?}"
+            );
+        }
+        eprintln!(
+            "{a} / {b}: direct in {:?} ms, {sockets} sockets, {probes} probes",
+            outcome.elapsed_ms(),
+        );
+    }
+}
+
+macro_rules! row {
+    ($name:ident: $a:expr, $b:expr, $delay_ms:expr, birthday: $birthday:expr) => {
+        #[test]
+        fn $name() {
+            require_lab!();
+            punches($a, $b, Duration::from_millis($delay_ms), $birthday);
+        }
+    };
+}
+
+row!(hard_and_port_restricted: Symmetric, PortRestricted, 0, birthday: true);
+row!(port_restricted_and_hard: PortRestricted, Symmetric, 0, birthday: true);
+row!(hard_and_firewall: Symmetric, Firewall, 0, birthday: true);
+row!(hard_and_full_cone: Symmetric, FullCone, 0, birthday: false);
+row!(hard_and_port_restricted_delayed: Symmetric, PortRestricted, 25, birthday: true);
+
+/// Both sides hard: about 65 000 probes per side would be needed for a
+/// 64 % chance, so neither sprays; the punch fails and the relay stays.
+#[test]
+fn two_hard_sides_stay_relayed_without_spraying() {
+    require_lab!();
+    for outcome in trials(Symmetric, Symmetric, Duration::ZERO) {
+        assert!(!outcome.direct(), "{outcome:#?}");
+        assert!(outcome.failure().is_some(), "{outcome:#?}");
+        assert!(outcome.a.peer.birthdays.is_empty(), "{outcome:#?}");
+        assert!(outcome.b.peer.birthdays.is_empty(), "{outcome:#?}");
+    }
+}
