@@ -6,7 +6,7 @@ use std::{
 };
 
 use libp2p::{Multiaddr, PeerId};
-use natlab::{Host, Lab, Nat};
+use natlab::{Host, Lab, RouterKind};
 use punchport::{PortRange, QuicAddr, quic::InitiatorRole};
 use punchport_node::{NodeEvent, PeerSummary, TransportKind, cli::RelayArgs};
 
@@ -30,8 +30,8 @@ const RELAY_PORT: u16 = 443;
 /// Describes a [`PunchLab`].
 #[derive(Debug, Clone)]
 pub struct PunchLabBuilder {
-    a: Nat,
-    b: Nat,
+    a: RouterKind,
+    b: RouterKind,
     wan_delay: Duration,
     wan_loss_percent: f64,
     range: PortRange,
@@ -91,11 +91,12 @@ pub struct PunchLab {
 }
 
 impl PunchLab {
-    /// A lab with router `a` of kind `a` and router `b` of kind `b`.
-    pub fn builder(a: Nat, b: Nat) -> PunchLabBuilder {
+    /// A lab with router `a` of kind `a` and router `b` of kind `b` (a
+    /// [`natlab::Nat`] or a Kubernetes node, [`natlab::KubeNode`]).
+    pub fn builder(a: impl Into<RouterKind>, b: impl Into<RouterKind>) -> PunchLabBuilder {
         PunchLabBuilder {
-            a,
-            b,
+            a: a.into(),
+            b: b.into(),
             wan_delay: Duration::ZERO,
             wan_loss_percent: 0.0,
             range: PortRange::default(),

@@ -120,6 +120,9 @@ pub struct Trial {
     pub metrics_address: Option<SocketAddr>,
     /// The identity seed, for a peer that restarts with the same identity.
     pub secret_key_seed: Option<u8>,
+    /// Whether punchport punches through endpoint-dependent NATs with a
+    /// birthday punch (on by default, as in the nodes).
+    pub birthday: bool,
     /// The punch range, if not the lab's.
     pub range: Option<PortRange>,
     /// The port of the ordinary listener in [`Layout::With443`].
@@ -146,6 +149,7 @@ impl Trial {
             ping_interval_secs: None,
             metrics_address: None,
             secret_key_seed: None,
+            birthday: true,
             range: None,
             ordinary_port: 443,
         }
@@ -250,6 +254,12 @@ impl Trial {
         self
     }
 
+    /// Switches birthday punching on or off for punchport's peers.
+    pub fn birthday(mut self, on: bool) -> Self {
+        self.birthday = on;
+        self
+    }
+
     /// Derives the peers' identity from `seed`.
     pub fn secret_key_seed(mut self, seed: u8) -> Self {
         self.secret_key_seed = Some(seed);
@@ -277,6 +287,11 @@ impl Trial {
         args.persist = self.persist;
         args.metrics_address = self.metrics_address;
         args.secret_key_seed = self.secret_key_seed;
+        args.birthday = if self.birthday {
+            punchport_node::cli::OnOff::On
+        } else {
+            punchport_node::cli::OnOff::Off
+        };
         if let Some(secs) = self.ping_interval_secs {
             args.ping_interval_secs = secs;
         }

@@ -90,3 +90,73 @@ fn two_hard_sides_stay_relayed_without_spraying() {
         assert!(outcome.b.peer.birthdays.is_empty(), "{outcome:#?}");
     }
 }
+
+// ---- Kubernetes nodes ------------------------------------------------------
+
+use punchport_lab::natlab::{KubeNode, PUNCH_PORTS};
+
+/// Pods behind flannel's and Calico's `masquerade fully-random` are behind
+/// an endpoint-dependent NAT: they say so, and punch with a birthday punch.
+#[test]
+fn pods_behind_a_random_fully_masquerade_punch_by_birthday() {
+    require_lab!();
+    let lab = PunchLab::builder(KubeNode::FULLY_RANDOM, PortRestricted)
+        .build()
+        .unwrap();
+    for _ in 0..TRIALS {
+        let outcome = lab
+            .run(&Trial::port_aware().timeout(Duration::from_secs(45)))
+            .unwrap();
+        assert!(outcome.direct(), "{outcome:#?}");
+        assert!(
+            outcome.a.peer.nat.iter().any(|(m, _)| m == "endpoint-dependent"),
+            "{outcome:#?}"
+        );
+        assert!(
+            outcome.a.peer.birthdays.last().is_some_and(|b| b.direct),
+            "{outcome:#?}"
+        );
+    }
+}
+
+/// The operator's fix: an SNAT rule without random ports for the punch
+/// range, ahead of the CNI's (the DaemonSet in docs/deploy). The pods' punch
+/// sockets then map endpoint-independently and plain punching (birthday
+/// off) gets through every time; without the rule it never does.
+#[test]
+fn the_snat_exemption_makes_pods_behind_a_random_fully_masquerade_punch_plainly() {
+    require_lab!();
+    let exempt = KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS);
+    let trial = Trial::port_aware()
+        .timeout(Duration::from_secs(20))
+        .birthday(false);
+    let lab = PunchLab::builder(exempt, PortRestricted).build().unwrap();
+    for _ in 0..3 {
+        let outcome = lab.run(&trial).unwrap();
+        assert!(outcome.direct(), "{outcome:#?}");
+        assert!(
+            outcome.a.peer.nat.iter().any(|(m, p)| m == "endpoint-independent" && *p == Some(true)),
+            "{outcome:#?}"
+        );
+        assert!(outcome.direct_flows_on(lab.range()), "{outcome:#?}");
+    }
+    let stock_cni = PunchLab::builder(KubeNode::FULLY_RANDOM, PortRestricted)
+        .build()
+        .unwrap();
+    let outcome = stock_cni.run(&trial).unwrap();
+    assert!(!outcome.direct(), "{outcome:#?}");
+}
+
+/// Without random ports (kube-proxy alone, Cilium's iptables mode), the
+/// masquerade keeps ports: plain punching.
+#[test]
+fn pods_behind_a_plain_masquerade_punch_plainly() {
+    require_lab!();
+    let lab = PunchLab::builder(KubeNode::MASQUERADE, PortRestricted)
+        .build()
+        .unwrap();
+    let outcome = lab
+        .run(&Trial::port_aware().timeout(Duration::from_secs(20)).birthday(false))
+        .unwrap();
+    assert!(outcome.direct(), "{outcome:#?}");
+}
