@@ -233,6 +233,11 @@ async fn run(
         }
         None => None,
     };
+    if listen.len() < 2 {
+        tracing::warn!(
+            "the relay listens on one address: peers cannot tell whether their NAT maps endpoint-dependently (which needs a second observer address), so they cannot birthday-punch through one. Listen on a second UDP port too, e.g. --listen /ip4/0.0.0.0/udp/4443/quic-v1"
+        );
+    }
     let mut waiting = HashSet::new();
     for addr in listen {
         let id = swarm
