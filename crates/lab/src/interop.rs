@@ -224,6 +224,13 @@ pub struct Record {
     pub dialing_punches: Vec<Punch>,
     /// The dialing peer's exit code.
     pub exit_code: Option<i32>,
+    /// The reserving peer's router's flows with the dialing peer
+    /// ([`Side::flow_texts`](crate::Side::flow_texts)).
+    #[serde(default)]
+    pub reserving_flows: Vec<String>,
+    /// The dialing peer's router's flows with the reserving peer.
+    #[serde(default)]
+    pub dialing_flows: Vec<String>,
 }
 
 impl Record {
@@ -248,6 +255,8 @@ impl Record {
             reserving_punches: outcome.a.punches.clone(),
             dialing_punches: outcome.b.punches.clone(),
             exit_code: outcome.exit_code,
+            reserving_flows: outcome.a.flow_texts(),
+            dialing_flows: outcome.b.flow_texts(),
         }
     }
 
@@ -642,6 +651,8 @@ mod tests {
                 quic: QuicRole::Client,
             }],
             exit_code: Some(0),
+            reserving_flows: Vec::new(),
+            dialing_flows: Vec::new(),
         }
     }
 

@@ -69,6 +69,36 @@ impl Side {
         }
     }
 
+    /// Its router's flows with the other peer, as text:
+    /// `10.1.0.10:40000 → 198.51.100.2:443 as :40000, replied` for one the
+    /// host sent first (with the external port it was mapped to), `from
+    /// 198.51.100.2:443 → :40000, unreplied` for one the other side sent
+    /// first.
+    pub fn flow_texts(&self) -> Vec<String> {
+        let Some(me) = self.public_ip else {
+            return Vec::new();
+        };
+        self.flows
+            .iter()
+            .map(|flow| {
+                let replied = if flow.replied { "replied" } else { "unreplied" };
+                if flow.original.src.ip() == me || flow.reply.dst.ip() == me {
+                    format!(
+                        "{} → {} as :{}, {replied}",
+                        flow.original.src,
+                        flow.original.dst,
+                        flow.reply.dst.port()
+                    )
+                } else {
+                    format!(
+                        "from {} → {}, {replied}",
+                        flow.original.src, flow.original.dst
+                    )
+                }
+            })
+            .collect()
+    }
+
     /// Whether the first direct connection this side reported was one it
     /// dialed (QUIC client), if it reported one.
     pub fn first_dialed(&self) -> Option<bool> {
