@@ -294,6 +294,14 @@ pub struct PeerArgs {
     /// Birthday: new flows (sockets or probes) per second on each side (1-1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub birthday_pace: u16,
+    /// Birthday: milliseconds an attempt lasts (default: as long as its
+    /// flows take at the pace, plus 3 s).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub birthday_window_ms: Option<u64>,
+    /// Print a `maps` line with the sizes of punchport's own maps every this
+    /// many seconds (off by default).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub maps_interval_secs: Option<u64>,
 }
 
 /// `on` or `off`.
@@ -337,6 +345,8 @@ impl PeerArgs {
             birthday_sockets: punchport::dcutr::MAX_SOCKETS,
             birthday_probes: punchport::dcutr::MAX_PROBES,
             birthday_pace: 100,
+            birthday_window_ms: None,
+            maps_interval_secs: None,
         }
     }
 
@@ -378,6 +388,8 @@ impl PeerArgs {
             punchport::dcutr::MAX_PROBES,
         );
         args.unless_default("--birthday-pace", self.birthday_pace, 100);
+        args.opt("--birthday-window-ms", self.birthday_window_ms);
+        args.opt("--maps-interval-secs", self.maps_interval_secs);
         args.0
     }
 
@@ -389,13 +401,17 @@ impl PeerArgs {
             .transport(self.transport)
             .initiator_role(self.initiator_role)
             .candidates(self.candidates)
-            .birthday(
-                punchport::dcutr::BirthdayConfig::new()
+            .birthday({
+                let birthday = punchport::dcutr::BirthdayConfig::new()
                     .with_enabled(self.birthday == OnOff::On)
                     .with_budget(self.birthday_sockets, self.birthday_probes)
                     .and_then(|b| b.with_pace(self.birthday_pace))
-                    .map_err(ConfigError::Birthday)?,
-            )
+                    .map_err(ConfigError::Birthday)?;
+                match self.birthday_window_ms {
+                    Some(ms) => birthday.with_window(Duration::from_millis(ms)),
+                    None => birthday,
+                }
+            })
             .ping_interval(Duration::from_secs(self.ping_interval_secs));
         if self.secret_key_seed.is_some() || self.key_file.is_some() {
             config = config.keypair(keypair(self.secret_key_seed, self.key_file.as_deref())?);
@@ -410,6 +426,9 @@ impl PeerArgs {
             config = config.metrics_address(addr);
         }
         config = config.persist(self.persist);
+        if let Some(secs) = self.maps_interval_secs {
+            config = config.maps_interval(Duration::from_secs(secs));
+        }
         Ok(config)
     }
 
@@ -582,6 +601,8 @@ mod tests {
         all.birthday_sockets = 16;
         all.birthday_probes = 64;
         all.birthday_pace = 50;
+        all.birthday_window_ms = Some(700);
+        all.maps_interval_secs = Some(60);
         for args in [defaults, all] {
             let again: PeerArgs = peer(
                 &args

@@ -157,6 +157,27 @@ pub enum NodeEvent {
         /// The new punch port.
         to: u16,
     },
+    /// The sizes of punchport's own maps (with `--maps-interval-secs`).
+    Maps {
+        /// Punches followed (one per peer with a relayed connection).
+        punches: usize,
+        /// DCUtR dials under way.
+        dials: usize,
+        /// Connections whose observations are followed.
+        connections: usize,
+        /// Connections whose source socket the transport recorded.
+        sources: usize,
+        /// Fresh (birthday) sockets open.
+        fresh_sockets: usize,
+        /// Birthday attempts under way.
+        birthday_attempts: usize,
+        /// Birthday dials under way.
+        birthday_dials: usize,
+        /// Peers the birthday part follows.
+        birthday_peers: usize,
+        /// Peers and IPs the birthday limits remember.
+        limited: (usize, usize),
+    },
     /// The peer gave up waiting for a direct connection.
     Timeout,
 }
@@ -197,6 +218,21 @@ impl NodeEvent {
             sockets,
             probes,
             winning_port,
+        }
+    }
+
+    /// The `maps` line for `tracked`.
+    pub fn maps(tracked: &punchport::dcutr::Tracked) -> Self {
+        NodeEvent::Maps {
+            punches: tracked.punches,
+            dials: tracked.dials,
+            connections: tracked.connections,
+            sources: tracked.sources,
+            fresh_sockets: tracked.fresh_sockets,
+            birthday_attempts: tracked.birthday_attempts,
+            birthday_dials: tracked.birthday_dials,
+            birthday_peers: tracked.birthday_peers,
+            limited: tracked.limited,
         }
     }
 

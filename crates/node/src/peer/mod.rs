@@ -68,6 +68,7 @@ pub struct PeerConfig {
     pub(crate) ping_interval: Duration,
     pub(crate) metrics_address: Option<std::net::SocketAddr>,
     pub(crate) persist: bool,
+    pub(crate) maps_interval: Option<Duration>,
 }
 
 impl PeerConfig {
@@ -97,6 +98,7 @@ impl PeerConfig {
             ping_interval: Duration::from_secs(15),
             metrics_address: None,
             persist: false,
+            maps_interval: None,
         })
     }
 
@@ -186,6 +188,13 @@ impl PeerConfig {
     /// through the relay again, so that DCUtR punches anew.
     pub fn persist(mut self, persist: bool) -> Self {
         self.persist = persist;
+        self
+    }
+
+    /// Reports the sizes of punchport's own maps ([`NodeEvent::Maps`]) every
+    /// `interval` (port-aware only; off by default).
+    pub fn maps_interval(mut self, interval: Duration) -> Self {
+        self.maps_interval = Some(interval);
         self
     }
 

@@ -1,6 +1,6 @@
 //! The peer's event loop.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use futures::StreamExt;
 use libp2p::{Multiaddr, Swarm, core::transport::ListenerId, swarm::SwarmEvent};
@@ -48,6 +48,9 @@ pub(super) async fn run(
         None => None,
     };
     let mut retry = tokio::time::interval(config.retry_interval);
+    let mut maps = tokio::time::interval(config.maps_interval.unwrap_or(Duration::from_secs(3600)));
+    let report_maps = config.maps_interval.is_some();
+    let events_for_maps = events.clone();
     let mut state = State::new(config, events, metrics, stock_punch);
     loop {
         tokio::select! {
@@ -58,6 +61,11 @@ pub(super) async fn run(
                 state.on_event(&mut swarm, event);
             }
             _ = retry.tick(), if waiting.is_empty() => state.on_tick(&mut swarm),
+            _ = maps.tick(), if report_maps => {
+                if let Some(dcutr) = swarm.behaviour().punchport.as_ref() {
+                    send(&events_for_maps, NodeEvent::maps(&dcutr.tracked()));
+                }
+            }
         }
     }
 }
