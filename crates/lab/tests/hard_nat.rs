@@ -46,9 +46,20 @@ fn punches(a: Nat, b: Nat, delay: Duration, birthday: bool) {
             else {
                 panic!("{a} / {b}: no birthday attempt on a side: {outcome:#?}")
             };
-            assert!(hard.birthdays.len() <= 2 && easy.birthdays.len() <= 2, "{outcome:#?}");
-            assert!(hard.birthdays.iter().all(|b| b.role == "hard" && b.sockets <= 256));
-            assert!(easy.birthdays.iter().all(|b| b.role == "easy" && b.probes <= 1024));
+            assert!(
+                hard.birthdays.len() <= 2 && easy.birthdays.len() <= 2,
+                "{outcome:#?}"
+            );
+            assert!(
+                hard.birthdays
+                    .iter()
+                    .all(|b| b.role == "hard" && b.sockets <= 256)
+            );
+            assert!(
+                easy.birthdays
+                    .iter()
+                    .all(|b| b.role == "easy" && b.probes <= 1024)
+            );
             assert!(last_hard.direct && last_easy.direct, "{outcome:#?}");
             assert!(
                 last_easy.winning_port.is_some() && last_hard.winning_port.is_some(),
@@ -109,7 +120,12 @@ fn pods_behind_a_random_fully_masquerade_punch_by_birthday() {
             .unwrap();
         assert!(outcome.direct(), "{outcome:#?}");
         assert!(
-            outcome.a.peer.nat.iter().any(|(m, _)| m == "endpoint-dependent"),
+            outcome
+                .a
+                .peer
+                .nat
+                .iter()
+                .any(|(m, _)| m == "endpoint-dependent"),
             "{outcome:#?}"
         );
         assert!(
@@ -135,7 +151,12 @@ fn the_snat_exemption_makes_pods_behind_a_random_fully_masquerade_punch_plainly(
         let outcome = lab.run(&trial).unwrap();
         assert!(outcome.direct(), "{outcome:#?}");
         assert!(
-            outcome.a.peer.nat.iter().any(|(m, p)| m == "endpoint-independent" && *p == Some(true)),
+            outcome
+                .a
+                .peer
+                .nat
+                .iter()
+                .any(|(m, p)| m == "endpoint-independent" && *p == Some(true)),
             "{outcome:#?}"
         );
         assert!(outcome.direct_flows_on(lab.range()), "{outcome:#?}");
@@ -156,7 +177,11 @@ fn pods_behind_a_plain_masquerade_punch_plainly() {
         .build()
         .unwrap();
     let outcome = lab
-        .run(&Trial::port_aware().timeout(Duration::from_secs(20)).birthday(false))
+        .run(
+            &Trial::port_aware()
+                .timeout(Duration::from_secs(20))
+                .birthday(false),
+        )
         .unwrap();
     assert!(outcome.direct(), "{outcome:#?}");
 }

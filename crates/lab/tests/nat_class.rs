@@ -113,7 +113,12 @@ fn one_relay_address_says_unknown_and_what_would_tell() {
     args.listen.truncate(1);
     let (_relay, relay_addr) = lab.start_relay_with(args).unwrap();
     let peer = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &Trial::port_aware(), None)
+        .start_peer(
+            lab.lab().host("a0"),
+            &relay_addr,
+            &Trial::port_aware(),
+            None,
+        )
         .unwrap();
     let mapping = peer
         .wait_for(Duration::from_secs(30), "a nat line", |e| match e {
@@ -124,8 +129,5 @@ fn one_relay_address_says_unknown_and_what_would_tell() {
     assert_eq!(mapping, "unknown");
     peer.wait_ready().unwrap();
     let stderr = peer.stderr();
-    assert!(
-        stderr.contains("another UDP port is enough"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("another UDP port is enough"), "{stderr}");
 }
