@@ -54,6 +54,10 @@ struct Args {
     /// in both roles, two trials.
     #[arg(long)]
     interop: bool,
+    /// With --interop: only the variants of these names (as in the table,
+    /// e.g. `port-aware ← go`; repeatable).
+    #[arg(long, value_name = "VARIANT")]
+    only: Vec<String>,
     /// Seconds a dialing peer waits for a direct connection (default 20, or
     /// 30 with --interop: go's initiator takes up to 20 s to give up).
     #[arg(long)]
@@ -253,6 +257,15 @@ fn interop_main(args: Args) -> ExitCode {
         }
         None => cells,
     };
+    let variants: Vec<_> = variants
+        .into_iter()
+        .filter(|v| args.only.is_empty() || args.only.contains(&v.name()))
+        .collect();
+    if variants.is_empty() {
+        let names: Vec<_> = interop::Variant::all().iter().map(|v| v.name()).collect();
+        eprintln!("--only: no such variant; the variants are {names:?}");
+        return ExitCode::from(2);
+    }
     if let Err(why) = punchport_lab::natlab::available() {
         eprintln!("the benchmark needs the NAT lab: {why}");
         return ExitCode::FAILURE;
