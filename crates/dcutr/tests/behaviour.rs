@@ -442,3 +442,112 @@ async fn two_punchport_peers_report_each_side_of_the_punch() {
         assert_eq!(socket(address).port(), remote);
     }
 }
+
+/// A hostile remote that claims to sit behind an endpoint-dependent NAT
+/// cannot aim this node's birthday probes at a third party: an IP it did
+/// not advertise in the punch's DCUtR exchange is not probed at all, and
+/// one it did gets at most the budget per attempt, two attempts per relayed
+/// connection.
+#[tokio::test]
+async fn birthday_probes_go_only_to_an_ip_the_remote_advertised_and_stay_in_budget() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let (_relay, relay_addr) = support::relay_on(2).await;
+    let birthday = punchport_dcutr::BirthdayConfig::new()
+        .with_budget(8, 8)
+        .unwrap()
+        .with_pace(200)
+        .unwrap();
+    let mut a = support::peer(
+        range(44300),
+        Config::new().with_birthday(birthday),
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+    )
+    .await;
+    a.reserve(&relay_addr).await;
+    // The relay's second port tells this side it maps endpoint-independently.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while a
+        .with(|swarm| swarm.behaviour().dcutr.nat(Family::Ipv4).mapping)
+        .await
+        != punchport_dcutr::MappingKind::EndpointIndependent
+    {
+        assert!(tokio::time::Instant::now() < deadline, "not classified");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nothing listens where the remote's DCUtR candidates point, so plain
+    // punching cannot win first.
+    let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead_addr = quic(dead.local_addr().unwrap());
+    drop(dead);
+    let victim = "127.0.0.99";
+    for (tied, name) in [(false, "untied"), (true, "tied")] {
+        let mut candidates = vec![dead_addr.to_vec()];
+        if tied {
+            candidates.push(
+                format!("/ip4/{victim}/udp/1/quic-v1")
+                    .parse::<Multiaddr>()
+                    .unwrap()
+                    .to_vec(),
+            );
+        }
+        let hello = format!(
+            r#"{{"mapping":"endpoint-dependent","public":"{victim}:31000","enabled":true}}"#
+        );
+        let mut remote = support::remote_with(
+            &["/ip4/127.0.0.1/udp/0/quic-v1"],
+            Answer::These(candidates),
+            Some(hello),
+        )
+        .await;
+        remote.dial_through(&relay_addr, a.peer_id).await;
+        let mut probed = 0;
+        let mut reports = Vec::new();
+        while reports.len() < if tied { 2 } else { 1 } {
+            a.wait("a birthday report or a probe", |e| match e {
+                SwarmEvent::OutgoingConnectionError {
+                    error: libp2p::swarm::DialError::Transport(addrs),
+                    ..
+                } => {
+                    probed += addrs
+                        .iter()
+                        .filter(|(addr, _)| {
+                            addr.to_string().starts_with(&format!("/ip4/{victim}/"))
+                        })
+                        .count();
+                    Some(())
+                }
+                SwarmEvent::Behaviour(support::PeerEvent::Dcutr(Event::Attempt(report)))
+                    if matches!(report.method, punchport_dcutr::Method::Birthday(_)) =>
+                {
+                    reports.push(report.clone());
+                    Some(())
+                }
+                _ => None,
+            })
+            .await;
+        }
+        if tied {
+            // Probes that were still under way fail when the attempt ends.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(probed > 0 && probed <= 2 * 8, "{name}: {probed} probes");
+            for report in &reports {
+                let punchport_dcutr::Method::Birthday(stats) = &report.method else {
+                    unreachable!()
+                };
+                assert!(stats.probes <= 8, "{report:?}");
+            }
+        } else {
+            assert_eq!(probed, 0, "{name}");
+            let AttemptOutcome::Failed { error } = &reports[0].outcome else {
+                panic!("{:?}", reports[0])
+            };
+            assert!(
+                error.contains("not among the addresses the peer advertised"),
+                "{error}"
+            );
+        }
+    }
+}

@@ -123,8 +123,10 @@ struct Attempt {
     next_at: Instant,
     /// The hard side's stream, to say `Go` on once the sockets are open.
     stream: Option<Stream>,
-    /// The easy side starts once `Go` came.
+    /// The easy side starts once `Go` came and the IP is tied to the peer.
     going: bool,
+    /// The easy side heard `Go`.
+    go_heard: bool,
     dials: Vec<ConnectionId>,
     ports: Ports,
 }
@@ -149,6 +151,10 @@ pub(crate) struct Birthday {
     /// This side's NAT when last asked, for a retry's hello.
     last_mine: Option<Mine>,
 }
+
+/// How long the easy side waits for DCUtR's exchange to say which IPs the
+/// peer advertised.
+const TIE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How a missed attempt's error begins.
 const MISSED: &str = "no probe met a mapping";
@@ -370,6 +376,7 @@ impl Birthday {
                 next_at: now,
                 stream: None,
                 going: role == Role::Hard,
+                go_heard: false,
                 dials: Vec::new(),
                 ports: Ports::new(self.seed ^ id.0),
             },
@@ -445,30 +452,46 @@ impl Birthday {
         Some(Action::Started(peer))
     }
 
-    /// The easy side heard `Go`: it may probe, if the IP is tied to the peer.
+    /// The easy side heard `Go`: it probes once the IP is tied to the peer.
     fn go(&mut self, peer: PeerId, now: Instant) -> Option<Action> {
+        let attempt = self.attempts.get_mut(&peer)?;
+        attempt.go_heard = true;
+        self.tie(peer, now)
+    }
+
+    /// Whether the easy side may probe yet: only an IP that the peer
+    /// advertised in this punch's DCUtR exchange. Until DCUtR has dialed
+    /// the peer's candidates (at most [`TIE_WAIT`] after the attempt
+    /// started) it waits.
+    fn tie(&mut self, peer: PeerId, now: Instant) -> Option<Action> {
         let advertised = self
             .relayed
             .get(&peer)
             .map(|r| r.advertised.clone())
             .unwrap_or_default();
         let attempt = self.attempts.get_mut(&peer)?;
-        let ip = attempt.target.ip();
-        if !advertised.contains(&ip) {
-            let refusal = Refusal::Untied(ip);
-            tracing::warn!(%peer, "no birthday probes: {refusal}");
-            return self.end(
-                peer,
-                AttemptOutcome::Failed {
-                    error: refusal.to_string(),
-                },
-                None,
-                now,
-            );
+        if !attempt.go_heard || attempt.going {
+            return None;
         }
-        attempt.going = true;
-        attempt.next_at = now;
-        None
+        let ip = attempt.target.ip();
+        if advertised.contains(&ip) {
+            attempt.going = true;
+            attempt.next_at = now;
+            return None;
+        }
+        if advertised.is_empty() && now < attempt.started + TIE_WAIT {
+            return None;
+        }
+        let refusal = Refusal::Untied(ip);
+        tracing::warn!(%peer, "no birthday probes: {refusal}");
+        self.end(
+            peer,
+            AttemptOutcome::Failed {
+                error: refusal.to_string(),
+            },
+            None,
+            now,
+        )
     }
 
     /// The next thing to do, if any is due.
@@ -539,6 +562,17 @@ impl Birthday {
 
     /// A dial or an end that is due at `now`.
     fn due(&mut self, now: Instant) -> Option<Action> {
+        let waiting: Vec<PeerId> = self
+            .attempts
+            .iter()
+            .filter(|(_, a)| a.go_heard && !a.going)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in waiting {
+            if let Some(action) = self.tie(peer, now) {
+                return Some(action);
+            }
+        }
         let expired = self
             .attempts
             .iter()
@@ -610,6 +644,8 @@ impl Birthday {
             .map(|a| {
                 if a.going && a.opened < a.budget {
                     a.next_at.min(a.deadline)
+                } else if a.go_heard && !a.going {
+                    (a.started + TIE_WAIT).min(a.deadline)
                 } else {
                     a.deadline
                 }

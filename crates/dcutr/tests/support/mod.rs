@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 pub const WAIT: Duration = Duration::from_secs(20);
 const IDLE: Duration = Duration::from_secs(60);
 const DCUTR: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
+const BIRTHDAY: StreamProtocol = StreamProtocol::new("/punchport/birthday/1");
 
 type Command<B> = Box<dyn FnOnce(&mut Swarm<B>) + Send>;
 
@@ -138,6 +139,12 @@ pub struct RelayBehaviour {
 /// A circuit relay v2 server on 127.0.0.1 (stock libp2p-quic), and its
 /// address with `/p2p/`.
 pub async fn relay() -> (Node<RelayBehaviour>, Multiaddr) {
+    relay_on(1).await
+}
+
+/// A relay listening on `ports` UDP ports of 127.0.0.1: with two, peers
+/// classify their NAT (on loopback: endpoint-independent).
+pub async fn relay_on(ports: usize) -> (Node<RelayBehaviour>, Multiaddr) {
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_quic()
@@ -160,21 +167,27 @@ pub async fn relay() -> (Node<RelayBehaviour>, Multiaddr) {
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE))
         .build();
-    swarm
-        .listen_on("/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap())
-        .unwrap();
+    for _ in 0..ports {
+        swarm
+            .listen_on("/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap())
+            .unwrap();
+    }
     let mut node = Node::spawn(swarm, |swarm, event| {
         if let SwarmEvent::NewListenAddr { address, .. } = event {
             swarm.add_external_address(address.clone());
         }
     });
-    let addr = node
-        .wait("the relay's listen address", |e| match e {
-            SwarmEvent::NewListenAddr { address, .. } => Some(address.clone()),
-            _ => None,
-        })
-        .await;
-    let addr = addr.with(Protocol::P2p(node.peer_id));
+    let mut addrs = Vec::new();
+    for _ in 0..ports {
+        addrs.push(
+            node.wait("the relay's listen address", |e| match e {
+                SwarmEvent::NewListenAddr { address, .. } => Some(address.clone()),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    let addr = addrs.remove(0).with(Protocol::P2p(node.peer_id));
     (node, addr)
 }
 
@@ -334,6 +347,12 @@ pub enum Answer {
 /// A scripted remote listening on each of `listen`, that answers every
 /// DCUtR CONNECT with `answer`.
 pub async fn remote(listen: &[&str], answer: Answer) -> Remote {
+    remote_with(listen, answer, None).await
+}
+
+/// A scripted remote that also answers punchport's birthday negotiation:
+/// with `hello` (JSON, as a hard side would say it), then `Go` at once.
+pub async fn remote_with(listen: &[&str], answer: Answer, hello: Option<String>) -> Remote {
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_quic()
@@ -353,12 +372,31 @@ pub async fn remote(listen: &[&str], answer: Answer) -> Remote {
     for addr in listen {
         swarm.listen_on(addr.parse().unwrap()).unwrap();
     }
-    let mut incoming = swarm
-        .behaviour()
-        .stream
-        .new_control()
-        .accept(DCUTR)
-        .unwrap();
+    let mut control = swarm.behaviour().stream.new_control();
+    let mut incoming = control.accept(DCUTR).unwrap();
+    if let Some(hello) = hello {
+        let mut birthday = control.accept(BIRTHDAY).unwrap();
+        tokio::spawn(async move {
+            while let Some((_, mut stream)) = birthday.next().await {
+                let hello = hello.clone();
+                tokio::spawn(async move {
+                    let mut len = [0u8; 2];
+                    if stream.read_exact(&mut len).await.is_err() {
+                        return;
+                    }
+                    let mut theirs = vec![0; usize::from(u16::from_be_bytes(len))];
+                    let _ = stream.read_exact(&mut theirs).await;
+                    for message in [hello.as_str(), r#"{"sockets":256}"#] {
+                        let len = u16::try_from(message.len()).unwrap().to_be_bytes();
+                        let _ = stream.write_all(&len).await;
+                        let _ = stream.write_all(message.as_bytes()).await;
+                    }
+                    let _ = stream.flush().await;
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                });
+            }
+        });
+    }
     let mut node = Node::spawn(swarm, |_, _| {});
     let mut addrs = Vec::new();
     for _ in listen {
