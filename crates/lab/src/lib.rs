@@ -22,6 +22,7 @@ pub mod hostile;
 pub mod interop;
 mod node;
 mod outcome;
+pub mod plot;
 mod punch_lab;
 pub mod stats;
 mod trial;
