@@ -18,6 +18,7 @@ pub mod bench;
 mod binaries;
 mod error;
 pub mod go;
+pub mod hard_bench;
 pub mod hostile;
 pub mod interop;
 mod node;

@@ -115,6 +115,20 @@ impl LabNode {
             .map(|status| status.code().unwrap_or(-1))
     }
 
+    /// The process's CPU time so far (user + system), in milliseconds, while
+    /// it runs.
+    pub fn cpu_ms(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // Fields after the command name (which may hold spaces) in `(...)`:
+        // utime and stime are the 12th and 13th of them, in clock ticks.
+        let rest = stat.rsplit_once(')')?.1;
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        // Clock ticks are 100 per second on Linux (USER_HZ).
+        Some((utime + stime) * 10)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.process.pid()

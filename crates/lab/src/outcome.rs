@@ -58,6 +58,12 @@ pub struct Side {
     /// The DCUtR roles of its `attempt` lines (`initiator`, `responder`),
     /// for [`punches`](Self::punches).
     pub attempt_roles: Vec<String>,
+    /// The peer process's CPU time (user + system) when its punch ended,
+    /// in milliseconds.
+    pub cpu_ms: Option<u64>,
+    /// How many conntrack entries its router held at the end of the trial
+    /// (the tables are flushed before each).
+    pub conntrack_entries: usize,
 }
 
 impl Side {

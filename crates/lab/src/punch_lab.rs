@@ -272,6 +272,7 @@ impl PunchLab {
         while let Some(event) = a_node.next_event(AFTERMATH) {
             a.record(&event);
         }
+        a.cpu_ms = a_node.cpu_ms();
         a.punches = punches(trial, PeerRole::Reserving, &a, &a_node);
         b.punches = punches(trial, PeerRole::Dialing, &b, &b_node);
         let a_router = self.lab.router_of(a_host);
@@ -279,8 +280,9 @@ impl PunchLab {
         let (a_ip, b_ip) = (a.public_ip, b.public_ip);
         for (side, router, other) in [(&mut a, a_router, b_ip), (&mut b, b_router, a_ip)] {
             if let (Some(router), Some(other)) = (router, other) {
-                side.flows = router
-                    .conntrack()?
+                let table = router.conntrack()?;
+                side.conntrack_entries = table.len();
+                side.flows = table
                     .into_iter()
                     .filter(|f| f.original.dst.ip() == other || f.original.src.ip() == other)
                     .collect();
@@ -316,6 +318,13 @@ fn watch(
         }
         if let Some(event) = b_node.next_event(POLL) {
             b.record(&event);
+            // The punch ended: what it cost, before the process lingers out.
+            if matches!(
+                event,
+                NodeEvent::Direct { .. } | NodeEvent::PunchFailed { .. } | NodeEvent::Timeout
+            ) {
+                b.cpu_ms = b_node.cpu_ms().or(b.cpu_ms);
+            }
             continue;
         }
         if let Some(code) = b_node.wait_exit(Duration::ZERO) {

@@ -1,0 +1,493 @@
+//! The endpoint-dependent NAT benchmark: birthday punching against its
+//! controls (punchport with plain punching only, and stock rust-libp2p) in
+//! the seed layout, per NAT pairing and delay, with what each punch cost:
+//! sockets and probes per side, conntrack entries per router, CPU time per
+//! peer.
+
+use std::{fmt::Write as _, time::Duration};
+
+use natlab::{KubeNode, Nat, PUNCH_PORTS, RouterKind};
+use punchport_node::TransportKind;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Error, Layout, Outcome, PunchLab, Trial,
+    plot::{self, Bar},
+    stats,
+};
+
+/// One NAT pairing at one delay.
+#[derive(Debug, Clone, Copy)]
+pub struct Cell {
+    /// The reserving peer's router.
+    pub a: RouterKind,
+    /// The dialing peer's router.
+    pub b: RouterKind,
+    /// One-way delay on each router's WAN link.
+    pub delay: Duration,
+}
+
+impl Cell {
+    /// `a / b`, short.
+    pub fn pairing(&self) -> String {
+        format!("{} / {}", short(self.a), short(self.b))
+    }
+}
+
+fn short(kind: RouterKind) -> String {
+    match kind {
+        RouterKind::Kube(node) if node.punch_exemption.is_some() => {
+            "k8s fully-random + exemption".to_owned()
+        }
+        RouterKind::Kube(node) if node.random_fully => "k8s fully-random".to_owned(),
+        RouterKind::Kube(_) => "k8s masquerade".to_owned(),
+        RouterKind::Nat(Nat::Symmetric) => "symmetric".to_owned(),
+        RouterKind::Nat(Nat::PortRestricted) => "port-restricted".to_owned(),
+        RouterKind::Nat(Nat::Firewall) => "firewall".to_owned(),
+        RouterKind::Nat(Nat::FullCone) => "full cone".to_owned(),
+        RouterKind::Nat(other) => other.to_string(),
+    }
+}
+
+/// The cells: the issue's pairings at 0 and 25 ms where both matter, the
+/// others at 0 ms.
+pub fn cells() -> Vec<Cell> {
+    let hard = RouterKind::Nat(Nat::Symmetric);
+    let cell = |a, b, ms| Cell {
+        a,
+        b,
+        delay: Duration::from_millis(ms),
+    };
+    let mut cells = Vec::new();
+    for ms in [0, 25] {
+        for easy in [Nat::PortRestricted, Nat::Firewall, Nat::FullCone] {
+            cells.push(cell(hard, easy.into(), ms));
+        }
+    }
+    cells.push(cell(Nat::PortRestricted.into(), hard, 0));
+    cells.push(cell(hard, hard, 0));
+    cells.push(cell(
+        KubeNode::FULLY_RANDOM.into(),
+        Nat::PortRestricted.into(),
+        0,
+    ));
+    cells.push(cell(
+        KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS).into(),
+        Nat::PortRestricted.into(),
+        0,
+    ));
+    cells
+}
+
+/// What runs in each cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// punchport as shipped: birthday punching on.
+    Birthday,
+    /// punchport with birthday punching off: plain punching only.
+    Plain,
+    /// stock rust-libp2p.
+    Stock,
+}
+
+impl Variant {
+    /// The name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Birthday => "punchport (birthday on)",
+            Variant::Plain => "punchport, plain only",
+            Variant::Stock => "stock",
+        }
+    }
+
+    fn trial(self, timeout: Duration) -> Trial {
+        let kind = match self {
+            Variant::Stock => TransportKind::Stock,
+            _ => TransportKind::PortAware,
+        };
+        Trial::new(kind, Layout::With443)
+            .timeout(timeout)
+            .birthday(self == Variant::Birthday)
+    }
+}
+
+/// One trial.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    /// The pairing.
+    pub pairing: String,
+    /// One-way delay in milliseconds.
+    pub delay_ms: u64,
+    /// The variant's name.
+    pub variant: String,
+    /// The trial's number.
+    pub trial: usize,
+    /// Whether the dialing peer became direct.
+    pub direct: bool,
+    /// Relayed to direct at the dialing peer.
+    pub elapsed_ms: Option<u64>,
+    /// Whether a birthday attempt connected (else plain punching did, if
+    /// anything).
+    pub birthday_won: bool,
+    /// Birthday attempts (the most of the two sides).
+    pub birthday_attempts: usize,
+    /// Sockets the hard side opened, over its attempts.
+    pub sockets: u32,
+    /// Probes the easy side sent, over its attempts.
+    pub probes: u32,
+    /// Conntrack entries on router A and router B at the end.
+    pub conntrack: (usize, usize),
+    /// CPU time of peer A and peer B, in milliseconds.
+    pub cpu_ms: (Option<u64>, Option<u64>),
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+impl Record {
+    fn new(cell: &Cell, variant: Variant, trial: usize, outcome: &Outcome) -> Self {
+        let (a, b) = (&outcome.a.peer, &outcome.b.peer);
+        let all = || a.birthdays.iter().chain(&b.birthdays);
+        Self {
+            pairing: cell.pairing(),
+            delay_ms: cell.delay.as_millis() as u64,
+            variant: variant.name().to_owned(),
+            trial,
+            direct: outcome.direct(),
+            elapsed_ms: outcome.elapsed_ms(),
+            birthday_won: all().any(|t| t.direct && t.winning_port.is_some()),
+            birthday_attempts: a.birthdays.len().max(b.birthdays.len()),
+            sockets: all().map(|t| u32::from(t.sockets)).sum(),
+            probes: all().map(|t| u32::from(t.probes)).sum(),
+            conntrack: (outcome.a.conntrack_entries, outcome.b.conntrack_entries),
+            cpu_ms: (outcome.a.cpu_ms, outcome.b.cpu_ms),
+            failure: outcome.failure().map(str::to_owned),
+        }
+    }
+}
+
+/// The figures of one variant in one cell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// The pairing.
+    pub pairing: String,
+    /// One-way delay in milliseconds.
+    pub delay_ms: u64,
+    /// The variant's name.
+    pub variant: String,
+    /// Trials.
+    pub trials: usize,
+    /// Direct.
+    pub direct: usize,
+    /// Of those, through a birthday punch.
+    pub by_birthday: usize,
+    /// Wilson 95 % interval of the success rate.
+    pub wilson_95: (f64, f64),
+    /// Median and p90 time to direct.
+    pub median_ms: Option<u64>,
+    /// The same, 90th percentile.
+    pub p90_ms: Option<u64>,
+    /// Median sockets (hard side) and probes (easy side) per trial.
+    pub median_sockets: Option<u64>,
+    /// The same for probes.
+    pub median_probes: Option<u64>,
+    /// Median conntrack entries on router A and B.
+    pub median_conntrack: (Option<u64>, Option<u64>),
+    /// Median CPU time of peer A and B, in milliseconds.
+    pub median_cpu_ms: (Option<u64>, Option<u64>),
+}
+
+fn median(values: impl Iterator<Item = u64>) -> Option<u64> {
+    stats::quantile(&values.collect::<Vec<_>>(), 0.5)
+}
+
+fn summarise(records: &[&Record]) -> Option<Summary> {
+    let first = records.first()?;
+    let direct = records.iter().filter(|r| r.direct).count();
+    let times: Vec<u64> = records.iter().filter_map(|r| r.elapsed_ms).collect();
+    Some(Summary {
+        pairing: first.pairing.clone(),
+        delay_ms: first.delay_ms,
+        variant: first.variant.clone(),
+        trials: records.len(),
+        direct,
+        by_birthday: records.iter().filter(|r| r.birthday_won).count(),
+        wilson_95: stats::wilson_95(direct, records.len()),
+        median_ms: stats::quantile(&times, 0.5),
+        p90_ms: stats::quantile(&times, 0.9),
+        median_sockets: median(records.iter().map(|r| u64::from(r.sockets))),
+        median_probes: median(records.iter().map(|r| u64::from(r.probes))),
+        median_conntrack: (
+            median(records.iter().map(|r| r.conntrack.0 as u64)),
+            median(records.iter().map(|r| r.conntrack.1 as u64)),
+        ),
+        median_cpu_ms: (
+            median(records.iter().filter_map(|r| r.cpu_ms.0)),
+            median(records.iter().filter_map(|r| r.cpu_ms.1)),
+        ),
+    })
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    /// The command that made it.
+    pub command: String,
+    /// Trials of the birthday variant per cell; of each control.
+    pub trials: (usize, usize),
+    /// Per cell and variant.
+    pub summaries: Vec<Summary>,
+    /// Every trial.
+    pub records: Vec<Record>,
+}
+
+/// The summaries of `records`, per cell and variant in first-seen order.
+pub fn summaries(records: &[Record]) -> Vec<Summary> {
+    let mut keys: Vec<(String, u64, String)> = Vec::new();
+    for r in records {
+        let key = (r.pairing.clone(), r.delay_ms, r.variant.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.iter()
+        .filter_map(|(pairing, delay, variant)| {
+            let group: Vec<&Record> = records
+                .iter()
+                .filter(|r| &r.pairing == pairing && r.delay_ms == *delay && &r.variant == variant)
+                .collect();
+            summarise(&group)
+        })
+        .collect()
+}
+
+/// Runs each cell: `trials` trials of punchport with birthday punching and
+/// `controls` of each control, interleaved trial by trial.
+pub fn run(
+    cells: &[Cell],
+    trials: usize,
+    controls: usize,
+    timeout: Duration,
+    mut progress: impl FnMut(&Record),
+) -> Result<Report, Error> {
+    let mut report = Report {
+        trials: (trials, controls),
+        ..Report::default()
+    };
+    for cell in cells {
+        let lab = PunchLab::builder(cell.a, cell.b)
+            .wan_delay(cell.delay)
+            .build()?;
+        for trial in 0..trials.max(controls) {
+            for variant in [Variant::Birthday, Variant::Plain, Variant::Stock] {
+                let wanted = if variant == Variant::Birthday {
+                    trials
+                } else {
+                    controls
+                };
+                if trial >= wanted {
+                    continue;
+                }
+                let outcome = lab.run(&variant.trial(timeout))?;
+                let record = Record::new(cell, variant, trial, &outcome);
+                progress(&record);
+                report.records.push(record);
+            }
+        }
+    }
+    report.summaries = summaries(&report.records);
+    Ok(report)
+}
+
+/// The report as a Markdown table.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| pairing (A / B) | delay | variant | direct | 95% CI | by birthday | median | p90 | sockets (hard) | probes (easy) | conntrack A / B | CPU A / B |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let ms = |v: Option<u64>| v.map_or("–".to_owned(), |v| format!("{v} ms"));
+    let n = |v: Option<u64>| v.map_or("–".to_owned(), |v| v.to_string());
+    for s in &report.summaries {
+        let _ = writeln!(
+            out,
+            "| {} | {} ms | {} | {}/{} | {:.0}–{:.0}% | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
+            s.pairing,
+            s.delay_ms,
+            s.variant,
+            s.direct,
+            s.trials,
+            100.0 * s.wilson_95.0,
+            100.0 * s.wilson_95.1,
+            s.by_birthday,
+            ms(s.median_ms),
+            ms(s.p90_ms),
+            n(s.median_sockets),
+            n(s.median_probes),
+            n(s.median_conntrack.0),
+            n(s.median_conntrack.1),
+            ms(s.median_cpu_ms.0),
+            ms(s.median_cpu_ms.1),
+        );
+    }
+    out
+}
+
+/// The plots: success by cell and variant, and the birthday variant's
+/// times to direct per cell.
+pub fn plots(report: &Report) -> (String, String) {
+    let cells: Vec<(String, u64)> = {
+        let mut cells = Vec::new();
+        for s in &report.summaries {
+            let key = (s.pairing.clone(), s.delay_ms);
+            if !cells.contains(&key) {
+                cells.push(key);
+            }
+        }
+        cells
+    };
+    let labels: Vec<String> = cells.iter().map(|(p, d)| format!("{p}, {d} ms")).collect();
+    let series: Vec<(String, Vec<Option<Bar>>)> =
+        [Variant::Birthday, Variant::Plain, Variant::Stock]
+            .iter()
+            .map(|v| {
+                let bars = cells
+                    .iter()
+                    .map(|(p, d)| {
+                        report
+                            .summaries
+                            .iter()
+                            .find(|s| &s.pairing == p && s.delay_ms == *d && s.variant == v.name())
+                            .map(|s| Bar {
+                                value: 100.0 * s.direct as f64 / s.trials.max(1) as f64,
+                                interval: Some((100.0 * s.wilson_95.0, 100.0 * s.wilson_95.1)),
+                            })
+                    })
+                    .collect();
+                (v.name().to_owned(), bars)
+            })
+            .collect();
+    let success = plot::bars(
+        "Direct connections, by pairing (bars: Wilson 95 %)",
+        "%",
+        100.0,
+        &labels,
+        &series,
+    );
+    let rows: Vec<(String, Vec<f64>)> = cells
+        .iter()
+        .zip(&labels)
+        .map(|((p, d), label)| {
+            let times = report
+                .records
+                .iter()
+                .filter(|r| {
+                    &r.pairing == p && r.delay_ms == *d && r.variant == Variant::Birthday.name()
+                })
+                .filter_map(|r| r.elapsed_ms)
+                .map(|ms| ms as f64 / 1000.0)
+                .collect();
+            (label.clone(), times)
+        })
+        .collect();
+    let longest = rows
+        .iter()
+        .flat_map(|(_, t)| t.iter().copied())
+        .fold(1.0_f64, f64::max);
+    let times = plot::strip(
+        "Time from relayed to direct, punchport (birthday on), each trial",
+        " s",
+        longest.ceil(),
+        &rows,
+    );
+    (success, times)
+}
+
+/// The Markdown document.
+pub fn document(report: &Report) -> String {
+    format!(
+        "# Hole punching through endpoint-dependent NATs\n\n\
+         Written by `{}`. Per cell {} trials of punchport as shipped (birthday punching on) \
+         and {} of each control (punchport with plain punching only; stock rust-libp2p), \
+         interleaved trial by trial on the same topology, the seed layout (443 + punch range) on \
+         both peers, a relay with two addresses. The raw trials are in the JSON file next to this \
+         one; the plots are written by the same run.\n\n{}\n\
+         ![success by pairing](benchmarks-hard-nat-success.svg)\n\n\
+         ![time to direct](benchmarks-hard-nat-times.svg)\n\n{READING}",
+        report.command,
+        report.trials.0,
+        report.trials.1,
+        markdown(report)
+    )
+}
+
+const READING: &str = "## How to read it
+
+- **pairing**: the router in front of the reserving peer (A, DCUtR's initiator) and the one in front of the dialing peer (B). *symmetric* is `snat ... fully-random`, an endpoint-dependent (\"hard\") NAT; *k8s fully-random* is a Kubernetes node whose CNI masquerades pod egress with `masquerade fully-random` (flannel's and Calico's rule), *+ exemption* adds the SNAT rule without random ports for the punch range ahead of it (docs/deploy/punch-snat-exemption.md). The others map endpoint-independently (or, the firewall, do not translate).
+- **direct**: trials in which the dialing peer had a direct connection within the timeout, with the Wilson 95 % interval; **by birthday**: of those, how many a birthday attempt connected (the rest plain punching did).
+- **median, p90**: relayed to first direct connection at the dialing peer, over the successes.
+- **sockets (hard)**: sockets the endpoint-dependent side opened in the trial, over its attempts (at most 256 each, two attempts at most); **probes (easy)**: probes the other side sent (at most 1024 each). Medians over the trials.
+- **conntrack A / B**: entries in each router's conntrack table at the end of the trial (tables are flushed before each): what the punch cost the NATs. Medians.
+- **CPU A / B**: user + system CPU time of each peer process over the trial (start, reservation, punch), in milliseconds (from /proc, 100 ticks per second). Medians.
+";
+
+/// Reads an earlier run's JSON.
+pub fn read_report(json: &str) -> Result<Report, serde_json::Error> {
+    let mut report: Report = serde_json::from_str(json)?;
+    report.summaries = summaries(&report.records);
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(variant: Variant, direct: bool, ms: u64) -> Record {
+        Record {
+            pairing: "symmetric / port-restricted".into(),
+            delay_ms: 0,
+            variant: variant.name().into(),
+            trial: 0,
+            direct,
+            elapsed_ms: direct.then_some(ms),
+            birthday_won: direct && variant == Variant::Birthday,
+            birthday_attempts: 1,
+            sockets: 256,
+            probes: 300,
+            conntrack: (260, 310),
+            cpu_ms: (Some(120), Some(340)),
+            failure: (!direct).then(|| "timeout".into()),
+        }
+    }
+
+    #[test]
+    fn summaries_tables_and_plots_show_each_variant() {
+        let records = vec![
+            record(Variant::Birthday, true, 4000),
+            record(Variant::Birthday, true, 6000),
+            record(Variant::Plain, false, 0),
+            record(Variant::Stock, false, 0),
+        ];
+        let report = Report {
+            command: "bench --hard-nat".into(),
+            trials: (2, 1),
+            summaries: summaries(&records),
+            records,
+        };
+        assert_eq!(report.summaries.len(), 3);
+        let birthday = &report.summaries[0];
+        assert_eq!((birthday.direct, birthday.by_birthday), (2, 2));
+        assert_eq!(birthday.median_ms, Some(4000));
+        let table = markdown(&report);
+        assert!(
+            table
+                .contains("| symmetric / port-restricted | 0 ms | punchport (birthday on) | 2/2 |"),
+            "{table}"
+        );
+        let (success, times) = plots(&report);
+        assert!(success.contains("<svg") && times.matches("<circle").count() == 2);
+        assert!(document(&report).contains("benchmarks-hard-nat-success.svg"));
+        let again = read_report(&serde_json::to_string(&report).unwrap()).unwrap();
+        assert_eq!(again.summaries.len(), 3);
+    }
+}
