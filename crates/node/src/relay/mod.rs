@@ -1,4 +1,11 @@
 //! The relay node: circuit relay v2 server, identify and ping.
+//!
+//! The server is libp2p-relay's behind [`server::Server`], which keeps one
+//! reserving connection per peer (a peer that restarts is reachable at once)
+//! and counts what the relay holds; the node logs those counts as a
+//! `relay load` line at most once a second, when they change.
+
+mod server;
 
 use std::{collections::HashSet, time::Duration};
 
@@ -190,7 +197,10 @@ impl RelayConfig {
             .with_tokio()
             .with_quic()
             .with_behaviour(|key| RelayBehaviour {
-                relay: relay::Behaviour::new(key.public().to_peer_id(), limits),
+                relay: server::Server::new(relay::Behaviour::new(
+                    key.public().to_peer_id(),
+                    limits,
+                )),
                 identify: identify::Behaviour::new(identify::Config::new(
                     PROTOCOL_VERSION.into(),
                     key.public(),
@@ -204,9 +214,12 @@ impl RelayConfig {
     }
 }
 
+/// How often the relay may log its `relay load` line.
+const LOAD_INTERVAL: Duration = Duration::from_secs(1);
+
 #[derive(NetworkBehaviour)]
 struct RelayBehaviour {
-    relay: relay::Behaviour,
+    relay: server::Server,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
@@ -252,8 +265,20 @@ async fn run(
     for addr in external {
         swarm.add_external_address(addr);
     }
+    let mut load_tick = tokio::time::interval(LOAD_INTERVAL);
+    let mut logged_load = server::RelayLoad::default();
     loop {
-        let event = swarm.select_next_some().await;
+        let event = tokio::select! {
+            event = swarm.select_next_some() => event,
+            _ = load_tick.tick() => {
+                let load = swarm.behaviour().relay.load();
+                if *load != logged_load {
+                    logged_load = load.clone();
+                    tracing::info!("relay load {}", load.to_line());
+                }
+                continue;
+            }
+        };
         if let Some(metrics) = &metrics {
             metrics.libp2p.record(&event);
             match &event {
