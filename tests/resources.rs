@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use punchport::{PortRange, QuicAddr};
 use punchport_node::{NodeEvent, PeerConfig, loopback};
@@ -24,43 +24,12 @@ struct Usage {
 }
 
 fn usage() -> Usage {
-    let udp_inodes: HashSet<String> = ["/proc/self/net/udp", "/proc/self/net/udp6"]
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|l| l.split_whitespace().nth(9).map(str::to_owned))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut fds = 0;
-    let mut udp_sockets = 0;
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        fds += 1;
-        if let Ok(target) = std::fs::read_link(entry.path()) {
-            let target = target.to_string_lossy().into_owned();
-            if let Some(inode) = target
-                .strip_prefix("socket:[")
-                .and_then(|t| t.strip_suffix(']'))
-                && udp_inodes.contains(inode)
-            {
-                udp_sockets += 1;
-            }
-        }
-    }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let process = punchport_lab::usage::Usage::now();
     Usage {
-        fds,
-        udp_sockets,
+        fds: process.fds,
+        udp_sockets: process.udp_sockets,
         heap_bytes: dhat::HeapStats::get().curr_bytes,
-        rss_kib,
+        rss_kib: process.rss_kib,
     }
 }
 

@@ -27,6 +27,7 @@ pub mod plot;
 mod punch_lab;
 pub mod stats;
 mod trial;
+pub mod usage;
 
 pub use binaries::Binaries;
 pub use error::Error;

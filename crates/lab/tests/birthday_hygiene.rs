@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use punchport::dcutr::BirthdayConfig;
 use punchport_lab::{LabNode, PeerRole, PunchLab, Trial, natlab::Nat, require_lab};
@@ -18,45 +18,18 @@ use punchport_node::{NodeEvent, PeerConfig, cli::PeerArgs};
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
+/// This process's descriptors and UDP sockets (in the calling thread's
+/// namespace), its live heap and the runtime's tasks.
 #[derive(Debug, Clone, Copy)]
 struct Usage {
-    fds: usize,
-    udp_sockets: usize,
+    process: punchport_lab::usage::Usage,
     heap_bytes: usize,
     tasks: usize,
 }
 
-/// This process's descriptors, its UDP sockets in the calling thread's
-/// namespace, its live heap, and the runtime's tasks.
 fn usage() -> Usage {
-    let udp_inodes: HashSet<String> = ["/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"]
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|l| l.split_whitespace().nth(9).map(str::to_owned))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut fds = 0;
-    let mut udp_sockets = 0;
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        fds += 1;
-        if let Ok(target) = std::fs::read_link(entry.path())
-            && let Some(inode) = target
-                .to_string_lossy()
-                .strip_prefix("socket:[")
-                .and_then(|t| t.strip_suffix(']'))
-            && udp_inodes.contains(inode)
-        {
-            udp_sockets += 1;
-        }
-    }
     Usage {
-        fds,
-        udp_sockets,
+        process: punchport_lab::usage::Usage::now(),
         heap_bytes: dhat::HeapStats::get().curr_bytes,
         tasks: tokio::runtime::Handle::current()
             .metrics()
@@ -178,11 +151,11 @@ fn a_hundred_birthday_attempts_leave_nothing_behind() {
         "tasks grew: {start:?} -> {end:?}"
     );
     assert!(
-        end.fds <= start.fds + 4,
+        end.process.fds <= start.process.fds + 4,
         "descriptors grew: {start:?} -> {end:?}"
     );
     assert!(
-        end.udp_sockets <= start.udp_sockets,
+        end.process.udp_sockets <= start.process.udp_sockets,
         "UDP sockets grew: {start:?} -> {end:?}"
     );
     assert!(
