@@ -12,6 +12,18 @@
 //! it has none left to the relay (it always reserves on its first
 //! connection), so a live peer is not cut off by it.
 //!
+//! It also sends a destination one circuit request (STOP) at a time. The
+//! libp2p-relay 0.22 *client* hands at most one accepted inbound circuit to
+//! its transport per poll of its connection handler and does not ask to be
+//! polled again, so when two STOP requests reach a reserving peer within one
+//! poll, the second waits until something else wakes that connection (in the
+//! lab: until the dialer's 10 s timeout resets its stream). Sent one at a
+//! time, each is handed over before the next arrives
+//! (`eight_peers_behind_one_nat_spread_over_the_range_and_all_punch` in
+//! `crates/lab/tests/shared_nat.rs`; `circuits_to_one_destination_go_one_at_a_time`
+//! below). A request waits for the previous one's answer, or at most
+//! [`STOP_WAIT`].
+//!
 //! To know which connection a reservation was accepted on, the wrapper polls
 //! the inner behaviour right after it forwarded each handler event and each
 //! swarm event: libp2p-relay queues the events of a handler event during
@@ -20,8 +32,13 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    pin::Pin,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
+
+use futures::FutureExt;
+use tokio::time::{Instant, Sleep};
 
 use libp2p::{
     Multiaddr, PeerId,
@@ -29,7 +46,7 @@ use libp2p::{
     relay,
     swarm::{
         CloseConnection, ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm,
-        NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+        NetworkBehaviour, NotifyHandler, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     },
 };
 
@@ -96,6 +113,90 @@ enum Source {
 
 type Action = ToSwarm<relay::Event, THandlerInEvent<relay::Behaviour>>;
 
+/// The longest a circuit request to a destination waits for the answer to
+/// the one before it (libp2p-relay gives a STOP exchange 60 s).
+pub(crate) const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Circuit requests (STOP) per destination connection: at most one in
+/// flight on each, the others held back in order.
+#[derive(Debug)]
+struct StopQueue<A> {
+    /// Per connection: when the one in flight was sent, and those held.
+    connections: HashMap<ConnectionId, (Instant, VecDeque<A>)>,
+}
+
+impl<A> Default for StopQueue<A> {
+    fn default() -> Self {
+        Self {
+            connections: HashMap::new(),
+        }
+    }
+}
+
+impl<A> StopQueue<A> {
+    /// A request to `connection`: returned if it may go now, else held.
+    fn request(&mut self, connection: ConnectionId, action: A, now: Instant) -> Option<A> {
+        match self.connections.get_mut(&connection) {
+            Some((_, held)) => {
+                held.push_back(action);
+                None
+            }
+            None => {
+                self.connections.insert(connection, (now, VecDeque::new()));
+                Some(action)
+            }
+        }
+    }
+
+    /// The request in flight on `connection` was answered: the next one to
+    /// send, if any.
+    fn answered(&mut self, connection: ConnectionId, now: Instant) -> Option<A> {
+        let (since, held) = self.connections.get_mut(&connection)?;
+        match held.pop_front() {
+            Some(next) => {
+                *since = now;
+                Some(next)
+            }
+            None => {
+                self.connections.remove(&connection);
+                None
+            }
+        }
+    }
+
+    /// `connection` closed: everything held for it.
+    fn closed(&mut self, connection: ConnectionId) -> VecDeque<A> {
+        self.connections
+            .remove(&connection)
+            .map(|(_, held)| held)
+            .unwrap_or_default()
+    }
+
+    /// The next request of each connection whose request in flight has
+    /// waited `wait` or longer.
+    fn overdue(&mut self, wait: Duration, now: Instant) -> Vec<A> {
+        let overdue: Vec<ConnectionId> = self
+            .connections
+            .iter()
+            .filter(|(_, (since, held))| !held.is_empty() && now >= *since + wait)
+            .map(|(c, _)| *c)
+            .collect();
+        overdue
+            .into_iter()
+            .filter_map(|c| self.answered(c, now))
+            .collect()
+    }
+
+    /// When the earliest held request becomes overdue.
+    fn deadline(&self, wait: Duration) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter(|(_, held)| !held.is_empty())
+            .map(|(since, _)| *since + wait)
+            .min()
+    }
+}
+
 /// libp2p-relay's server, keeping the newest reserving connection of each
 /// peer (see the module documentation).
 pub(crate) struct Server {
@@ -107,6 +208,10 @@ pub(crate) struct Server {
     /// Circuits already counted closed because their destination's
     /// connection closed; the source's handler reports each once more.
     closed_early: HashMap<(PeerId, PeerId), usize>,
+    /// Circuit requests per destination connection, one at a time.
+    stops: StopQueue<Action>,
+    /// Wakes `poll` when a held request has waited [`STOP_WAIT`].
+    stop_timer: Option<Pin<Box<Sleep>>>,
     queue: VecDeque<Action>,
     waker: Option<Waker>,
     load: RelayLoad,
@@ -119,6 +224,8 @@ impl Server {
             reserving: HashMap::new(),
             circuits: HashMap::new(),
             closed_early: HashMap::new(),
+            stops: StopQueue::default(),
+            stop_timer: None,
             queue: VecDeque::new(),
             waker: None,
             load: RelayLoad::default(),
@@ -147,7 +254,41 @@ impl Server {
         if let ToSwarm::GenerateEvent(event) = &action {
             self.on_inner_event(event, source);
         }
+        if let (
+            ToSwarm::NotifyHandler {
+                peer_id,
+                handler: NotifyHandler::One(target),
+                ..
+            },
+            Source::Handler(from_peer, from_connection),
+        ) = (&action, source)
+        {
+            if *peer_id == from_peer && *target != from_connection {
+                // libp2p-relay answers a circuit request (HOP CONNECT) on
+                // the source's connection by sending STOP on the
+                // destination's: the only action it addresses to another
+                // connection under the source's peer id.
+                let target = *target;
+                match self.stops.request(target, action, Instant::now()) {
+                    Some(action) => self.queue.push_back(action),
+                    None => self.arm_stop_timer(),
+                }
+                return;
+            } else if *peer_id != from_peer {
+                // A destination's handler finished a STOP exchange (accept
+                // or deny the source's circuit): send the next one.
+                self.queue
+                    .extend(self.stops.answered(from_connection, Instant::now()));
+            }
+        }
         self.queue.push_back(action);
+    }
+
+    fn arm_stop_timer(&mut self) {
+        self.stop_timer = self
+            .stops
+            .deadline(STOP_WAIT)
+            .map(|at| Box::pin(tokio::time::sleep_until(at)));
     }
 
     fn on_inner_event(&mut self, event: &relay::Event, source: Source) {
@@ -355,6 +496,9 @@ impl NetworkBehaviour for Server {
                 ..
             }) => {
                 self.unreserved(*peer_id, *connection_id);
+                // Held circuit requests to a closed connection go to the
+                // swarm, which drops them, as libp2p-relay's own would be.
+                self.queue.extend(self.stops.closed(*connection_id));
                 Source::Closed(*peer_id)
             }
             _ => Source::Other,
@@ -376,6 +520,20 @@ impl NetworkBehaviour for Server {
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Action> {
+        while let Some(timer) = &mut self.stop_timer {
+            if timer.poll_unpin(cx).is_pending() {
+                break;
+            }
+            let overdue = self.stops.overdue(STOP_WAIT, Instant::now());
+            if !overdue.is_empty() {
+                tracing::debug!(
+                    count = overdue.len(),
+                    "circuit requests waited too long for the one before them"
+                );
+            }
+            self.queue.extend(overdue);
+            self.arm_stop_timer();
+        }
         if let Some(action) = self.queue.pop_front() {
             return Poll::Ready(action);
         }
@@ -448,6 +606,39 @@ mod tests {
         assert!(closes(&mut server).is_empty());
         assert_eq!(server.load().reservations, 2);
         assert_eq!(server.load().peak_reservations, 2);
+    }
+
+    #[test]
+    fn circuits_to_one_destination_go_one_at_a_time() {
+        let mut stops = StopQueue::default();
+        let (b0, b1) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+        );
+        let t = Instant::now();
+        assert_eq!(stops.request(b0, 1, t), Some(1), "the first goes");
+        assert_eq!(stops.request(b0, 2, t), None, "the second waits");
+        assert_eq!(stops.request(b0, 3, t), None);
+        assert_eq!(
+            stops.request(b1, 10, t),
+            Some(10),
+            "another destination's goes"
+        );
+        assert_eq!(stops.deadline(STOP_WAIT), Some(t + STOP_WAIT));
+        assert_eq!(stops.answered(b0, t), Some(2), "in order");
+        assert!(stops.overdue(STOP_WAIT, t + STOP_WAIT / 2).is_empty());
+        let late = t + STOP_WAIT;
+        assert_eq!(
+            stops.overdue(STOP_WAIT, late),
+            vec![3],
+            "an unanswered one stops blocking"
+        );
+        assert_eq!(stops.answered(b0, late), None);
+        assert_eq!(stops.request(b0, 4, late), Some(4), "idle again");
+        assert_eq!(stops.request(b0, 5, late), None);
+        assert_eq!(stops.closed(b0), VecDeque::from([5]));
+        assert_eq!(stops.answered(b1, late), None);
+        assert_eq!(stops.deadline(STOP_WAIT), None);
     }
 
     #[test]
