@@ -14,6 +14,7 @@ use punchport_lab::{
     interop::{self, Variant},
     require_go, require_lab,
 };
+use punchport_node::NodeEvent;
 
 /// Trials per role.
 const TRIALS: usize = 3;
@@ -79,4 +80,55 @@ fn punchport_and_go_punch_each_other_in_both_roles() {
         }
     }
     eprintln!("interop smoke took {:?}", started.elapsed());
+}
+
+/// go-libp2p's own address policy keeps the lab's documentation ranges out
+/// of its holepunch service, which then never handles `/libp2p/dcutr`
+/// (tests/interop/go/FINDINGS.md, 2.): a go peer configured as stock
+/// (`--holepunch-addrs stock`: plain `EnableHolePunching`) that dials our
+/// reserving peer stays relayed, and our initiator's punch fails. This is
+/// why the interop node brings its own address source.
+#[test]
+fn a_stock_go_node_does_not_punch_from_documentation_addresses() {
+    require_lab!();
+    let go = require_go!();
+    let cell = interop::smoke_cell();
+    let lab = PunchLab::builder(cell.ours, cell.theirs).build().unwrap();
+    let trial = punchport_lab::Trial::port_aware().timeout(Duration::from_secs(15));
+    let (_relay, relay_addr) = lab.start_relay().unwrap();
+    let reserving = lab
+        .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
+        .unwrap();
+    let target = reserving.wait_ready().unwrap();
+    let mut args = trial.peer_args(PeerRole::Dialing, &relay_addr, lab.range());
+    args.dial = Some(target);
+    let host = lab.lab().host("b0");
+    let dialing = punchport_lab::LabNode::spawn(
+        host,
+        "go b0 (stock)",
+        go,
+        ["peer".to_owned()]
+            .into_iter()
+            .chain(args.to_args())
+            .chain(["--holepunch-addrs".to_owned(), "stock".to_owned()]),
+    )
+    .unwrap();
+    dialing
+        .wait_for(Duration::from_secs(10), "relayed line", |e| {
+            matches!(e, NodeEvent::Relayed { .. }).then_some(())
+        })
+        .unwrap();
+    let error = reserving
+        .wait_for(Duration::from_secs(20), "punch_failed line", |e| match e {
+            NodeEvent::Direct { .. } => panic!("a stock go node punched: {e:?}"),
+            NodeEvent::PunchFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .unwrap();
+    eprintln!("our initiator against a stock go node: {error}");
+    assert!(
+        !dialing.stderr().contains("holepunch: attempt"),
+        "the stock go node made a holepunch attempt:\n{}",
+        dialing.stderr()
+    );
 }
