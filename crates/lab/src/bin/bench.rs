@@ -5,6 +5,7 @@
 //! cargo run --release -p punchport-lab --bin bench            # full run, writes docs/benchmarks.{md,json}
 //! cargo run --release -p punchport-lab --bin bench -- --smoke # one cell, two trials
 //! cargo run --release -p punchport-lab --bin bench -- --interop # against go-libp2p, writes docs/benchmarks-interop.{md,json}
+//! cargo run --release -p punchport-lab --bin bench -- --hard-nat # endpoint-dependent NATs, writes docs/benchmarks-hard-nat.{md,json,svg}
 //! ```
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -12,7 +13,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::Parser;
 use punchport_lab::{
     bench::{self, Variant},
-    interop,
+    hard_bench, interop,
 };
 
 #[derive(Debug, Parser)]
@@ -54,6 +55,15 @@ struct Args {
     /// in both roles, two trials.
     #[arg(long)]
     interop: bool,
+    /// The endpoint-dependent NAT cells instead: punchport with birthday
+    /// punching (--trials per cell) against punchport with plain punching
+    /// and stock (--control-trials each); writes
+    /// docs/benchmarks-hard-nat.{md,json} and its plots.
+    #[arg(long)]
+    hard_nat: bool,
+    /// With --hard-nat: trials of each control per cell.
+    #[arg(long, default_value_t = 5)]
+    control_trials: usize,
     /// With --interop: only the variants of these names (as in the table,
     /// e.g. `port-aware ← go`; repeatable).
     #[arg(long, value_name = "VARIANT")]
@@ -76,6 +86,9 @@ fn main() -> ExitCode {
     let mut args = Args::parse();
     if args.interop {
         return interop_main(args);
+    }
+    if args.hard_nat {
+        return hard_nat_main(args);
     }
     if let Some(json) = &args.render {
         return render(json, args.initiator_roles);
@@ -332,6 +345,127 @@ fn interop_main(args: Args) -> ExitCode {
     report.notes.push(interop::versions_note());
     println!("{}", interop::markdown(&report));
     write_interop(&report, &out)
+}
+
+/// `--hard-nat`: run (or `--render`, or `--merge`) the endpoint-dependent
+/// NAT cells.
+fn hard_nat_main(args: Args) -> ExitCode {
+    let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let read = |json: &std::path::Path| {
+        std::fs::read_to_string(json)
+            .map_err(|e| e.to_string())
+            .and_then(|text| hard_bench::read_report(&text).map_err(|e| e.to_string()))
+            .map_err(|e| eprintln!("cannot read {}: {e}", json.display()))
+            .ok()
+    };
+    if let Some(json) = &args.render {
+        let Some(report) = read(json) else {
+            return ExitCode::FAILURE;
+        };
+        return write_hard_nat(&report, &json.with_extension("md"));
+    }
+    if !args.merge.is_empty() {
+        let mut merged = hard_bench::Report::default();
+        for json in &args.merge {
+            let Some(report) = read(json) else {
+                return ExitCode::FAILURE;
+            };
+            if !merged.command.is_empty() {
+                merged.command.push_str("` and `");
+            }
+            merged.command.push_str(&report.command);
+            merged.trials = report.trials;
+            merged.records.extend(report.records);
+        }
+        merged.summaries = hard_bench::summaries(&merged.records);
+        let out = args
+            .out
+            .unwrap_or_else(|| docs.join("benchmarks-hard-nat.md"));
+        return write_hard_nat(&merged, &out);
+    }
+    let cells = hard_bench::cells();
+    let cells = match args.cells {
+        Some((from, to)) if to <= cells.len() => cells[from - 1..to].to_vec(),
+        Some((_, to)) => {
+            eprintln!("--cells: this run has {} cells, not {to}", cells.len());
+            return ExitCode::from(2);
+        }
+        None => cells,
+    };
+    if let Err(why) = punchport_lab::natlab::available() {
+        eprintln!("the benchmark needs the NAT lab: {why}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = build_nodes() {
+        eprintln!("building the node binaries failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    let command = std::env::args().skip(1).fold(
+        "cargo run --release -p punchport-lab --bin bench --".to_owned(),
+        |c, a| c + " " + &a,
+    );
+    // A missed birthday attempt is tried once more: two windows of ~16 s.
+    let timeout = Duration::from_secs(args.timeout_secs.unwrap_or(45));
+    let report = hard_bench::run(&cells, args.trials, args.control_trials, timeout, |r| {
+        eprintln!(
+            "{} | {} ms | {} #{}: {}",
+            r.pairing,
+            r.delay_ms,
+            r.variant,
+            r.trial,
+            match (r.elapsed_ms, &r.failure) {
+                (Some(ms), _) => format!(
+                    "direct in {ms} ms{}, {} sockets, {} probes, conntrack {:?}, cpu {:?}",
+                    if r.birthday_won { " by birthday" } else { "" },
+                    r.sockets,
+                    r.probes,
+                    r.conntrack,
+                    r.cpu_ms
+                ),
+                (None, failure) => format!("failed: {}", failure.as_deref().unwrap_or("?")),
+            }
+        );
+    });
+    let mut report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("the benchmark could not run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    report.command = command;
+    println!("{}", hard_bench::markdown(&report));
+    let out = args.out.unwrap_or_else(|| match args.cells {
+        Some((from, to)) => docs.join(format!("benchmarks-hard-nat-cells-{from}-{to}.md")),
+        None => docs.join("benchmarks-hard-nat.md"),
+    });
+    write_hard_nat(&report, &out)
+}
+
+/// Writes the endpoint-dependent NAT document to `out`, its JSON and its
+/// two plots next to it.
+fn write_hard_nat(report: &hard_bench::Report, out: &std::path::Path) -> ExitCode {
+    let stem = out.with_extension("");
+    let (success, times) = hard_bench::plots(report);
+    let written = std::fs::write(out, hard_bench::document(report))
+        .and_then(|()| {
+            std::fs::write(
+                out.with_extension("json"),
+                serde_json::to_string_pretty(report).unwrap_or_default(),
+            )
+        })
+        .and_then(|()| std::fs::write(format!("{}-success.svg", stem.display()), success))
+        .and_then(|()| std::fs::write(format!("{}-times.svg", stem.display()), times));
+    match written {
+        Ok(()) => {
+            eprintln!("wrote {} with its JSON and plots", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn read_interop(json: &std::path::Path) -> Option<interop::Report> {
