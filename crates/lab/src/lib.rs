@@ -16,6 +16,7 @@
 
 pub mod bench;
 mod binaries;
+pub mod busy;
 mod error;
 pub mod go;
 pub mod hard_bench;
@@ -24,7 +25,10 @@ pub mod interop;
 mod node;
 mod outcome;
 pub mod plot;
+pub mod procstat;
 mod punch_lab;
+pub mod relay_load;
+pub mod scale;
 pub mod stats;
 mod trial;
 pub mod usage;

@@ -1,0 +1,283 @@
+//! Many pods behind one node: 50 pods behind one Kubernetes node's
+//! masquerade and 50 behind another's, punching pairwise through one relay
+//! at the same moment, in several variants (relay limits, candidate mode,
+//! range size). Needs root and the release node binaries:
+//!
+//! ```sh
+//! cargo build --release --examples -p punchport
+//! cargo run --release -p punchport-lab --bin scale            # writes docs/benchmarks-scale.{md,json,svg}
+//! cargo run --release -p punchport-lab --bin scale -- --pods 10 --out /tmp/scale
+//! ```
+
+use std::{fmt::Write as _, path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::Parser;
+use punchport::{PortRange, dcutr::CandidateMode};
+use punchport_lab::{
+    plot,
+    scale::{self, Limits, ScaleConfig, ScaleRun},
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "scale", about)]
+struct Args {
+    /// Pods behind each node.
+    #[arg(long, default_value_t = 50)]
+    pods: usize,
+    /// Also run the pods behind `masquerade fully-random` (birthday
+    /// punching).
+    #[arg(long)]
+    hard: bool,
+    /// Only the variants with these numbers (1-based, in the table's order).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<usize>,
+    /// Where to write `<out>.md`, `<out>.json` and `<out>.svg`.
+    #[arg(long, default_value = "docs/benchmarks-scale")]
+    out: PathBuf,
+    /// Render the document from `<out>.json` instead of running.
+    #[arg(long)]
+    render: bool,
+}
+
+fn variants(pods: usize, hard: bool) -> Vec<ScaleConfig> {
+    let base = ScaleConfig::new(pods);
+    let mut list = vec![
+        ScaleConfig {
+            limits: Limits::Defaults,
+            ..base.clone()
+        },
+        base.clone(),
+        ScaleConfig {
+            candidates: CandidateMode::Range,
+            ..base.clone()
+        },
+        ScaleConfig {
+            candidates: CandidateMode::Range,
+            range: PortRange::new(40000, 40199).expect("a valid range"),
+            ..base.clone()
+        },
+        ScaleConfig {
+            wan_delay: Duration::from_millis(25),
+            ..base.clone()
+        },
+    ];
+    if hard {
+        list.push(ScaleConfig {
+            fully_random: true,
+            deadline: Duration::from_secs(120),
+            ..base
+        });
+    }
+    list
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let json = args.out.with_extension("json");
+    let runs: Vec<ScaleRun> = if args.render {
+        match std::fs::read_to_string(&json)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(runs) => runs,
+            Err(e) => {
+                eprintln!("reading {}: {e}", json.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        if let Err(why) = natlab::available() {
+            eprintln!("SKIPPED: {why}");
+            return ExitCode::FAILURE;
+        }
+        let mut runs = Vec::new();
+        for (i, config) in variants(args.pods, args.hard).into_iter().enumerate() {
+            if !args.only.is_empty() && !args.only.contains(&(i + 1)) {
+                continue;
+            }
+            eprintln!("{}. {} ...", i + 1, config.name());
+            match scale::run(&config) {
+                Ok(run) => {
+                    println!("{}", line(&run));
+                    runs.push(run);
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", config.name());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let text = serde_json::to_string_pretty(&runs).expect("serializable");
+        if let Err(e) = std::fs::write(&json, text) {
+            eprintln!("writing {}: {e}", json.display());
+            return ExitCode::FAILURE;
+        }
+        runs
+    };
+    let svg = args.out.with_extension("svg");
+    let written = std::fs::write(&svg, plot_of(&runs)).and_then(|()| {
+        std::fs::write(
+            args.out.with_extension("md"),
+            document(&runs, &svg, &args.out),
+        )
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("writing {}: {e}", args.out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn spread(s: Option<(u64, u64, u64)>) -> String {
+    s.map_or("-".into(), |(m, p, x)| format!("{m} / {p} / {x}"))
+}
+
+fn line(run: &ScaleRun) -> String {
+    let relay = run.relay.clone().unwrap_or_default();
+    format!(
+        "{}: {}/{} direct; to direct {} ms; punch {} ms; moves {:?}; circuit retries {} {:?}; relay cpu {:.2} s, peak {} KiB, reservations {}/{}, circuits {}/{}, denied {} reservations, {} circuits (limit)",
+        run.config.name(),
+        run.direct,
+        run.config.pods,
+        spread(run.time_to_direct_ms),
+        spread(run.punch_ms),
+        run.moves,
+        run.circuit_retries,
+        run.circuit_errors,
+        run.relay_cpu_secs,
+        run.relay_peak_kib,
+        relay.peak_reservations,
+        run.max_reservations,
+        relay.peak_circuits,
+        run.max_circuits,
+        relay.reservations_denied,
+        relay.circuits_denied_limit,
+    )
+}
+
+fn plot_of(runs: &[ScaleRun]) -> String {
+    let rows: Vec<(String, Vec<f64>)> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let times = run
+                .pods
+                .iter()
+                .filter(|p| p.name.starts_with('a'))
+                .filter_map(|p| p.direct_ms)
+                .map(|ms| ms as f64 / 1000.0)
+                .collect();
+            (format!("{}. {}", i + 1, short(&run.config)), times)
+        })
+        .collect();
+    let max = rows
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(1.0, f64::max)
+        .ceil();
+    plot::strip(
+        "Time from the dialing pods' start to direct, each pod a dot",
+        " s",
+        max,
+        &rows,
+    )
+}
+
+fn short(config: &ScaleConfig) -> String {
+    let mut name = format!(
+        "{}, {}p",
+        match config.candidates {
+            CandidateMode::Range => "range",
+            _ => "socket-aware",
+        },
+        config.range.len()
+    );
+    if config.limits == Limits::Defaults {
+        name.push_str(", default limits");
+    }
+    if !config.wan_delay.is_zero() {
+        let _ = write!(name, ", {} ms", config.wan_delay.as_millis());
+    }
+    if config.fully_random {
+        name.push_str(", fully-random");
+    }
+    name
+}
+
+fn document(runs: &[ScaleRun], svg: &std::path::Path, out: &std::path::Path) -> String {
+    let mut doc = String::new();
+    let pods = runs.first().map_or(0, |r| r.config.pods);
+    let _ = writeln!(
+        doc,
+        "# Many pods behind one node\n\n\
+         Written by the `scale` benchmark (`crates/lab/src/bin/scale.rs`; \
+         `cargo build --release --examples -p punchport && cargo run --release -p punchport-lab --bin scale`), \
+         raw figures in [{json}]({json}). {pods} pods (hosts in their own network namespaces) sit behind \
+         each of two Kubernetes nodes (natlab's `KubeNode::MASQUERADE`: flannel's masquerade rule, \
+         port-preserving until two pods collide); one relay (203.0.113.10 and .11, UDP 443) serves all. \
+         The `b` pods start together and reserve; two seconds after the last is ready, every `a` pod \
+         starts at the same moment and dials its `b` partner through the relay (`--persist`), and \
+         DCUtR punches. All pods listen on 443 and bind the first free port of the range in their \
+         own namespace: every pod of a node starts on the same port, 40000. Release build, 2 cores; \
+         one run per variant.\n",
+        json = out
+            .with_extension("json")
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+    );
+    let _ = writeln!(
+        doc,
+        "| # | variant | direct | to direct, ms (median / p90 / max) | relayed to direct, ms | moves (dialing, reserving) | failed relayed dials (retried) | relay CPU s | relay peak RSS MiB | reservations peak / limit | circuits peak / limit | refused (reservations, circuits) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for (i, run) in runs.iter().enumerate() {
+        let relay = run.relay.clone().unwrap_or_default();
+        let _ = writeln!(
+            doc,
+            "| {} | {} | {}/{} | {} | {} | {}, {} | {}{} | {:.2} | {:.1} | {} / {} | {} / {} | {}, {} |",
+            i + 1,
+            run.config.name(),
+            run.direct,
+            run.config.pods,
+            spread(run.time_to_direct_ms),
+            spread(run.punch_ms),
+            run.moves.0,
+            run.moves.1,
+            run.circuit_retries,
+            if run.circuit_errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", run.circuit_errors.join("; "))
+            },
+            run.relay_cpu_secs,
+            run.relay_peak_kib as f64 / 1024.0,
+            relay.peak_reservations,
+            run.max_reservations,
+            relay.peak_circuits,
+            run.max_circuits,
+            relay.reservations_denied,
+            relay.circuits_denied_limit + relay.circuits_denied_other,
+        );
+    }
+    let _ = writeln!(
+        doc,
+        "\n![time to direct]({})\n",
+        svg.file_name().unwrap_or_default().to_string_lossy()
+    );
+    doc.push_str(HOW_TO_READ);
+    doc
+}
+
+const HOW_TO_READ: &str = "## How to read it\n\n\
+- *to direct* runs from the moment the dialing pods were started (process start, relay connection, \
+identify, circuit, DCUtR) to their `direct` line; *relayed to direct* is DCUtR's own part, as the pod \
+reports it. *moves* counts `punch_port_moved` lines. *failed relayed dials* are dials through the relay \
+that failed (each retried a second later), with the reasons the pods logged. Relay CPU is user plus \
+system time from the dialing pods' start to the end of the run (`/proc/<pid>/stat`); peak RSS is VmHWM. \
+The relay's counts are its `relay load` log line (`crates/node/src/relay/server.rs`).\n\
+- *default limits* are libp2p-relay's (128 reservations, 16 circuits, 4 per peer, per-peer and per-IP \
+rate limits); *sized* are `punchport_lab::scale::sized_limits`: reservations and circuits at least twice \
+the pods of a node, rate limits off (every pod of a node shares the node's IP).\n";
