@@ -150,6 +150,8 @@ pub(crate) struct Birthday {
     timer_at: Option<Instant>,
     /// This side's NAT when last asked, for a retry's hello.
     last_mine: Option<Mine>,
+    /// Actions to hand out before anything else.
+    queued: std::collections::VecDeque<Action>,
 }
 
 /// How long the easy side waits for DCUtR's exchange to say which IPs the
@@ -158,6 +160,10 @@ const TIE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How a missed attempt's error begins.
 const MISSED: &str = "no probe met a mapping";
+/// How an attempt's error begins when the hard side's `Go` never came.
+const NO_GO: &str = "the hard side did not say go";
+/// The error of an attempt that a new negotiation replaced.
+const SUPERSEDED: &str = "superseded by a new negotiation";
 
 impl Birthday {
     pub(crate) fn new(
@@ -184,6 +190,7 @@ impl Birthday {
             timer: None,
             timer_at: None,
             last_mine: None,
+            queued: std::collections::VecDeque::new(),
         }
     }
 
@@ -314,8 +321,8 @@ impl Birthday {
         let relayed = self.relayed.get(&peer);
         // A miss (not a connection, not a closed relay) is tried once more,
         // as both sides know: the initiating side negotiates again.
-        let missed =
-            matches!(&outcome, AttemptOutcome::Failed { error } if error.starts_with(MISSED));
+        let missed = matches!(&outcome, AttemptOutcome::Failed { error }
+            if error.starts_with(MISSED) || error.starts_with(NO_GO) || error.starts_with(SUPERSEDED));
         let retry =
             missed && relayed.is_some_and(|r| !r.direct && r.attempts < ATTEMPTS_PER_RELAYED);
         let (sockets, probes) = match attempt.role {
@@ -394,8 +401,19 @@ impl Birthday {
         now: Instant,
     ) -> Option<Action> {
         // Plain punching may have won already.
-        if self.relayed.get(&peer).is_none_or(|r| r.direct) || self.attempts.contains_key(&peer) {
+        if self.relayed.get(&peer).is_none_or(|r| r.direct) {
             return None;
+        }
+        // The other side negotiated again while this side's attempt still
+        // ran (their clocks differ by a round trip or so): the new attempt
+        // replaces it.
+        if self.attempts.contains_key(&peer) {
+            let replaced = AttemptOutcome::Failed {
+                error: SUPERSEDED.to_owned(),
+            };
+            if let Some(ended) = self.end(peer, replaced, None, now) {
+                self.queued.push_back(ended);
+            }
         }
         let their_mapping = match theirs.mapping.as_str() {
             "endpoint-independent" => MappingKind::EndpointIndependent,
@@ -498,6 +516,9 @@ impl Birthday {
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>, mine: Mine) -> Poll<Action> {
         let now = Instant::now();
         self.last_mine = Some(mine);
+        if let Some(action) = self.queued.pop_front() {
+            return Poll::Ready(action);
+        }
         while let Some(incoming) = self.incoming.as_mut()
             && let Poll::Ready(next) = incoming.poll_next_unpin(cx)
         {
@@ -525,7 +546,11 @@ impl Birthday {
         while let Poll::Ready(Some((peer, result))) = self.exchanges.poll_next_unpin(cx) {
             match result {
                 Ok((stream, theirs)) => {
-                    if let Some(action) = self.negotiated(peer, mine, stream, theirs, now) {
+                    let started = self.negotiated(peer, mine, stream, theirs, now);
+                    if let Some(action) = started {
+                        self.queued.push_back(action);
+                    }
+                    if let Some(action) = self.queued.pop_front() {
                         return Poll::Ready(action);
                     }
                 }
@@ -544,7 +569,7 @@ impl Birthday {
                 Err(error) => {
                     tracing::debug!(%peer, %error, "the hard side did not say go");
                     let failed = AttemptOutcome::Failed {
-                        error: format!("the hard side did not say go: {error}"),
+                        error: format!("{NO_GO}: {error}"),
                     };
                     if let Some(action) = self.end(peer, failed, None, now) {
                         return Poll::Ready(action);
