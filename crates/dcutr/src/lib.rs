@@ -53,6 +53,7 @@ mod behaviour;
 mod birthday;
 mod candidates;
 mod config;
+mod event;
 mod filter;
 mod mapping;
 mod nat;
@@ -60,11 +61,12 @@ mod nat;
 pub use attempts::{
     AttemptOutcome, AttemptReport, DirectReport, FailureReport, Method, PunchError, Side,
 };
-pub use behaviour::{Behaviour, Event, TooManyCandidates, Tracked};
+pub use behaviour::Behaviour;
 pub use birthday::{
     BirthdayConfig, BirthdayStats, BudgetError, GRACE, MAX_PROBES, MAX_SOCKETS, Refusal, Role,
 };
 pub use config::{CandidateMode, Config, ParseCandidateModeError};
+pub use event::{Event, TooManyCandidates, Tracked};
 pub use filter::{Decision, DropReason, Source, Stats, Verdict};
 pub use mapping::Observation;
 pub use nat::{MappingKind, NatStatus};
