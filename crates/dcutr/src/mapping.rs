@@ -350,7 +350,13 @@ impl Mapping {
             return (observation, actions);
         }
 
+        // A probe asks a second opinion. It is not needed when the port was
+        // kept and two observers have already classified the NAT: then it
+        // would only open one more connection, here to a peer's other
+        // listener (its 443), which nobody asked for.
+        let settled = kept && state.classifier.mapping() != MappingKind::Unknown;
         if !state.port.probed
+            && !settled
             && state.moving.is_none()
             && let Some(addr) = probe_target(&remote, listen_addrs)
         {
@@ -912,6 +918,37 @@ mod tests {
         assert_eq!(
             nat(&answer).unwrap().mapping,
             MappingKind::EndpointDependent
+        );
+    }
+
+    #[test]
+    fn once_two_observers_agree_a_kept_port_sends_no_probe() {
+        // The seed's relay has one address: its observation alone says
+        // "unknown" and there is nothing to probe.
+        let mut setup = setup(8);
+        let public = "/ip4/198.51.100.1/udp/40000/quic-v1";
+        let (_, actions) = setup
+            .mapping
+            .observed(setup.relay, &addr(public), &[addr(RELAY)]);
+        assert!(actions.iter().all(|a| !matches!(a, Action::Probe { .. })));
+        // A punched peer is the second observer and classifies the NAT; its
+        // other listener (the 443 beside its punch port) gets no probe.
+        let direct = ConnectionId::new_unchecked(3);
+        let peer_punch = "/ip4/198.51.100.2/udp/40001/quic-v1";
+        setup.dial(direct, peer_punch);
+        let (observation, actions) = setup.mapping.observed(
+            direct,
+            &addr(public),
+            &[addr(peer_punch), addr("/ip4/198.51.100.2/udp/443/quic-v1")],
+        );
+        assert_eq!(observation, Observation::Preserved { port: 40000 });
+        assert_eq!(
+            nat(&actions).unwrap().mapping,
+            MappingKind::EndpointIndependent
+        );
+        assert!(
+            actions.iter().all(|a| !matches!(a, Action::Probe { .. })),
+            "{actions:?}"
         );
     }
 
