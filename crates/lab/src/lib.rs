@@ -29,7 +29,9 @@ pub mod procstat;
 mod punch_lab;
 pub mod relay_load;
 pub mod scale;
+pub mod soak;
 pub mod stats;
+pub mod throughput;
 mod trial;
 pub mod usage;
 

@@ -44,6 +44,7 @@ pub struct LabBuilder {
     public_hosts: Vec<String>,
     wan_delay: Duration,
     public_delay: Duration,
+    wan_rate: Option<u64>,
     wan_loss_percent: f64,
     problems: Vec<String>,
 }
@@ -105,6 +106,14 @@ impl LabBuilder {
         self
     }
 
+    /// Limits each router's WAN link to `bits_per_second` in each
+    /// direction, with a drop-tail queue of 50 ms (such links go through the
+    /// userspace forwarder even without delay).
+    pub fn wan_rate(mut self, bits_per_second: u64) -> Self {
+        self.wan_rate = Some(bits_per_second);
+        self
+    }
+
     /// Delays every packet on the links of the relay and the public hosts
     /// by `delay`, in each direction (none by default).
     pub fn public_delay(mut self, delay: Duration) -> Self {
@@ -137,6 +146,7 @@ impl LabBuilder {
             internet: format!("{prefix}-inet"),
             wan_delay: self.wan_delay,
             public_delay: self.public_delay,
+            wan_rate: self.wan_rate,
             next_link: 0,
             teardown: Teardown::default(),
         };
@@ -300,6 +310,7 @@ struct Construction {
     internet: String,
     wan_delay: Duration,
     public_delay: Duration,
+    wan_rate: Option<u64>,
     next_link: usize,
     teardown: Teardown,
 }
@@ -338,11 +349,12 @@ impl Construction {
         addresses: &[Ipv4Addr],
         routed: Option<(Ipv4Addr, u8)>,
         delay: Duration,
+        rate: Option<u64>,
     ) -> Result<(), Error> {
         let inet = self.internet.clone();
         let link = format!("l{}", self.next_link);
         self.next_link += 1;
-        if delay.is_zero() {
+        if delay.is_zero() && rate.is_none() {
             ip_in(
                 node,
                 &[
@@ -360,6 +372,7 @@ impl Construction {
                     device: &link,
                 },
                 delay,
+                rate,
             )?;
             self.teardown.forwarders.push(forwarder);
         }
@@ -409,7 +422,7 @@ impl Construction {
     fn add_public_host(&mut self, name: &str, addresses: &[Ipv4Addr]) -> Result<Host, Error> {
         let namespace = self.namespace_for(&format!("h-{name}"));
         self.add_namespace(&namespace, false)?;
-        self.connect(&namespace, addresses, None, self.public_delay)?;
+        self.connect(&namespace, addresses, None, self.public_delay, None)?;
         Ok(Host::new(
             name.to_owned(),
             namespace,
@@ -422,7 +435,7 @@ impl Construction {
         let namespace = self.namespace_for(&format!("rt-{}", spec.name));
         self.add_namespace(&namespace, true)?;
         let routed = (!spec.kind.translates()).then_some((lan.network, lan.prefix));
-        self.connect(&namespace, &[wan], routed, self.wan_delay)?;
+        self.connect(&namespace, &[wan], routed, self.wan_delay, self.wan_rate)?;
 
         ip_in(&namespace, &["link", "add", "br0", "type", "bridge"])?;
         ip_in(&namespace, &["link", "set", "br0", "up"])?;

@@ -5,6 +5,11 @@
 //! information), and one thread per direction reads packets from one device,
 //! holds each in a FIFO queue for the configured one-way delay, and writes it
 //! to the other device.
+//!
+//! A link may also have a rate: each packet then leaves only once the ones
+//! before it have been sent at that rate (its length over the rate), and a
+//! packet that would wait more than [`QUEUE_LIMIT`] for that is dropped (a
+//! drop-tail queue).
 
 use std::collections::VecDeque;
 use std::io;
@@ -23,6 +28,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Largest packet a TUN device hands over (its MTU is far lower).
 const BUFFER_SIZE: usize = 65_536;
 
+/// The longest a packet waits for the rate of a rate-limited link before it
+/// is dropped instead.
+pub(crate) const QUEUE_LIMIT: Duration = Duration::from_millis(50);
+
 /// The two forwarding threads of one delayed link.
 #[derive(Debug)]
 pub(crate) struct Forwarder {
@@ -39,9 +48,15 @@ pub(crate) struct End<'a> {
 
 impl Forwarder {
     /// Creates the TUN devices at both ends and starts forwarding between
-    /// them with `delay` each way. The devices come up administratively down
-    /// and unaddressed: configure them with `ip` afterwards.
-    pub(crate) fn start(node: End<'_>, internet: End<'_>, delay: Duration) -> Result<Self, Error> {
+    /// them with `delay` each way, at `rate` bits per second if given. The
+    /// devices come up administratively down and unaddressed: configure them
+    /// with `ip` afterwards.
+    pub(crate) fn start(
+        node: End<'_>,
+        internet: End<'_>,
+        delay: Duration,
+        rate: Option<u64>,
+    ) -> Result<Self, Error> {
         let node_device = Arc::new(create_tun(&node)?);
         let internet_device = Arc::new(create_tun(&internet)?);
         let link = format!(
@@ -63,11 +78,11 @@ impl Forwarder {
             let label = format!("{link} {direction}");
             let thread = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || pump(&from, &to, delay, &stop, &label))
+                .spawn(move || pump(&from, &to, delay, rate, &stop, &label))
                 .map_err(|error| Error::io("spawning a forwarder thread", error))?;
             forwarder.threads.push(thread);
         }
-        tracing::debug!(link = %forwarder.link, ?delay, "natlab: forwarder started");
+        tracing::debug!(link = %forwarder.link, ?delay, ?rate, "natlab: forwarder started");
         Ok(forwarder)
     }
 
@@ -108,11 +123,38 @@ fn create_tun(end: &End<'_>) -> Result<tun::Device, Error> {
         .map_err(|error| tun_error(error.to_string()))
 }
 
-/// Moves packets from `from` to `to`, each `delay` after it arrived, until
+/// When a packet of `length` bytes arriving `now` leaves a link of `rate`
+/// bits per second whose previous packet is sent at `free` (then `free`
+/// moves on), or `None` if it would wait longer than [`QUEUE_LIMIT`].
+pub(crate) fn departure(
+    free: &mut Instant,
+    now: Instant,
+    length: usize,
+    rate: u64,
+) -> Option<Instant> {
+    let start = (*free).max(now);
+    if start.saturating_duration_since(now) > QUEUE_LIMIT {
+        return None;
+    }
+    let bits = length as f64 * 8.0;
+    *free = start + Duration::from_secs_f64(bits / rate.max(1) as f64);
+    Some(*free)
+}
+
+/// Moves packets from `from` to `to`, each `delay` after it arrived (and,
+/// with a `rate`, after the packets before it were sent at that rate), until
 /// `stop` is set.
-fn pump(from: &tun::Device, to: &tun::Device, delay: Duration, stop: &AtomicBool, label: &str) {
+fn pump(
+    from: &tun::Device,
+    to: &tun::Device,
+    delay: Duration,
+    rate: Option<u64>,
+    stop: &AtomicBool,
+    label: &str,
+) {
     let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     let mut buffer = vec![0_u8; BUFFER_SIZE];
+    let mut free = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         while let Some((due, _)) = queue.front() {
@@ -125,12 +167,29 @@ fn pump(from: &tun::Device, to: &tun::Device, delay: Duration, stop: &AtomicBool
                 tracing::trace!(%label, %error, "natlab: forwarding a packet failed");
             }
         }
+        // The device waits in whole milliseconds: round up, or a packet due
+        // in less than one would make this thread spin until then.
         let wait = queue
             .front()
-            .map_or(POLL_INTERVAL, |(due, _)| due.saturating_duration_since(now))
+            .map_or(POLL_INTERVAL, |(due, _)| {
+                let left = due.saturating_duration_since(now);
+                Duration::from_millis(
+                    u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX),
+                )
+            })
             .min(POLL_INTERVAL);
         match from.recv_timeout(&mut buffer, wait) {
-            Ok(length) => queue.push_back((Instant::now() + delay, buffer[..length].to_vec())),
+            Ok(length) => {
+                let now = Instant::now();
+                let sent = match rate {
+                    Some(rate) => departure(&mut free, now, length, rate),
+                    None => Some(now),
+                };
+                match sent {
+                    Some(sent) => queue.push_back((sent + delay, buffer[..length].to_vec())),
+                    None => tracing::trace!(%label, "natlab: the rate's queue is full; dropped"),
+                }
+            }
             Err(error)
                 if matches!(
                     error.kind(),
@@ -143,5 +202,32 @@ fn pump(from: &tun::Device, to: &tun::Device, delay: Duration, stop: &AtomicBool
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_leave_at_the_rate_and_a_full_queue_drops() {
+        let t = Instant::now();
+        let mut free = t;
+        // 1250 bytes at 1 Mbit/s take 10 ms each.
+        let first = departure(&mut free, t, 1250, 1_000_000).unwrap();
+        assert_eq!(first, t + Duration::from_millis(10));
+        let second = departure(&mut free, t, 1250, 1_000_000).unwrap();
+        assert_eq!(second, t + Duration::from_millis(20));
+        // Four more wait 20..50 ms; the next would wait 60 ms: dropped.
+        for _ in 0..4 {
+            assert!(departure(&mut free, t, 1250, 1_000_000).is_some());
+        }
+        assert_eq!(departure(&mut free, t, 1250, 1_000_000), None);
+        // An idle link sends at once.
+        let later = t + Duration::from_secs(1);
+        assert_eq!(
+            departure(&mut free, later, 1250, 1_000_000),
+            Some(later + Duration::from_millis(10))
+        );
     }
 }

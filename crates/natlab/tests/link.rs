@@ -134,3 +134,46 @@ fn lossy_links_drop_roughly_the_configured_share() {
     );
     assert!((0.54..=0.74).contains(&share), "delivered share {share}");
 }
+
+/// A router's WAN link limited to 10 Mbit/s: a host behind it sending as
+/// fast as it can for 2 s delivers at most 10 Mbit/s to the relay (and at
+/// least 6: a loaded core may slow the sender, not the link) (the rest
+/// overflows the link's 50 ms queue and is dropped), and the same burst
+/// over an unshaped link arrives far faster.
+#[test]
+fn rate_limited_links_pass_about_the_configured_rate() {
+    require_lab!();
+    const RATE: u64 = 10_000_000;
+    let lab = Lab::builder()
+        .router("a", Nat::PortRestricted)
+        .wan_rate(RATE)
+        .build()
+        .expect("build lab");
+    let relay = lab.relay();
+    let receiver = relay.bind_udp((relay.ip(), 9001)).expect("bind");
+    let sender = lab.host("a0").bind_udp(([0, 0, 0, 0], 0)).expect("bind");
+    let destination = SocketAddr::new(relay.ip(), 9001);
+    let payload = [0xA5_u8; 1200];
+    let (bytes, elapsed) = std::thread::scope(|scope| {
+        let counter = scope.spawn(|| {
+            let mut bytes = 0usize;
+            let mut first = None;
+            let mut last = Instant::now();
+            while let Some((packet, _)) = recv(&receiver, Duration::from_millis(500)) {
+                first.get_or_insert_with(Instant::now);
+                last = Instant::now();
+                bytes += packet.len();
+            }
+            (bytes, first.map_or(Duration::ZERO, |f| last - f))
+        });
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            let _ = sender.send_to(&payload, destination);
+        }
+        counter.join().expect("counter thread")
+    });
+    let mbit = bytes as f64 * 8.0 / elapsed.as_secs_f64() / 1e6;
+    eprintln!("10 Mbit/s link: {bytes} bytes in {elapsed:?}: {mbit:.2} Mbit/s (UDP payload)");
+    // IP and UDP headers (28 bytes a packet) count against the rate too.
+    assert!((6.0..=10.5).contains(&mbit), "{mbit:.2} Mbit/s");
+}

@@ -14,9 +14,11 @@ use std::{fmt::Write as _, path::PathBuf, process::ExitCode, time::Duration};
 use clap::Parser;
 use punchport::{PortRange, dcutr::CandidateMode};
 use punchport_lab::{
+    busy::{self, BusyConfig, BusyRun},
     plot,
     scale::{self, Limits, ScaleConfig, ScaleRun},
 };
+use punchport_node::RelayLimits;
 
 #[derive(Debug, Parser)]
 #[command(name = "scale", about)]
@@ -37,13 +39,30 @@ struct Args {
     /// Render the document from `<out>.json` instead of running.
     #[arg(long)]
     render: bool,
+    /// Also run the busy relay: `--busy-punches` punches a minute, in two
+    /// waves, to 20 reserving pods.
+    #[arg(long)]
+    busy: bool,
+    /// Punches per busy wave (started over 60 s).
+    #[arg(long, default_value_t = 200)]
+    busy_punches: usize,
+}
+
+/// What the benchmark writes to `<out>.json`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Report {
+    runs: Vec<ScaleRun>,
+    busy: Option<BusyRun>,
 }
 
 fn variants(pods: usize, hard: bool) -> Vec<ScaleConfig> {
     let base = ScaleConfig::new(pods);
     let mut list = vec![
+        // Circuits beyond the default 16 wait for the first ones to close:
+        // the relayed connections idle out 60 s after their punch.
         ScaleConfig {
             limits: Limits::Defaults,
+            deadline: Duration::from_secs(150),
             ..base.clone()
         },
         base.clone(),
@@ -74,12 +93,12 @@ fn variants(pods: usize, hard: bool) -> Vec<ScaleConfig> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let json = args.out.with_extension("json");
-    let runs: Vec<ScaleRun> = if args.render {
+    let report: Report = if args.render {
         match std::fs::read_to_string(&json)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         {
-            Ok(runs) => runs,
+            Ok(report) => report,
             Err(e) => {
                 eprintln!("reading {}: {e}", json.display());
                 return ExitCode::FAILURE;
@@ -107,18 +126,48 @@ fn main() -> ExitCode {
                 }
             }
         }
-        let text = serde_json::to_string_pretty(&runs).expect("serializable");
+        let busy = if args.busy {
+            let config = BusyConfig {
+                targets: 20,
+                dialer_hosts: 40,
+                punches: args.busy_punches,
+                period: Duration::from_secs(60),
+                waves: 2,
+                limits: busy_limits(),
+            };
+            eprintln!(
+                "busy relay: {} punches a minute, two waves ...",
+                config.punches
+            );
+            match busy::run(&config) {
+                Ok(run) => {
+                    for (i, wave) in run.waves.iter().enumerate() {
+                        println!("busy wave {}: {wave:?}", i + 1);
+                    }
+                    Some(run)
+                }
+                Err(e) => {
+                    eprintln!("busy relay: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
+        let report = Report { runs, busy };
+        let text = serde_json::to_string_pretty(&report).expect("serializable");
         if let Err(e) = std::fs::write(&json, text) {
             eprintln!("writing {}: {e}", json.display());
             return ExitCode::FAILURE;
         }
-        runs
+        report
     };
+    let runs = &report.runs;
     let svg = args.out.with_extension("svg");
-    let written = std::fs::write(&svg, plot_of(&runs)).and_then(|()| {
+    let written = std::fs::write(&svg, plot_of(runs)).and_then(|()| {
         std::fs::write(
             args.out.with_extension("md"),
-            document(&runs, &svg, &args.out),
+            document(runs, report.busy.as_ref(), &svg, &args.out),
         )
     });
     match written {
@@ -127,6 +176,19 @@ fn main() -> ExitCode {
             eprintln!("writing {}: {e}", args.out.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The busy relay's limits: libp2p's defaults but for the circuits (64,
+/// 16 per peer: each reserving pod is dialed 10 times a minute, and a
+/// circuit stays until the relay notices its dialing pod left, 10 s or
+/// more) and the rate limits (off: all dialing pods share one IP).
+fn busy_limits() -> RelayLimits {
+    RelayLimits {
+        max_circuits: 64,
+        max_circuits_per_peer: 16,
+        rate_limits: false,
+        ..RelayLimits::default()
     }
 }
 
@@ -206,7 +268,12 @@ fn short(config: &ScaleConfig) -> String {
     name
 }
 
-fn document(runs: &[ScaleRun], svg: &std::path::Path, out: &std::path::Path) -> String {
+fn document(
+    runs: &[ScaleRun],
+    busy: Option<&BusyRun>,
+    svg: &std::path::Path,
+    out: &std::path::Path,
+) -> String {
     let mut doc = String::new();
     let pods = runs.first().map_or(0, |r| r.config.pods);
     let _ = writeln!(
@@ -268,7 +335,60 @@ fn document(runs: &[ScaleRun], svg: &std::path::Path, out: &std::path::Path) -> 
         svg.file_name().unwrap_or_default().to_string_lossy()
     );
     doc.push_str(HOW_TO_READ);
+    if let Some(busy) = busy {
+        busy_section(&mut doc, busy);
+    }
     doc
+}
+
+fn busy_section(doc: &mut String, busy: &BusyRun) {
+    let c = &busy.config;
+    let _ = writeln!(
+        doc,
+        "\n## A busy relay\n\n\
+         `scale --busy`: {} pods behind one node hold reservations; dialing pods behind another node \
+         start at a steady rate, {} over {} s per wave, each on one of {} hosts, dial one reserving pod \
+         through the relay, punch, and exit once direct. Two waves, one after the other. Relay limits: \
+         {} reservations, {} circuits ({} per peer), rate limits off. The relay's resident memory: {:.1} MiB \
+         with no pod, {:.1} MiB with the reservations.\n\n\
+         | wave | direct | to direct, ms (median / p90 / max) | relayed to direct, ms | dialing pods alive at once | circuits peak | refused (reservations, circuits) | relay CPU s | RSS before / peak / after, MiB | circuits gone after |\n\
+         |---|---|---|---|---|---|---|---|---|---|",
+        c.targets,
+        c.punches,
+        c.period.as_secs(),
+        c.dialer_hosts,
+        busy.max_reservations,
+        busy.max_circuits,
+        busy.max_circuits_per_peer,
+        busy.rss_empty_kib as f64 / 1024.0,
+        busy.rss_reserved_kib as f64 / 1024.0,
+    );
+    for (i, w) in busy.waves.iter().enumerate() {
+        let mib = |k: u64| k as f64 / 1024.0;
+        let _ = writeln!(
+            doc,
+            "| {} | {}/{} | {} | {} | {} | {} | {}, {} | {:.2} | {:.1} / {:.1} / {:.1} | {:.1} s |",
+            i + 1,
+            w.direct,
+            w.punches,
+            spread(w.time_to_direct_ms),
+            spread(w.punch_ms),
+            w.concurrent_dialers,
+            w.relay.peak_circuits,
+            w.relay.reservations_denied,
+            w.relay.circuits_denied_limit + w.relay.circuits_denied_other,
+            w.relay_cpu_secs,
+            mib(w.rss_before_kib),
+            mib(w.rss_peak_kib),
+            mib(w.rss_after_kib),
+            w.drain_ms as f64 / 1000.0,
+        );
+    }
+    doc.push_str(
+        "\n*circuits gone after*: from the wave's end until the relay's `relay load` line showed no \
+         circuit. A dialing pod that exits does not close its QUIC connections, so the relay keeps its \
+         circuit until the connection's idle timeout (10 s) and more; the circuits peak counts them.\n",
+    );
 }
 
 const HOW_TO_READ: &str = "## How to read it\n\n\
