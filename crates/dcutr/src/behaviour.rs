@@ -9,7 +9,7 @@ use std::{
 use libp2p_core::{ConnectedPoint, Endpoint, Multiaddr, transport::PortUse};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
-    ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour,
+    CloseConnection, ConnectionDenied, ConnectionId, DialError, FromSwarm, NetworkBehaviour,
     NewExternalAddrCandidate, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     derive_prelude::Either,
     dial_opts::{DialOpts, PeerCondition},
@@ -262,6 +262,15 @@ impl Behaviour {
         }
     }
 
+    /// Whether a probe of the punch socket's mapping is under way: a second
+    /// connection to an observer (the relay's other address), dialed and
+    /// not yet observed. It closes once observed. A node that reserves on a
+    /// relay may wait for it to finish first, so that no circuit request
+    /// meets the probe connection (a go relay may send STOP on it).
+    pub fn probing(&self) -> bool {
+        self.mapping.probing()
+    }
+
     /// Counts of the filter's decisions so far.
     pub fn stats(&self) -> Stats {
         self.filter.stats()
@@ -291,6 +300,10 @@ impl Behaviour {
                     self.mapping.probe_started(family, opts.connection_id());
                     ToSwarm::Dial { opts }
                 }
+                Action::Close { peer, id } => ToSwarm::CloseConnection {
+                    peer_id: peer,
+                    connection: CloseConnection::One(id),
+                },
                 Action::Nat(status) => {
                     match status.mapping {
                         MappingKind::EndpointDependent => tracing::warn!(

@@ -96,6 +96,20 @@ pub(crate) enum Action {
         peer: PeerId,
         addr: Multiaddr,
     },
+    /// Close the probe connection `id` to `peer`: its observation is in,
+    /// and an older connection to the same peer carries everything else.
+    /// A rust relay client reserves and dials on its first connection to a
+    /// relay (libp2p-relay 0.22 `priv_client.rs`, `cs.first()`), but a go
+    /// relay sends STOP on whichever connection has the most streams, the
+    /// newest on a tie (go-libp2p v0.52.0 `p2p/net/swarm/swarm.go:595-646`),
+    /// and the rust client denies STOP on a connection without its
+    /// reservation (`priv_client/handler.rs:371-390`, `NoReservation`): a
+    /// probe connection left open made every circuit through a go relay
+    /// fail.
+    Close {
+        peer: PeerId,
+        id: ConnectionId,
+    },
     /// The NAT classification changed.
     Nat(NatStatus),
 }
@@ -253,6 +267,13 @@ impl Mapping {
         self.connections.len()
     }
 
+    /// Whether a probe is under way: dialed, its observation not yet in.
+    pub(crate) fn probing(&self) -> bool {
+        self.families
+            .values()
+            .any(|state| state.port.probe.is_some())
+    }
+
     /// The probe asked for by [`Action::Probe`] for `family` is dialed as `id`.
     pub(crate) fn probe_started(&mut self, family: Family, id: ConnectionId) {
         self.probes.insert(id);
@@ -315,11 +336,19 @@ impl Mapping {
         if let Some(status) = state.classifier.observe(local, observer, seen.socket) {
             actions.push(Action::Nat(status.with_family(family)));
         }
-        // The probe connection stays: it is an ordinary connection to the
-        // observer by now, which other behaviours (a relay client's
-        // reservation or circuit) may already use. It closes when idle.
+        // The probe connection closes once its observation is in, unless it
+        // is the only connection to the observer: then other behaviours (a
+        // relay client's reservation or circuit) may already use it, and it
+        // closes when idle.
         if probe && state.port.probe == Some(id) {
             state.port.probe = None;
+            let older = self
+                .connections
+                .iter()
+                .any(|(other, c)| *other != id && c.peer == peer && !c.probe);
+            if older {
+                actions.push(Action::Close { peer, id });
+            }
         }
         let observed_port = seen.socket.port();
         let kept = observed_port == local;
@@ -637,7 +666,12 @@ mod tests {
         );
         assert_eq!(observation, Observation::Preserved { port: 40000 });
         let (_, answer) = answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
-        assert!(matches!(answer[..], [Action::Nat(_)]), "{answer:?}");
+        // The probe connection closes: the relay connection carries the rest.
+        let probe = ConnectionId::new_unchecked(2);
+        assert!(
+            matches!(answer[..], [Action::Nat(_), Action::Close { id, .. }] if id == probe),
+            "{answer:?}"
+        );
         let status = nat(&answer).unwrap();
         assert_eq!(status.mapping, MappingKind::EndpointIndependent);
         assert_eq!(status.port_preserved, Some(true));
@@ -821,6 +855,25 @@ mod tests {
         assert!(
             matches!(&retry[..], [Action::Listen(_), Action::Dial { .. }]),
             "{retry:?}"
+        );
+    }
+
+    #[test]
+    fn a_probe_that_is_the_only_connection_to_its_observer_stays_open() {
+        let mut setup = setup(8);
+        let (_, actions) = setup.mapping.observed(
+            setup.relay,
+            &addr("/ip4/198.51.100.1/udp/40000/quic-v1"),
+            &[addr(RELAY), addr(RELAY_2)],
+        );
+        // The relay connection closed before the probe's answer came: the
+        // probe is the one connection a relay client can use now.
+        setup.mapping.closed(setup.relay);
+        let (_, answer) = answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
+        assert!(!setup.mapping.probing());
+        assert!(
+            answer.iter().all(|a| !matches!(a, Action::Close { .. })),
+            "{answer:?}"
         );
     }
 

@@ -248,7 +248,7 @@ impl PunchLab {
         for router in self.lab.routers() {
             router.flush_conntrack()?;
         }
-        let (_relay, relay_addr) = self.start_relay_as(trial.relay, self.relay_args())?;
+        let (relay, relay_addr) = self.start_relay_as(trial.relay, self.relay_args())?;
         let (a_host, b_host) = (self.lab.host("a0"), self.lab.host("b0"));
         let side = |host| Side {
             peer: PeerSummary::new(),
@@ -272,6 +272,7 @@ impl PunchLab {
         while let Some(event) = a_node.next_event(AFTERMATH) {
             a.record(&event);
         }
+        keep_logs([("relay", &relay), ("a", &a_node), ("b", &b_node)]);
         a.cpu_ms = a_node.cpu_ms();
         a.punches = punches(trial, PeerRole::Reserving, &a, &a_node);
         b.punches = punches(trial, PeerRole::Dialing, &b, &b_node);
@@ -294,6 +295,26 @@ impl PunchLab {
             b,
             exit_code,
         })
+    }
+}
+
+/// With `PUNCHPORT_LAB_LOGS=<dir>`, writes each node's stderr of the trial
+/// to `<dir>/<n>-<name>.log` (n counts the trials of this process), for
+/// reading a failed trial afterwards.
+fn keep_logs<'a>(nodes: impl IntoIterator<Item = (&'a str, &'a LabNode)>) {
+    static TRIALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let Some(dir) = std::env::var_os("PUNCHPORT_LAB_LOGS") else {
+        return;
+    };
+    let n = TRIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::path::PathBuf::from(dir);
+    for (name, node) in nodes {
+        let path = dir.join(format!("{n}-{name}.log"));
+        if let Err(error) =
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, node.stderr()))
+        {
+            tracing::warn!(path = %path.display(), %error, "could not keep a node's log");
+        }
     }
 }
 

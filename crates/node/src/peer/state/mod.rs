@@ -51,6 +51,8 @@ enum Relay {
 const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
 /// With `persist`: the longest wait.
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a reservation waits for a probe of the relay's other address.
+const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(super) struct State {
     config: PeerConfig,
@@ -78,6 +80,9 @@ pub(super) struct State {
     reserve_at: Option<Instant>,
     /// The wait after the next lost reservation.
     reserve_backoff: std::time::Duration,
+    /// The relay identified us while a probe was under way: reserve once it
+    /// is done, or at this instant at the latest.
+    reserve_after_probe: Option<Instant>,
     metrics: Option<NodeMetrics>,
 }
 
@@ -103,6 +108,7 @@ impl State {
             backoff: FIRST_BACKOFF,
             reserve_at: None,
             reserve_backoff: FIRST_BACKOFF,
+            reserve_after_probe: None,
             metrics,
         }
     }
@@ -288,10 +294,24 @@ impl State {
                     return;
                 }
                 tracing::info!(observed=%info.observed_addr, "the relay observes us");
+                let probing = swarm
+                    .behaviour()
+                    .punchport
+                    .as_ref()
+                    .is_some_and(|dcutr| dcutr.probing());
                 match observation {
                     // The punch socket moves (or may) and the relay is dialed
                     // again from it: reserve once that is settled.
                     Some(observation) if observation.unsettled() => {}
+                    // A probe connection to the relay's other address is
+                    // open: reserve once it is observed and closed (its
+                    // identify comes back here), so that no circuit request
+                    // meets it (a go relay may send STOP on it, and the
+                    // relay client denies STOP without a reservation).
+                    _ if probing && self.config.dial.is_none() => {
+                        self.reserve_after_probe
+                            .get_or_insert(Instant::now() + PROBE_WAIT);
+                    }
                     _ => self.on_relay_identified(swarm),
                 }
             }

@@ -16,6 +16,18 @@ use crate::{NodeEvent, event::send, peer::behaviour::PeerBehaviour};
 
 impl State {
     pub(in crate::peer) fn on_tick(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
+        if let Some(at) = self.reserve_after_probe {
+            let probing = swarm
+                .behaviour()
+                .punchport
+                .as_ref()
+                .is_some_and(|dcutr| dcutr.probing());
+            // The probe failed (no identify comes) or took too long.
+            if !probing || Instant::now() >= at {
+                self.reserve_after_probe = None;
+                self.on_relay_identified(swarm);
+            }
+        }
         if self.reserve_at.is_some_and(|at| Instant::now() >= at) && self.relay == Relay::Ready {
             self.reserve_at = None;
             self.relay = Relay::AwaitingIdentify;
@@ -78,6 +90,7 @@ impl State {
     }
 
     pub(super) fn on_relay_identified(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
+        self.reserve_after_probe = None;
         if self.relay == Relay::Ready {
             return;
         }
