@@ -26,6 +26,7 @@ use crate::{
     filter::{Filter, Source, Stats, Verdict},
     mapping::{Action, Mapping, Observation},
     nat::{MappingKind, NatStatus},
+    renewal::Renewal,
 };
 
 /// libp2p-dcutr, and the streams of the birthday negotiation, under one
@@ -63,6 +64,9 @@ pub struct Behaviour {
     mapping: Mapping,
     /// What DCUtR advertises: the same list, kept the same way.
     candidates: Candidates,
+    /// Replaces `inner.dcutr` now and then to bound its maps.
+    renewal: Renewal,
+    local_peer_id: PeerId,
     events: VecDeque<Event>,
     /// Requests to the swarm (moving the punch socket).
     requests: VecDeque<ToSwarm<Event, THandlerInEvent<Self>>>,
@@ -79,6 +83,7 @@ impl Behaviour {
     /// DCUtR for `local_peer_id` behind a filter with `config`.
     pub fn with_config(local_peer_id: PeerId, sockets: PunchSockets, config: Config) -> Self {
         let stream = libp2p_stream::Behaviour::new();
+        let renewal = Renewal::new(config.renew_after_dials);
         let birthday = Birthday::new(
             config.birthday.clone(),
             sockets.clone(),
@@ -101,6 +106,8 @@ impl Behaviour {
             sockets,
             attempts: Attempts::default(),
             candidates: Candidates::new(local_peer_id),
+            renewal,
+            local_peer_id,
             events: VecDeque::new(),
             requests: VecDeque::new(),
         }
@@ -259,6 +266,8 @@ impl Behaviour {
             birthday_dials,
             birthday_peers: peers,
             limited: (limited_peers, limited_ips),
+            dcutr_entries: self.renewal.sizes().0,
+            dcutr_renewals: self.renewal.sizes().1,
         }
     }
 
@@ -601,6 +610,7 @@ impl NetworkBehaviour for Behaviour {
                     established.endpoint,
                 );
                 self.mapping.established(id, peer, endpoint);
+                self.renewal.established(id, peer, endpoint);
                 if endpoint.is_relayed() {
                     self.attempts.relayed(
                         id,
@@ -638,6 +648,7 @@ impl NetworkBehaviour for Behaviour {
             }
             FromSwarm::ConnectionClosed(closed) => {
                 self.mapping.closed(closed.connection_id);
+                self.renewal.closed(closed.connection_id);
                 self.sockets.forget(closed.connection_id);
                 if closed.endpoint.is_relayed()
                     && let Some(action) = self.birthday.relayed_closed(closed.peer_id, now)
@@ -693,9 +704,18 @@ impl NetworkBehaviour for Behaviour {
                 }
             }
         }
-        let event = std::task::ready!(self.inner.dcutr.poll(cx)).map_in(Either::Left);
+        let Poll::Ready(event) = self.inner.dcutr.poll(cx) else {
+            // Nothing queued in libp2p-dcutr: a moment to replace it.
+            if self.renewal.due(self.attempts.len().1) {
+                let candidates = self.candidates.to_vec();
+                self.inner.dcutr = self.renewal.renew(self.local_peer_id, &candidates);
+            }
+            return Poll::Pending;
+        };
+        let event = event.map_in(Either::Left);
         match &event {
             ToSwarm::Dial { opts } => {
+                self.renewal.dialed();
                 self.attempts
                     .requested(opts.connection_id(), opts.get_peer_id(), Instant::now());
             }

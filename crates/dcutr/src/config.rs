@@ -13,6 +13,7 @@ pub struct Config {
     pub(crate) translate: bool,
     pub(crate) max_moves: u8,
     pub(crate) candidates: CandidateMode,
+    pub(crate) renew_after_dials: usize,
 }
 
 /// Which observed addresses DCUtR may advertise.
@@ -80,6 +81,7 @@ impl Config {
             translate: true,
             max_moves: 8,
             candidates: CandidateMode::default(),
+            renew_after_dials: crate::renewal::DEFAULT_BOUND,
         }
     }
 
@@ -125,6 +127,17 @@ impl Config {
     /// Which observed addresses DCUtR may advertise.
     pub fn candidates(&self) -> CandidateMode {
         self.candidates
+    }
+
+    /// After how many of DCUtR's dials the wrapped `libp2p_dcutr::Behaviour`
+    /// is replaced by a new one (256 by default; at least 1). libp2p-dcutr
+    /// 0.15 keeps an entry per dial and never removes it; the replacement,
+    /// made only while none of its dials is under way, bounds that
+    /// (`crates/dcutr/src/renewal.rs`,
+    /// `punches_go_on_across_renewals_and_dcutrs_maps_stay_bounded`).
+    pub fn with_dcutr_renewal(mut self, dials: usize) -> Self {
+        self.renew_after_dials = dials.max(1);
+        self
     }
 
     /// Whether translation is on.

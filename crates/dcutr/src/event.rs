@@ -43,6 +43,12 @@ pub struct Tracked {
     pub birthday_peers: usize,
     /// Peers and destination IPs the birthday limits remember.
     pub limited: (usize, usize),
+    /// DCUtR dials since the wrapped `libp2p_dcutr::Behaviour` was made: an
+    /// upper bound on the entries of each of its two unpruned maps
+    /// ([`Config::with_dcutr_renewal`](crate::Config::with_dcutr_renewal)).
+    pub dcutr_entries: usize,
+    /// How often the wrapped behaviour was replaced to bound them.
+    pub dcutr_renewals: u64,
 }
 
 /// What the [`Behaviour`](crate::Behaviour) reports: DCUtR's own events, the filter's

@@ -57,6 +57,7 @@ mod event;
 mod filter;
 mod mapping;
 mod nat;
+mod renewal;
 
 pub use attempts::{
     AttemptOutcome, AttemptReport, DirectReport, FailureReport, Method, PunchError, Side,

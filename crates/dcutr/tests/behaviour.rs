@@ -443,6 +443,78 @@ async fn two_punchport_peers_report_each_side_of_the_punch() {
     }
 }
 
+/// Waits until `node`'s wrapped libp2p-dcutr has been replaced `renewals`
+/// times (it is, on the first poll with nothing queued after the bound).
+async fn renewed(node: &PeerNode, renewals: u64) -> punchport_dcutr::Tracked {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let tracked = node.with(|swarm| swarm.behaviour().dcutr.tracked()).await;
+        if tracked.dcutr_renewals >= renewals {
+            return tracked;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no renewal {renewals}: {tracked:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// libp2p-dcutr 0.15 never removes entries of two of its maps, one per
+/// dial; the wrapper replaces it after `with_dcutr_renewal(n)` dials. Here
+/// n = 1, so each punch renews it on both sides. Punches go on across
+/// renewals, CONNECT still carries what the other side reports it sent (the
+/// candidates were handed to the new behaviour), the entries never exceed
+/// the bound, and the direct connection of each round, made before a
+/// renewal, closes after it without upsetting the new behaviour (which
+/// panics on a direct connection it does not know, and would stop the
+/// swarm).
+#[tokio::test]
+async fn punches_go_on_across_renewals_and_dcutrs_maps_stay_bounded() {
+    let (_relay, relay_addr) = support::relay().await;
+    let listen = ["/ip4/127.0.0.1/udp/0/quic-v1"];
+    let config = || Config::new().with_dcutr_renewal(1);
+    let mut a = support::peer(range(44300), config(), &listen).await;
+    let mut b = support::peer(range(44300), config(), &listen).await;
+    a.reserve(&relay_addr).await;
+    b.reach(&relay_addr).await;
+    let a_id = a.peer_id;
+    let circuit = relay_addr
+        .clone()
+        .with(libp2p::multiaddr::Protocol::P2pCircuit)
+        .with(libp2p::multiaddr::Protocol::P2p(a_id));
+    for round in 0..3u64 {
+        let dial = circuit.clone();
+        b.with(move |swarm| swarm.dial(dial).unwrap()).await;
+        let (a_report, a_direct) = punched(&mut a).await;
+        let (b_report, _) = punched(&mut b).await;
+        assert_eq!(
+            a_report.candidates_received, b_report.candidates_sent,
+            "round {round}"
+        );
+        assert_eq!(
+            b_report.candidates_received, a_report.candidates_sent,
+            "round {round}"
+        );
+        for node in [&a, &b] {
+            let tracked = renewed(node, round + 1).await;
+            assert!(tracked.dcutr_entries <= 1, "round {round}: {tracked:?}");
+        }
+        // Close every connection between the two: the direct one is older
+        // than the renewal.
+        b.with(move |swarm| {
+            let _ = swarm.disconnect_peer_id(a_id);
+        })
+        .await;
+        let closed = a_direct.connection_id;
+        a.wait("the direct connection closed", |e| {
+            matches!(e, SwarmEvent::ConnectionClosed { connection_id, .. } if *connection_id == closed)
+                .then_some(())
+        })
+        .await;
+    }
+}
+
 /// A hostile remote that claims to sit behind an endpoint-dependent NAT
 /// cannot aim this node's birthday probes at a third party: an IP it did
 /// not advertise in the punch's DCUtR exchange is not probed at all, and

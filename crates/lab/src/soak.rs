@@ -49,6 +49,13 @@ pub struct Maps {
     pub birthday: (usize, usize, usize),
     /// Peers and IPs the birthday limits remember.
     pub limited: (usize, usize),
+    /// libp2p-dcutr's entries (dials since it was last replaced), which
+    /// [`Maps::total`] leaves out: that map is upstream's.
+    #[serde(default)]
+    pub dcutr_entries: usize,
+    /// How often libp2p-dcutr was replaced to bound them.
+    #[serde(default)]
+    pub dcutr_renewals: u64,
 }
 
 impl Maps {
@@ -64,6 +71,8 @@ impl Maps {
                 birthday_dials,
                 birthday_peers,
                 limited,
+                dcutr_entries,
+                dcutr_renewals,
             } => Some(Self {
                 punches,
                 dials,
@@ -72,6 +81,8 @@ impl Maps {
                 fresh_sockets,
                 birthday: (birthday_attempts, birthday_dials, birthday_peers),
                 limited,
+                dcutr_entries,
+                dcutr_renewals,
             }),
             _ => None,
         }

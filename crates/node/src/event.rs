@@ -177,6 +177,13 @@ pub enum NodeEvent {
         birthday_peers: usize,
         /// Peers and IPs the birthday limits remember.
         limited: (usize, usize),
+        /// DCUtR dials since the wrapped libp2p-dcutr was made: a bound on
+        /// the entries of each of its unpruned maps.
+        #[serde(default)]
+        dcutr_entries: usize,
+        /// How often it was replaced to bound them.
+        #[serde(default)]
+        dcutr_renewals: u64,
     },
     /// The peer gave up waiting for a direct connection.
     Timeout,
@@ -233,6 +240,8 @@ impl NodeEvent {
             birthday_dials: tracked.birthday_dials,
             birthday_peers: tracked.birthday_peers,
             limited: tracked.limited,
+            dcutr_entries: tracked.dcutr_entries,
+            dcutr_renewals: tracked.dcutr_renewals,
         }
     }
 

@@ -85,15 +85,15 @@ fn main() -> ExitCode {
 }
 
 fn header() -> String {
-    "| minute | punches | direct | relay RSS MiB | relay fds | relay UDP | relay threads | relay circuits | peer RSS MiB | peer fds | peer UDP | peer threads | peer maps (punches, dials, connections, sources; total) |\n\
-     |---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| minute | punches | direct | relay RSS MiB | relay fds | relay UDP | relay threads | relay circuits | peer RSS MiB | peer fds | peer UDP | peer threads | peer maps (punches, dials, connections, sources; total) | libp2p-dcutr entries (renewals) |\n\
+     |---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         .to_owned()
 }
 
 fn row(s: &Sample) -> String {
     let mib = |k: u64| k as f64 / 1024.0;
     format!(
-        "| {:.0} | {} | {} | {:.1} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {}, {}, {}, {}; {} |",
+        "| {:.0} | {} | {} | {:.1} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {}, {}, {}, {}; {} | {} ({}) |",
         s.at_secs as f64 / 60.0,
         s.punches,
         s.direct,
@@ -111,6 +111,8 @@ fn row(s: &Sample) -> String {
         s.maps.connections,
         s.maps.sources,
         s.maps.total(),
+        s.maps.dcutr_entries,
+        s.maps.dcutr_renewals,
     )
 }
 
@@ -153,8 +155,11 @@ fn plot(run: &SoakRun) -> String {
             ],
         ),
         (
-            "peer: entries in punchport's maps",
-            vec![("all maps", series(&|s| s.maps.total() as f64))],
+            "peer: map entries",
+            vec![
+                ("punchport's", series(&|s| s.maps.total() as f64)),
+                ("libp2p-dcutr's", series(&|s| s.maps.dcutr_entries as f64)),
+            ],
         ),
     ];
     let (width, panel_height, top) = (760.0, 150.0, 40.0);
@@ -235,7 +240,9 @@ fn document(run: &SoakRun, svg: &std::path::Path) -> String {
          connections are not closed: the relay and the reserving peer drop them at the idle \
          timeout). The relay and the reserving peer are sampled each minute from `/proc/<pid>` \
          (descriptors, UDP sockets, threads, resident memory) and from the peer's `maps` line \
-         (the entries of punchport's own maps). {} punches, {} direct; time to direct from the \
+         (the entries of punchport's own maps, and libp2p-dcutr's: the dials since the wrapper \
+         last replaced it, a bound on each of its two maps that libp2p-dcutr 0.15 never prunes; \
+         the wrapper replaces it every 256 dials, `punches_go_on_across_renewals_and_dcutrs_maps_stay_bounded`). {} punches, {} direct; time to direct from the \
          dialing peer's start: median {} ms, p90 {} ms, max {} ms. Release build, 2 cores.\n",
         run.config.sample.as_secs(),
         run.config.every.as_secs(),
