@@ -493,20 +493,41 @@ const READING: &str = "## How to read it
   mapping that keeps the port, port-restricted filtering. *EIM port-rewriting* maps \
   endpoint-independently to ports of its own choosing. *Symmetric* is `snat ... fully-random`. \
   *Firewall* is a stateful firewall without NAT. `docs/architecture.md` has how the lab builds each.
-- **layout**: *443 + punch range* is the deployment that fails with stock rust-libp2p: both \
-  peers listen on UDP 443 and on a port of 40000-40050. *punch port only* has one listener.
+- **layout**: *443 + punch range* is the deployment punchport is for: both peers listen on UDP \
+  443 and on a port of 40000-40050. *punch port only* has one listener.
 - **transport**: *stock* is `with_quic()` and plain DCUtR; *port-aware, range* and \
   *port-aware, socket-aware* are punchport with its two candidate modes. All run the same node \
-  binaries with the same swarm settings (including `V1Lazy` stream negotiation).
-- **direct**: trials in which the dialing peer had a direct connection within the timeout \
-  (20 s; DCUtR gives up after three attempts, about 15 s), with the Wilson 95 % interval.
+  binaries with the same swarm settings (including `V1Lazy` stream negotiation; `swarm_config` \
+  in `crates/node/src/peer/swarm.rs`).
+- **direct**: trials in which the dialing peer had a direct connection within the timeout (20 s, \
+  the `--timeout-secs` default; DCUtR's initiator makes at most three attempts), with the Wilson \
+  95 % interval (`wilson_matches_known_values` in `crates/lab/src/stats.rs`).
 - **median, p90**: time from the relayed connection to the first direct connection, at the \
-  dialing peer, over the successful trials.
+  dialing peer, over the successful trials (nearest rank: `quantiles_by_nearest_rank`).
 - **lower bound**: a relayed round trip (CONNECT), half of one (SYNC) and a direct round trip \
   (the QUIC handshake). With the delay on both routers' WAN links and none on the relay's, that \
-  is ten one-way delays. Without delay it is the processing time only.
+  is ten one-way delays (`Cell::lower_bound`). Without delay it is the processing time only, \
+  shown as 0 ms.
 - **attempts per success**: the dialing peer's direct dials (one per DCUtR attempt) over all \
   trials, divided by the successes.
+
+## More benchmarks
+
+- [benchmarks-hard-nat.md](benchmarks-hard-nat.md): endpoint-dependent NATs (symmetric, \
+  Kubernetes `masquerade fully-random`) against the others, with birthday punching \
+  (`bench --hard-nat`).
+- [benchmarks-scale.md](benchmarks-scale.md): 50 pods behind each of two Kubernetes nodes \
+  punching pairwise through one relay at once, and a busy relay (`scale`); its plot:
+
+  ![time to direct, 50 + 50 pods](benchmarks-scale.svg)
+
+- [benchmarks-throughput.md](benchmarks-throughput.md): bulk transfer over the punched direct \
+  connection, stock's, and the relayed one (`throughput`).
+- [benchmarks-interop.md](benchmarks-interop.md) and [interop.md](interop.md): punching with \
+  go-libp2p (`bench --interop`).
+- [benchmarks-roles.md](benchmarks-roles.md) and \
+  [benchmarks-varied-ports.md](benchmarks-varied-ports.md): the initiator's QUIC role, and \
+  ordinary ports that vary per trial.
 ";
 
 /// Joins reports of one run split over processes (`--cells`): their

@@ -59,8 +59,9 @@ pub fn sized_limits(pods: usize) -> RelayLimits {
 pub struct ScaleConfig {
     /// Pods behind each of the two nodes.
     pub pods: usize,
-    /// Masquerade of both nodes: plain (port-preserving until pods collide)
-    /// or fully random.
+    /// Whether the dialing pods' node masquerades `fully-random` (the
+    /// reserving pods' node always masquerades plainly: port-preserving
+    /// until pods collide).
     pub fully_random: bool,
     /// Candidate mode of every pod.
     #[serde(with = "text")]
@@ -98,7 +99,7 @@ impl ScaleConfig {
             self.pods,
             self.pods,
             if self.fully_random {
-                "masquerade fully-random"
+                "dialing pods behind masquerade fully-random, reserving pods behind masquerade"
             } else {
                 "masquerade"
             },
@@ -381,6 +382,9 @@ pub fn spread(values: &[u64]) -> Option<(u64, u64, u64)> {
 /// Runs `config` once.
 pub fn run(config: &ScaleConfig) -> Result<ScaleRun, Error> {
     let binaries = Binaries::locate()?;
+    // The dialing pods' node: behind `masquerade fully-random` the punch is a
+    // birthday punch against the reserving pods' port-preserving node (both
+    // fully random would be hard x hard, which stays relayed by design).
     let kind: RouterKind = if config.fully_random {
         KubeNode::FULLY_RANDOM.into()
     } else {
@@ -389,7 +393,7 @@ pub fn run(config: &ScaleConfig) -> Result<ScaleRun, Error> {
     let lab = Lab::builder()
         .router("a", kind)
         .hosts(config.pods)
-        .router("b", kind)
+        .router("b", KubeNode::MASQUERADE)
         .hosts(config.pods)
         .wan_delay(config.wan_delay)
         .build()?;
