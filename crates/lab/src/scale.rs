@@ -176,6 +176,16 @@ pub struct PodRecord {
     pub circuit_errors: Vec<String>,
     /// The local port of the direct connection.
     pub direct_port: Option<u16>,
+    /// The pod's last `nat` line: its NAT's mapping as the pod classified it.
+    #[serde(default)]
+    pub nat: Option<String>,
+    /// Birthday attempts the pod's `attempt` lines report.
+    #[serde(default)]
+    pub birthday_attempts: u32,
+    /// Each birthday attempt's sockets (hard side) or probes (easy side),
+    /// its duration in ms, and its error.
+    #[serde(default)]
+    pub birthdays: Vec<(u16, u16, u64, Option<String>)>,
 }
 
 /// A pod: a `peer` process and what it did.
@@ -233,6 +243,18 @@ impl Pod {
                     r.direct_port = local_port;
                 }
                 NodeEvent::PunchPortMoved { .. } => r.moves += 1,
+                NodeEvent::Nat { mapping, .. } => r.nat = Some(mapping),
+                NodeEvent::Attempt {
+                    method,
+                    sockets,
+                    probes,
+                    duration_ms,
+                    error,
+                    ..
+                } if method == "birthday" => {
+                    r.birthday_attempts += 1;
+                    r.birthdays.push((sockets, probes, duration_ms, error));
+                }
                 NodeEvent::PunchFailed { .. } => r.punch_failed += 1,
                 NodeEvent::ReservationFailed { .. } => r.reservation_failed += 1,
                 _ => {}

@@ -335,10 +335,63 @@ fn document(
         svg.file_name().unwrap_or_default().to_string_lossy()
     );
     doc.push_str(HOW_TO_READ);
+    for (i, run) in runs.iter().enumerate() {
+        if run.config.fully_random {
+            birthday_note(&mut doc, i + 1, run);
+        }
+    }
     if let Some(busy) = busy {
         busy_section(&mut doc, busy);
     }
     doc
+}
+
+/// What the birthday attempts of a fully-random run did, from the pods'
+/// `attempt` lines.
+fn birthday_note(doc: &mut String, row: usize, run: &ScaleRun) {
+    let side = |prefix: char, pick: fn(&(u16, u16, u64, Option<String>)) -> u16| {
+        let mut values: Vec<u64> = run
+            .pods
+            .iter()
+            .filter(|p| p.name.starts_with(prefix))
+            .flat_map(|p| p.birthdays.iter().map(pick))
+            .map(u64::from)
+            .collect();
+        values.sort_unstable();
+        (values.len(), punchport_lab::stats::quantile(&values, 0.5))
+    };
+    let (hard_attempts, sockets) = side('a', |b| b.0);
+    let (easy_attempts, probes) = side('b', |b| b.1);
+    let mut errors: Vec<(String, usize)> = Vec::new();
+    for b in run.pods.iter().flat_map(|p| &p.birthdays) {
+        if let Some(error) = &b.3 {
+            match errors.iter_mut().find(|(e, _)| e == error) {
+                Some((_, n)) => *n += 1,
+                None => errors.push((error.clone(), 1)),
+            }
+        }
+    }
+    errors.sort_by(|a, b| b.1.cmp(&a.1));
+    let errors: Vec<String> = errors
+        .iter()
+        .take(3)
+        .map(|(e, n)| format!("{n}× \"{e}\""))
+        .collect();
+    let _ = writeln!(
+        doc,
+        "- Row {row} (birthday punching, {} dialing pods behind `masquerade fully-random`): the \
+         dialing (hard) pods made {hard_attempts} birthday attempts and opened a median of {} \
+         sockets per attempt (the budget is 256); the reserving (easy) pods made {easy_attempts} \
+         and sent a median of {} probes per attempt (up to 1024). Failed attempts: {}.",
+        run.config.pods,
+        sockets.map_or("-".into(), |v| v.to_string()),
+        probes.map_or("-".into(), |v| v.to_string()),
+        if errors.is_empty() {
+            "none".to_owned()
+        } else {
+            errors.join(", ")
+        },
+    );
 }
 
 fn busy_section(doc: &mut String, busy: &BusyRun) {
