@@ -435,6 +435,7 @@ impl Behaviour {
         Mine {
             mapping: status.mapping,
             public: self.mapping.public(family),
+            probing: self.mapping.probing(),
         }
     }
 

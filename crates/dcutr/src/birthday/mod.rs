@@ -71,7 +71,22 @@ pub struct BirthdayStats {
 pub(crate) struct Mine {
     pub(crate) mapping: MappingKind,
     pub(crate) public: Option<SocketAddr>,
+    /// A probe that may classify the NAT is under way.
+    pub(crate) probing: bool,
 }
+
+impl Mine {
+    /// The class is unknown but a probe may tell it soon: the negotiation
+    /// waits for it (at most [`SETTLE_WAIT`]), since an unknown class means
+    /// plain punching only.
+    fn unsettled(&self) -> bool {
+        self.mapping == MappingKind::Unknown && self.probing
+    }
+}
+
+/// How long a negotiation waits for this side's own probe to classify the
+/// NAT (a probe takes one handshake and one identify exchange).
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Something the behaviour carries out for a birthday attempt.
 #[derive(Debug)]
@@ -152,6 +167,10 @@ pub(crate) struct Birthday {
     last_mine: Option<Mine>,
     /// Actions to hand out before anything else.
     queued: std::collections::VecDeque<Action>,
+    /// Negotiations to open, and to answer, once this side's class is known
+    /// (or at the instant given).
+    held_opens: Vec<(PeerId, Instant)>,
+    held_answers: Vec<(PeerId, Stream, Instant)>,
 }
 
 /// How long the easy side waits for DCUtR's exchange to say which IPs the
@@ -191,6 +210,8 @@ impl Birthday {
             timer_at: None,
             last_mine: None,
             queued: std::collections::VecDeque::new(),
+            held_opens: Vec::new(),
+            held_answers: Vec::new(),
         }
     }
 
@@ -216,7 +237,51 @@ impl Birthday {
             },
         );
         if side == Side::Initiator {
-            self.open(peer, mine, None);
+            if mine.unsettled() {
+                self.held_opens.push((peer, now + SETTLE_WAIT));
+            } else {
+                self.open(peer, mine, None);
+            }
+        }
+    }
+
+    /// Answers `peer`'s negotiation on `stream` with this side's hello.
+    fn answer(&mut self, peer: PeerId, mut stream: Stream, mine: Mine) {
+        let hello = self.hello(mine);
+        self.exchanges.push(
+            async move {
+                let result = async {
+                    let theirs = protocol::receive::<Hello>(&mut stream).await?;
+                    protocol::send(&mut stream, &hello).await?;
+                    Ok((stream, theirs))
+                }
+                .await;
+                (peer, result)
+            }
+            .boxed(),
+        );
+    }
+
+    /// Opens and answers the negotiations that waited for this side's class.
+    fn release_held(&mut self, mine: Mine, now: Instant) {
+        let ready = |at: &Instant| !mine.unsettled() || now >= *at;
+        let (opens, held): (Vec<_>, Vec<_>) =
+            self.held_opens.drain(..).partition(|(_, at)| ready(at));
+        self.held_opens = held;
+        for (peer, _) in opens {
+            if self.relayed.contains_key(&peer) {
+                self.open(peer, mine, None);
+            }
+        }
+        let (answers, held): (Vec<_>, Vec<_>) = self
+            .held_answers
+            .drain(..)
+            .partition(|(_, _, at)| ready(at));
+        self.held_answers = held;
+        for (peer, stream, _) in answers {
+            if self.relayed.contains_key(&peer) {
+                self.answer(peer, stream, mine);
+            }
         }
     }
 
@@ -522,27 +587,20 @@ impl Birthday {
         while let Some(incoming) = self.incoming.as_mut()
             && let Poll::Ready(next) = incoming.poll_next_unpin(cx)
         {
-            let Some((peer, mut stream)) = next else {
+            let Some((peer, stream)) = next else {
                 self.incoming = None;
                 break;
             };
             if !self.relayed.contains_key(&peer) {
                 continue;
             }
-            let hello = self.hello(mine);
-            self.exchanges.push(
-                async move {
-                    let result = async {
-                        let theirs = protocol::receive::<Hello>(&mut stream).await?;
-                        protocol::send(&mut stream, &hello).await?;
-                        Ok((stream, theirs))
-                    }
-                    .await;
-                    (peer, result)
-                }
-                .boxed(),
-            );
+            if mine.unsettled() {
+                self.held_answers.push((peer, stream, now + SETTLE_WAIT));
+            } else {
+                self.answer(peer, stream, mine);
+            }
         }
+        self.release_held(mine, now);
         while let Poll::Ready(Some((peer, result))) = self.exchanges.poll_next_unpin(cx) {
             match result {
                 Ok((stream, theirs)) => {
@@ -663,6 +721,11 @@ impl Birthday {
     }
 
     fn arm_timer(&mut self, cx: &mut Context<'_>) {
+        let held = self
+            .held_opens
+            .iter()
+            .map(|(_, at)| *at)
+            .chain(self.held_answers.iter().map(|(_, _, at)| *at));
         let next = self
             .attempts
             .values()
@@ -675,6 +738,7 @@ impl Birthday {
                     a.deadline
                 }
             })
+            .chain(held)
             .min();
         let Some(next) = next else {
             self.timer = None;

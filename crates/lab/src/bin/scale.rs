@@ -346,10 +346,13 @@ fn document(
     doc
 }
 
+/// One birthday attempt of a pod: sockets, probes, duration in ms, error.
+type Birthday = (u16, u16, u64, Option<String>);
+
 /// What the birthday attempts of a fully-random run did, from the pods'
 /// `attempt` lines.
 fn birthday_note(doc: &mut String, row: usize, run: &ScaleRun) {
-    let side = |prefix: char, pick: fn(&(u16, u16, u64, Option<String>)) -> u16| {
+    let side = |prefix: char, pick: fn(&Birthday) -> u16| {
         let mut values: Vec<u64> = run
             .pods
             .iter()
@@ -371,7 +374,7 @@ fn birthday_note(doc: &mut String, row: usize, run: &ScaleRun) {
             }
         }
     }
-    errors.sort_by(|a, b| b.1.cmp(&a.1));
+    errors.sort_by_key(|e| std::cmp::Reverse(e.1));
     let errors: Vec<String> = errors
         .iter()
         .take(3)
