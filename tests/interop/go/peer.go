@@ -46,6 +46,11 @@ type relayed struct {
 	everDirect bool   // a direct connection opened since
 	failed     bool   // `punch_failed` reported since
 	lastError  string
+	// protocolErrors: CONNECT exchanges that failed on the receiver side.
+	// Each is one of the initiator's attempts: go-libp2p's receiver answers
+	// every CONNECT the initiator sends (svc.go), and a Rust initiator
+	// (libp2p-dcutr) sends another one after its dial failed.
+	protocolErrors uint32
 	// quicServer: a holepunch attempt in which go plays QUIC "server" is
 	// under way (initiator attempts 1 and 2): the connection it ends with
 	// was accepted at the QUIC level although go-libp2p calls it outbound.

@@ -72,7 +72,7 @@ func (t *hpTracer) Trace(evt *holepunch.Event) {
 			r.lastError = e.Error
 			// The receiver runs one attempt per CONNECT; a go initiator
 			// makes three, a Rust one (libp2p-dcutr) three as well.
-			if !r.inbound && !r.direct && !r.failed && r.attempts >= goMaxAttempts && len(n.directConns[p]) == 0 {
+			if !r.inbound && !r.direct && !r.failed && r.attempts+r.protocolErrors >= goMaxAttempts && len(n.directConns[p]) == 0 {
 				r.failed = true
 				failed = &evPunchFailed{Event: "punch_failed", Peer: p.String(),
 					Error: oneLine(e.Error), Attempts: r.attempts}
@@ -87,7 +87,19 @@ func (t *hpTracer) Trace(evt *holepunch.Event) {
 		n.mu.Lock()
 		r := n.rel[p]
 		var failed *evPunchFailed
-		if r != nil && !r.direct && !r.failed && len(n.directConns[p]) == 0 {
+		if r != nil && !r.inbound {
+			// On the receiver side a failed CONNECT exchange ends one of the
+			// initiator's attempts, not the punch: go-libp2p keeps the relayed
+			// connection and answers the initiator's next CONNECT. A Rust
+			// initiator's stream is reset right after its SYNC (libp2p-dcutr
+			// 0.15 drops it unclosed, protocol/outbound.rs), which go-yamux
+			// reports before the buffered SYNC when the round trip is short
+			// (docs/interop.md).
+			r.protocolErrors++
+			r.lastError = e.Error
+		}
+		final := r != nil && (r.inbound || r.attempts+r.protocolErrors >= goMaxAttempts)
+		if final && !r.direct && !r.failed && len(n.directConns[p]) == 0 {
 			r.failed = true
 			failed = &evPunchFailed{Event: "punch_failed", Peer: p.String(), Error: oneLine(e.Error), Attempts: r.attempts}
 		}
