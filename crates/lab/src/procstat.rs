@@ -41,42 +41,9 @@ impl ProcStat {
         // state.
         let cpu_secs = (ticks(11)? + ticks(12)?) as f64 / TICKS_PER_SECOND;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let kib = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0)
-        };
-        let udp_inodes: HashSet<String> = ["udp", "udp6"]
-            .iter()
-            .filter_map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
-            .flat_map(|table| {
-                table
-                    .lines()
-                    .skip(1)
-                    .filter_map(|l| l.split_whitespace().nth(9).map(str::to_owned))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let mut fds = 0;
-        let mut udp_sockets = 0;
-        for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            fds += 1;
-            if let Ok(target) = std::fs::read_link(entry.path())
-                && let Some(inode) = target
-                    .to_string_lossy()
-                    .strip_prefix("socket:[")
-                    .and_then(|t| t.strip_suffix(']'))
-                && udp_inodes.contains(inode)
-            {
-                udp_sockets += 1;
-            }
-        }
+        let kib = |key: &str| status_value(&status, key).unwrap_or(0);
+        let (fds, udp_sockets) =
+            descriptors(&format!("/proc/{pid}/fd"), &format!("/proc/{pid}/net"));
         Some(Self {
             cpu_secs,
             rss_kib: kib("VmRSS:"),
@@ -86,6 +53,46 @@ impl ProcStat {
             udp_sockets,
         })
     }
+}
+
+/// A `Key:   value kB` line of a `/proc/<pid>/status` text, as a number.
+pub(crate) fn status_value(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Open descriptors in `fd_dir` (a `/proc/<pid>/fd`), and how many of them
+/// are UDP sockets of the namespace whose `net_dir` (a `/proc/<pid>/net`)
+/// lists them.
+pub(crate) fn descriptors(fd_dir: &str, net_dir: &str) -> (usize, usize) {
+    let udp_inodes: HashSet<String> = ["udp", "udp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(format!("{net_dir}/{t}")).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().nth(9).map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut fds = 0;
+    let mut udp_sockets = 0;
+    for entry in std::fs::read_dir(fd_dir).into_iter().flatten().flatten() {
+        fds += 1;
+        if let Ok(target) = std::fs::read_link(entry.path())
+            && let Some(inode) = target
+                .to_string_lossy()
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+            && udp_inodes.contains(inode)
+        {
+            udp_sockets += 1;
+        }
+    }
+    (fds, udp_sockets)
 }
 
 #[cfg(test)]
