@@ -25,12 +25,34 @@ fn trials(a: Nat, b: Nat, delay: Duration) -> Vec<Outcome> {
         .collect()
 }
 
-/// Every trial direct. Where the easy side filters what it has not sent to
-/// (`birthday`), through a birthday punch: the hard side opened its sockets,
-/// the easy side's probes met one, both report the winner. A full cone
-/// accepts the hard side's plain DCUtR dial, which may win first.
+/// A birthday punch is a draw: one attempt meets with about 98 %, and a
+/// punch has two (the benchmark measured 119 of 120 punches direct,
+/// docs/benchmarks-hard-nat.md). A trial that ends relayed must therefore
+/// be exactly that miss: both attempts run to their end on both sides,
+/// neither connected. The rest end direct, at least one per row.
+fn missed_twice(outcome: &Outcome) -> bool {
+    !outcome.direct()
+        && [&outcome.a.peer, &outcome.b.peer]
+            .iter()
+            .all(|side| side.birthdays.len() == 2 && side.birthdays.iter().all(|b| !b.direct))
+}
+
+/// Every trial direct, but for a birthday punch's double miss. Where the
+/// easy side filters what it has not sent to (`birthday`), through a
+/// birthday punch: the hard side opened its sockets, the easy side's probes
+/// met one, both report the winner. A full cone accepts the hard side's
+/// plain DCUtR dial, which may win first.
 fn punches(a: Nat, b: Nat, delay: Duration, birthday: bool) {
-    for outcome in trials(a, b, delay) {
+    let outcomes = trials(a, b, delay);
+    assert!(
+        outcomes.iter().any(Outcome::direct),
+        "{a} / {b}: no trial direct: {outcomes:#?}"
+    );
+    for outcome in outcomes {
+        if birthday && missed_twice(&outcome) {
+            eprintln!("{a} / {b}: both birthday attempts missed (about 0.8 % of punches)");
+            continue;
+        }
         assert!(outcome.direct(), "{a} / {b}: {outcome:#?}");
         let (hard, easy) = if a == Symmetric {
             (&outcome.a.peer, &outcome.b.peer)
@@ -107,17 +129,24 @@ fn two_hard_sides_stay_relayed_without_spraying() {
 use punchport_lab::natlab::{KubeNode, PUNCH_PORTS};
 
 /// Pods behind flannel's and Calico's `masquerade fully-random` are behind
-/// an endpoint-dependent NAT: they say so, and punch with a birthday punch.
+/// an endpoint-dependent NAT: they say so, and punch with a birthday punch
+/// (but for a double miss, as in `punches`).
 #[test]
 fn pods_behind_a_random_fully_masquerade_punch_by_birthday() {
     require_lab!();
     let lab = PunchLab::builder(KubeNode::FULLY_RANDOM, PortRestricted)
         .build()
         .unwrap();
+    let mut direct = 0;
     for _ in 0..TRIALS {
         let outcome = lab
             .run(&Trial::port_aware().timeout(Duration::from_secs(45)))
             .unwrap();
+        if missed_twice(&outcome) {
+            eprintln!("both birthday attempts missed (about 0.8 % of punches)");
+            continue;
+        }
+        direct += 1;
         assert!(outcome.direct(), "{outcome:#?}");
         assert!(
             outcome
@@ -133,6 +162,7 @@ fn pods_behind_a_random_fully_masquerade_punch_by_birthday() {
             "{outcome:#?}"
         );
     }
+    assert!(direct >= 1, "no trial direct");
 }
 
 /// The operator's fix: an SNAT rule without random ports for the punch

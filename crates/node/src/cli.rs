@@ -16,7 +16,11 @@ use crate::{ConfigError, PeerConfig, RelayConfig, RelayLimits, TransportKind, ke
 pub const EXIT_USAGE: u8 = 2;
 
 const DEFAULT_PING_INTERVAL_SECS: u64 = 15;
-const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// Long enough for two birthday attempts (twice the 15.8 s window, plus the
+/// negotiation and the relayed connection): a dialer behind an
+/// endpoint-dependent NAT whose first attempt missed is still waiting when
+/// the second connects.
+const DEFAULT_TIMEOUT_SECS: u64 = 45;
 
 /// Parses the command line, or prints help (exit 0) or a one-line error
 /// (exit 2).
