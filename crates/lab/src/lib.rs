@@ -28,6 +28,7 @@ pub mod plot;
 pub mod procstat;
 mod punch_lab;
 pub mod relay_load;
+pub mod report;
 pub mod scale;
 pub mod soak;
 pub mod stats;

@@ -76,6 +76,27 @@ impl LabNode {
         Err(self.error(format!("no {what} within {timeout:?}")))
     }
 
+    /// A relay's address on `ip` (from its `listening` lines), once it also
+    /// printed `ready`; each wait at most `timeout`.
+    pub fn wait_relay(
+        &self,
+        ip: std::net::IpAddr,
+        timeout: Duration,
+    ) -> Result<libp2p::Multiaddr, Error> {
+        let addr = self.wait_for(timeout, "listening line", |e| match e {
+            NodeEvent::Listening { address, .. }
+                if punchport::QuicAddr::parse(address).is_ok_and(|q| q.socket.ip() == ip) =>
+            {
+                Some(address.clone())
+            }
+            _ => None,
+        })?;
+        self.wait_for(timeout, "ready line", |e| {
+            matches!(e, NodeEvent::Ready { .. }).then_some(())
+        })?;
+        Ok(addr)
+    }
+
     /// Waits for `ready` (a peer holds its reservation); its peer id.
     pub fn wait_ready(&self) -> Result<libp2p::PeerId, Error> {
         self.wait_for(Duration::from_secs(30), "ready line", |e| match e {

@@ -182,17 +182,7 @@ impl PunchLab {
                 std::iter::once("relay".to_owned()).chain(args.to_args()),
             )?,
         };
-        let addr = node.wait_for(STARTUP, "listening line", |e| match e {
-            NodeEvent::Listening { address, .. }
-                if QuicAddr::parse(address).is_ok_and(|q| q.socket.ip() == relay.ip()) =>
-            {
-                Some(address.clone())
-            }
-            _ => None,
-        })?;
-        node.wait_for(STARTUP, "ready line", |e| {
-            matches!(e, NodeEvent::Ready { .. }).then_some(())
-        })?;
+        let addr = node.wait_relay(relay.ip(), STARTUP)?;
         Ok((node, addr))
     }
 

@@ -370,17 +370,7 @@ pub fn start_relay(
 ) -> Result<(LabNode, Multiaddr), Error> {
     let relay = lab.relay();
     let node = LabNode::spawn(relay, "relay", &binaries.relay, args.to_args())?;
-    let addr = node.wait_for(STARTUP, "listening line", |e| match e {
-        NodeEvent::Listening { address, .. }
-            if QuicAddr::parse(address).is_ok_and(|q| q.socket.ip() == relay.ip()) =>
-        {
-            Some(address.clone())
-        }
-        _ => None,
-    })?;
-    node.wait_for(STARTUP, "ready line", |e| {
-        matches!(e, NodeEvent::Ready { .. }).then_some(())
-    })?;
+    let addr = node.wait_relay(relay.ip(), STARTUP)?;
     Ok((node, addr))
 }
 

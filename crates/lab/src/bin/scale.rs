@@ -94,13 +94,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let json = args.out.with_extension("json");
     let report: Report = if args.render {
-        match std::fs::read_to_string(&json)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        {
+        match punchport_lab::report::read(&json) {
             Ok(report) => report,
             Err(e) => {
-                eprintln!("reading {}: {e}", json.display());
+                eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
         }

@@ -64,13 +64,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let json = args.out.with_extension("json");
     let runs: Vec<ThroughputRun> = if args.render {
-        match std::fs::read_to_string(&json)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        {
+        match punchport_lab::report::read(&json) {
             Ok(runs) => runs,
             Err(e) => {
-                eprintln!("reading {}: {e}", json.display());
+                eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
         }
