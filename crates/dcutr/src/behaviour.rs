@@ -635,14 +635,19 @@ impl NetworkBehaviour for Behaviour {
                     };
                     let local = self.local_addr(id, endpoint);
                     let remote = endpoint.get_remote_address();
-                    let (report, direct) = self.attempts.direct(id, peer, role, remote, local, now);
+                    let (report, direct) =
+                        self.attempts
+                            .direct(id, peer, role, remote, local.clone(), now);
                     if let Some(report) = report {
                         self.events.push_back(Event::Attempt(report));
                     }
                     if let Some(direct) = direct {
                         self.ended(Ended::Direct(direct));
                     }
-                    if let Some(action) = self.birthday.established(id, peer, remote, now) {
+                    if let Some(action) =
+                        self.birthday
+                            .established(id, peer, remote, local.as_ref(), now)
+                    {
                         let _ = self.birthday_action(action);
                     }
                 }

@@ -335,23 +335,33 @@ impl Birthday {
         connection: ConnectionId,
         peer: PeerId,
         remote: &Multiaddr,
+        local: Option<&Multiaddr>,
         now: Instant,
     ) -> Option<Action> {
         if let Some(relayed) = self.relayed.get_mut(&peer) {
             relayed.direct = true;
         }
         let mine = self.dials.remove(&connection).is_some();
-        let winner = mine.then(|| match self.attempts.get(&peer).map(|a| a.role) {
-            Some(Role::Easy) => QuicAddr::parse(remote).ok().map(|q| q.socket.port()),
-            _ => self
+        let role = self.attempts.get(&peer).map(|a| a.role);
+        let winner = match role {
+            Some(Role::Easy) if mine => QuicAddr::parse(remote).ok().map(|q| q.socket.port()),
+            // The hard side's socket: the one its own dial left from, or the
+            // fresh socket that accepted the easy side's probe.
+            Some(Role::Hard) => self
                 .sockets
                 .first_source(connection)
-                .map(|local| local.port()),
-        });
+                .or_else(|| {
+                    local
+                        .and_then(|l| QuicAddr::parse(l).ok())
+                        .map(|q| q.socket)
+                })
+                .map(|socket| socket.port()),
+            _ => None,
+        };
         let outcome = AttemptOutcome::Direct {
             address: remote.clone(),
         };
-        self.end(peer, outcome, winner.flatten(), now)
+        self.end(peer, outcome, winner, now)
     }
 
     /// A birthday dial failed (or was cancelled).
