@@ -11,7 +11,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::{net::UdpSocket, time::Duration};
+use std::{
+    net::UdpSocket,
+    sync::atomic::{AtomicU16, Ordering},
+    time::Duration,
+};
 
 use libp2p::Multiaddr;
 use punchport::{PortRange, QuicAddr};
@@ -38,13 +42,17 @@ pub enum ScenarioError {
 }
 
 /// A free loopback UDP port outside `range`: the stand-in for 443.
+///
+/// It comes from below Linux's ephemeral range (32768-60999 by default),
+/// where no socket bound to port 0 lands, and no two calls of one process
+/// return the same port: between this check and the peer's bind, no other
+/// socket of the tests running beside it can take the port.
 pub fn decoy_port(range: PortRange) -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 24000 + (std::process::id() % 40) as u16 * 200;
     loop {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(0);
-        if port != 0 && !range.contains(port) {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 200;
+        if !range.contains(port) && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }

@@ -2,7 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{net::UdpSocket, pin::Pin, time::Duration};
+use std::{
+    net::UdpSocket,
+    pin::Pin,
+    sync::atomic::{AtomicU16, Ordering},
+    time::Duration,
+};
 
 use futures::future::poll_fn;
 use libp2p_core::{
@@ -35,16 +40,34 @@ async fn new_address(transport: &mut Transport) -> QuicAddr {
 }
 
 /// `len` consecutive free loopback ports, held by the returned sockets.
+///
+/// The ports come from below Linux's ephemeral range (32768-60999 by
+/// default, `net.ipv4.ip_local_port_range`), where no socket bound to port 0
+/// lands, and each call of this process gets its own block: a port a test
+/// drops to let the transport bind it cannot be taken in between by the
+/// ephemeral sockets or the ranges of the tests running beside it.
 fn hold_free_ports(len: u16) -> (PortRange, Vec<UdpSocket>) {
-    let mut start = 45000 + (std::process::id() % 2000) as u16 * 5;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    // A block of 200 ports per process id, so that test binaries running at
+    // once (other crates' tests) do not meet either.
+    let base = 12000 + (std::process::id() % 80) as u16 * 200;
     loop {
-        let held: Vec<_> = (start..start + len)
+        let start = base + NEXT.fetch_add(len, Ordering::Relaxed);
+        let end = start + len - 1;
+        assert!(
+            end < ephemeral_low && end < base + 200,
+            "no free block of {len} ports left below the ephemeral range"
+        );
+        let held: Vec<_> = (start..=end)
             .map_while(|port| UdpSocket::bind(("127.0.0.1", port)).ok())
             .collect();
         if held.len() == usize::from(len) {
-            return (PortRange::new(start, start + len - 1).unwrap(), held);
+            return (PortRange::new(start, end).unwrap(), held);
         }
-        start += len;
     }
 }
 
