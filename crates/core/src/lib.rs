@@ -18,6 +18,7 @@ mod family;
 mod punch;
 mod range;
 mod sockets;
+pub mod wire;
 
 pub use addr::{AddrError, AddrErrorReason, QuicAddr, is_quic_addr, is_routable};
 pub use family::Family;
