@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::forwarder::{End, Forwarder};
 use crate::kube::RouterKind;
 use crate::lab::{Lab, Teardown};
-use crate::nat::{self, Nat};
+use crate::nat::{self, Input, Nat};
 use crate::netns::{self, NAME_PREFIX, ip_in};
-use crate::node::{Host, Router};
+use crate::node::{Host, Router, RouterParts};
 use crate::plan::{self, GATEWAY, Lan, RELAY_IPS};
 use crate::{Error, link};
 
@@ -54,6 +54,13 @@ struct RouterSpec {
     name: String,
     kind: RouterKind,
     hosts: usize,
+    input: Option<Input>,
+}
+
+impl RouterSpec {
+    fn input(&self) -> Input {
+        self.input.unwrap_or_else(|| self.kind.default_input())
+    }
 }
 
 impl LabBuilder {
@@ -70,7 +77,38 @@ impl LabBuilder {
             name: name.into(),
             kind: kind.into(),
             hosts: 1,
+            input: None,
         });
+        self
+    }
+
+    /// Sets what the router added last does with unsolicited packets from
+    /// the internet addressed to itself: [`Input::Accept`] makes it "open",
+    /// like a plain Linux box or a Kubernetes node (conntrack entry and ICMP
+    /// port unreachable); [`Input::Drop`] drops them before conntrack sees
+    /// them through. Without this call the router uses its kind's
+    /// [`default_input`](RouterKind::default_input) ([`Input::Drop`] for
+    /// every kind today).
+    ///
+    /// ```no_run
+    /// use natlab::{Input, KubeNode, Lab, Nat};
+    ///
+    /// let lab = Lab::builder()
+    ///     .router("a", Nat::PortRestricted)
+    ///     .input(Input::Accept)
+    ///     .router("k", KubeNode::MASQUERADE)
+    ///     .input(Input::Accept)
+    ///     .build()?;
+    /// assert!(lab.router("a").accepts_unsolicited());
+    /// # Ok::<(), natlab::Error>(())
+    /// ```
+    pub fn input(mut self, input: Input) -> Self {
+        match self.routers.last_mut() {
+            Some(router) => router.input = Some(input),
+            None => self
+                .problems
+                .push("`input` must follow a `router`".to_owned()),
+        }
         self
     }
 
@@ -495,21 +533,26 @@ impl Construction {
             ));
         }
 
+        let input = spec.input();
         let ruleset = match spec.kind {
-            RouterKind::Nat(kind) => nat::router_ruleset(kind, wan, &lan.hosts),
-            RouterKind::Kube(kube) => {
-                nat::kube_ruleset(kube, (lan.network, lan.prefix), plan::KUBE_CLUSTER_CIDR)
-            }
+            RouterKind::Nat(kind) => nat::router_ruleset(kind, wan, &lan.hosts, input),
+            RouterKind::Kube(kube) => nat::kube_ruleset(
+                kube,
+                (lan.network, lan.prefix),
+                plan::KUBE_CLUSTER_CIDR,
+                input,
+            ),
         };
         netns::load_nft(&namespace, &ruleset)?;
-        Ok(Router::new(
-            spec.name.clone(),
+        Ok(Router::new(RouterParts {
+            name: spec.name.clone(),
             namespace,
-            spec.kind,
-            wan,
-            (lan.router, lan.prefix),
+            kind: spec.kind,
+            input,
+            wan_ip: wan,
+            lan: (lan.router, lan.prefix),
             hosts,
-            Arc::clone(&self.teardown.registry),
-        ))
+            registry: Arc::clone(&self.teardown.registry),
+        }))
     }
 }

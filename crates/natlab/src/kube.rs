@@ -8,8 +8,10 @@
 //! `masquerade fully-random` or plain `masquerade`. Calico Felix, kube-router,
 //! ip-masq-agent and Antrea write the same rule in iptables form
 //! (`-j MASQUERADE --random-fully`). Filtering is the lab's usual Linux
-//! router: replies only, unsolicited WAN input dropped before conntrack
-//! confirms it.
+//! router: replies only, and unsolicited WAN input dropped before conntrack
+//! confirms it, unless the router is built open ([`Input::Accept`], as a
+//! real node whose `INPUT` policy is `ACCEPT`; the default is
+//! [`KubeNode::DEFAULT_INPUT`]).
 //!
 //! With a [`punch_exemption`](KubeNode::punch_exemption) the router also
 //! loads [`exemption_ruleset`]: table `ip punchport`, a NAT chain at
@@ -26,7 +28,7 @@ use std::fmt;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use crate::Nat;
+use crate::{Input, Nat};
 
 /// An inclusive range of UDP ports, written `first-last` (nftables syntax).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,6 +107,18 @@ impl KubeNode {
         punch_exemption: None,
     };
 
+    /// What a Kubernetes-node router does with unsolicited input unless the
+    /// builder says otherwise ([`LabBuilder::input`]); see
+    /// [`RouterKind::default_input`].
+    ///
+    /// A real node's `INPUT` policy is `ACCEPT`, so [`Input::Accept`] is the
+    /// realistic value; the lab keeps [`Input::Drop`] for now so that
+    /// existing tests and benchmarks keep their behaviour. Flipping every
+    /// Kubernetes node in the lab to open is this one line.
+    ///
+    /// [`LabBuilder::input`]: crate::LabBuilder::input
+    pub const DEFAULT_INPUT: Input = Input::Drop;
+
     /// The same node with the SNAT exemption for UDP source `ports`
     /// installed ahead of the CNI's rule.
     pub const fn exempt(self, ports: PortRange) -> Self {
@@ -174,6 +188,19 @@ impl RouterKind {
     /// Whether hosts behind the router have private addresses.
     pub fn translates(self) -> bool {
         self.nat().translates()
+    }
+
+    /// What a router of this kind does with unsolicited packets addressed
+    /// to itself unless [`LabBuilder::input`](crate::LabBuilder::input)
+    /// says otherwise: [`Input::Drop`] for every classic [`Nat`], and
+    /// [`KubeNode::DEFAULT_INPUT`] (also [`Input::Drop`] today) for a
+    /// Kubernetes node. To make every Kubernetes node open by default,
+    /// change that constant.
+    pub fn default_input(self) -> Input {
+        match self {
+            RouterKind::Nat(_) => Input::Drop,
+            RouterKind::Kube(_) => KubeNode::DEFAULT_INPUT,
+        }
     }
 }
 
@@ -272,6 +299,19 @@ mod tests {
         assert_eq!(
             RouterKind::from(Nat::Symmetric).to_string(),
             Nat::Symmetric.to_string()
+        );
+    }
+
+    #[test]
+    fn every_kind_drops_unsolicited_input_by_default() {
+        assert_eq!(
+            RouterKind::from(Nat::PortRestricted).default_input(),
+            Input::Drop
+        );
+        assert_eq!(RouterKind::from(Nat::Firewall).default_input(), Input::Drop);
+        assert_eq!(
+            RouterKind::from(KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS)).default_input(),
+            KubeNode::DEFAULT_INPUT
         );
     }
 

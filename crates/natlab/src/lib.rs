@@ -80,6 +80,56 @@
 //! The [`kube`] module lists the rules a Kubernetes node loads; `src/nat.rs`
 //! tabulates mapping, filtering and rules for every kind.
 //!
+//! # Open routers
+//!
+//! By default every router drops unsolicited packets from the internet
+//! that are addressed to itself, before conntrack confirms them
+//! ([`Input::Drop`]). Each kind also comes open, with
+//! [`.input(Input::Accept)`](LabBuilder::input), like a plain Linux box or
+//! a Kubernetes node whose `INPUT` policy is `ACCEPT`: such a router
+//! confirms an `[UNREPLIED]` conntrack entry for each unsolicited packet and
+//! answers ICMP port unreachable (a connected UDP socket's `recv` then
+//! fails with `ConnectionRefused`). An early punch packet therefore takes
+//! the reply tuple the inside host's own flow needs, and the kernel maps
+//! that flow to another source port: the conntrack clash (see [`Input`]).
+//! [`Router::accepts_unsolicited`] tells which a router is;
+//! [`RouterKind::default_input`] holds each kind's default, and
+//! [`KubeNode::DEFAULT_INPUT`] is the one line that makes every Kubernetes
+//! node open.
+//!
+//! ```no_run
+//! use natlab::{Input, Lab, Nat};
+//!
+//! let lab = Lab::builder()
+//!     .router("a", Nat::PortRestricted)
+//!     .input(Input::Accept)
+//!     .router("b", Nat::PortRestricted) // drops, the default
+//!     .build()?;
+//! # Ok::<(), natlab::Error>(())
+//! ```
+//!
+//! # Hops and TTLs
+//!
+//! Two routing hops separate a host behind a router from every other node:
+//! its own router and the internet namespace. Delayed links do not count:
+//! their forwarder copies packets unchanged. A node receives a packet
+//! addressed to itself without a further hop, while a router forwarding a
+//! packet to a host behind it is one. So for a packet from a host behind a
+//! router:
+//!
+//! | IP TTL | how far it gets |
+//! | --- | --- |
+//! | 1 | dies at the host's own router (time exceeded); no mapping is created |
+//! | 2 | leaves the own router (its NAT mapping is created) and dies in the internet namespace; it still reaches the relay and public hosts, which hang off the internet directly |
+//! | 3 | reaches the far router itself (its `input` chain), not the hosts behind it |
+//! | 4 | reaches hosts behind the far router |
+//!
+//! TTL 2 is therefore the only value that leaves a host's own router but
+//! does not reach the other router: the remedy for the conntrack clash
+//! (each side first sends one packet with TTL 2 to the other's public
+//! address, e.g. with `UdpSocket::set_ttl(2)`, then back to 64) needs
+//! exactly 2 in the lab.
+//!
 //! # Links
 //!
 //! Without delay a WAN link is a veth pair. With
@@ -115,7 +165,7 @@ pub use error::{Error, Unavailable};
 pub use kube::{KubeNode, PUNCH_PORTS, PortRange, RouterKind, exemption_ruleset};
 pub use lab::Lab;
 pub use nat::{
-    MAX_REWRITING_HOSTS, Nat, REWRITTEN_PORTS_END, REWRITTEN_PORTS_START, rewritten_port,
+    Input, MAX_REWRITING_HOSTS, Nat, REWRITTEN_PORTS_END, REWRITTEN_PORTS_START, rewritten_port,
 };
 pub use netns::run_in_namespace;
 pub use node::{Host, Router};

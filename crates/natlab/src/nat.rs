@@ -18,6 +18,15 @@
 //! Every kind loads the same filter chains: from the WAN only replies get
 //! through (plus learnt mappings for the cone kinds).
 //!
+//! Every kind also comes "open" ([`Input::Accept`], set with
+//! [`LabBuilder::input`](crate::LabBuilder::input)): the router then accepts
+//! unsolicited packets addressed to itself, as a plain Linux box does
+//! (conntrack confirms an `[UNREPLIED]` entry for each, and the kernel answers
+//! ICMP port unreachable). Only the `input` chain differs; what is forwarded
+//! to the hosts is filtered the same way. By default ([`Input::Drop`], see
+//! [`RouterKind::default_input`](crate::RouterKind::default_input)) such
+//! packets are dropped before conntrack confirms them.
+//!
 //! [`RouterKind::Kube`]: crate::RouterKind::Kube
 
 use std::fmt;
@@ -30,10 +39,11 @@ use crate::kube::{self, KubeNode};
 ///
 /// Mapping is how the router picks the external `ip:port` for an inside
 /// socket; filtering is which inbound packets it lets through to that
-/// socket. All kinds drop unsolicited inbound packets addressed to the
-/// router itself in the `input` chain, before conntrack confirms them, so an
-/// early punch packet cannot create a conntrack entry that collides with the
-/// inside host's own outbound flow later.
+/// socket. By default all kinds drop unsolicited inbound packets addressed
+/// to the router itself in the `input` chain, before conntrack confirms
+/// them, so an early punch packet cannot create a conntrack entry that
+/// collides with the inside host's own outbound flow later; with
+/// [`Input::Accept`] they accept them instead (see [`Input`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Nat {
     /// Endpoint-independent mapping, address-and-port-dependent filtering,
@@ -82,6 +92,54 @@ impl fmt::Display for Nat {
     }
 }
 
+/// What a router does with unsolicited packets from the internet that are
+/// addressed to the router itself (its WAN address, at a port no mapping
+/// forwards to a host), in its `input` chain.
+///
+/// Every [`Nat`] and [`KubeNode`] comes in both variants; choose one with
+/// [`LabBuilder::input`](crate::LabBuilder::input), and see the default of
+/// each kind in [`RouterKind::default_input`](crate::RouterKind::default_input).
+///
+/// The difference matters for hole punching. An open router that receives a
+/// peer's early punch packet `peer:p -> wan:40000` confirms a conntrack
+/// entry for it (`[UNREPLIED]`) and answers ICMP port unreachable. When the
+/// inside host then sends from port 40000 to `peer:p`, the source NAT's
+/// natural reply tuple `peer:p -> wan:40000` is already taken by that entry,
+/// so the kernel maps the host's flow to another port, and the punch misses
+/// ("the conntrack clash"). A packet with a TTL just large enough to leave
+/// the host's own router first opens the mapping and avoids it; see the
+/// crate docs, "Hops and TTLs".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Input {
+    /// Unsolicited WAN packets to the router die in its `input` chain before
+    /// conntrack confirms them: no conntrack entry, no ICMP answer
+    /// (`iifname "wan0" ct state established,related accept;
+    /// iifname "wan0" drop`). The lab's default.
+    #[default]
+    Drop,
+    /// Unsolicited WAN packets to the router are accepted, as a plain Linux
+    /// box (or a Kubernetes node, whose `INPUT` policy is `ACCEPT`) does:
+    /// conntrack confirms an `[UNREPLIED]` entry for each, and the kernel
+    /// answers ICMP port unreachable (ICMPv6 for IPv6) when nothing listens.
+    Accept,
+}
+
+impl Input {
+    /// Whether unsolicited packets to the router are accepted.
+    pub fn accepts(self) -> bool {
+        self == Input::Accept
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Input::Drop => "drops unsolicited input",
+            Input::Accept => "accepts unsolicited input",
+        })
+    }
+}
+
 /// First inside port of the range a [`Nat::PortRewriting`] router maps.
 pub const REWRITTEN_PORTS_START: u16 = 40000;
 /// Last inside port of the range a [`Nat::PortRewriting`] router maps.
@@ -109,8 +167,9 @@ pub fn rewritten_port(host_index: usize, inside_port: u16) -> Option<u16> {
 }
 
 /// The nftables ruleset for a router of kind `nat` with WAN address `wan`
-/// and the given hosts on its LAN (in host index order).
-pub(crate) fn router_ruleset(nat: Nat, wan: Ipv4Addr, hosts: &[Ipv4Addr]) -> String {
+/// and the given hosts on its LAN (in host index order), treating
+/// unsolicited input as `input` says.
+pub(crate) fn router_ruleset(nat: Nat, wan: Ipv4Addr, hosts: &[Ipv4Addr], input: Input) -> String {
     let cone = matches!(nat, Nat::FullCone | Nat::RestrictedCone);
     let mut rules = String::from("table ip natlab {\n");
 
@@ -148,7 +207,7 @@ pub(crate) fn router_ruleset(nat: Nat, wan: Ipv4Addr, hosts: &[Ipv4Addr]) -> Str
         rules.push_str("  }\n");
     }
 
-    filter_chains(&mut rules, cone);
+    filter_chains(&mut rules, cone, input);
 
     match nat {
         Nat::FullCone => {
@@ -209,17 +268,12 @@ pub(crate) fn router_ruleset(nat: Nat, wan: Ipv4Addr, hosts: &[Ipv4Addr]) -> Str
     rules
 }
 
-/// Appends the `input` and `forward` filter chains every translating kind
-/// shares: from the WAN, only replies (and, for cone kinds, packets to a
-/// learnt mapping) get through.
-fn filter_chains(rules: &mut String, cone: bool) {
-    // Unsolicited packets to the router itself die here, before conntrack
-    // confirms them.
-    rules.push_str(
-        "  chain input {\n    type filter hook input priority filter; policy accept;\n    \
-         iifname \"wan0\" ct state established,related accept\n    \
-         iifname \"wan0\" drop\n  }\n",
-    );
+/// Appends the `input` and `forward` filter chains every kind shares: from
+/// the WAN, only replies (and, for cone kinds, packets to a learnt mapping)
+/// are forwarded; unsolicited packets to the router itself are dropped or
+/// accepted as `input` says.
+fn filter_chains(rules: &mut String, cone: bool, input: Input) {
+    rules.push_str(&input_chain(input, ""));
 
     rules.push_str(
         "  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
@@ -231,6 +285,23 @@ fn filter_chains(rules: &mut String, cone: bool) {
     rules.push_str("    iifname \"wan0\" drop\n  }\n");
 }
 
+/// The `input` chain: with [`Input::Drop`], unsolicited packets to the
+/// router itself die here, before conntrack confirms them; with
+/// [`Input::Accept`] the chain lets everything in, as the policy of a plain
+/// Linux box does. `extra` holds rules that go first (IPv6's neighbour
+/// discovery).
+pub(crate) fn input_chain(input: Input, extra: &str) -> String {
+    let mut chain = format!(
+        "  chain input {{\n    type filter hook input priority filter; policy accept;\n{extra}    \
+         iifname \"wan0\" ct state established,related accept\n"
+    );
+    if input == Input::Drop {
+        chain.push_str("    iifname \"wan0\" drop\n");
+    }
+    chain.push_str("  }\n");
+    chain
+}
+
 /// The nftables ruleset for a Kubernetes node whose pods use `pod_subnet`:
 /// the lab's filter chains (table `ip natlab`, as for every kind), the
 /// CNI's masquerade table, and the exemption table if there is one.
@@ -238,9 +309,10 @@ pub(crate) fn kube_ruleset(
     kube: KubeNode,
     pod_subnet: (Ipv4Addr, u8),
     cluster: (Ipv4Addr, u8),
+    input: Input,
 ) -> String {
     let mut rules = String::from("table ip natlab {\n");
-    filter_chains(&mut rules, false);
+    filter_chains(&mut rules, false, input);
     rules.push_str("}\n");
     rules.push_str(&kube::cni_ruleset(kube.random_fully, pod_subnet, cluster));
     if let Some(ports) = kube.punch_exemption {
@@ -265,21 +337,60 @@ mod tests {
         assert_eq!(rewritten_port(MAX_REWRITING_HOSTS, 443), None);
     }
 
+    const KINDS: [Nat; 6] = [
+        Nat::PortRestricted,
+        Nat::PortRewriting,
+        Nat::FullCone,
+        Nat::RestrictedCone,
+        Nat::Symmetric,
+        Nat::Firewall,
+    ];
+
+    /// The text of chain `name` in `rules`.
+    fn chain<'a>(rules: &'a str, name: &str) -> &'a str {
+        let start = rules
+            .find(&format!("chain {name} {{"))
+            .unwrap_or_else(|| panic!("no chain {name} in {rules}"));
+        let end = rules[start..]
+            .find("  }\n")
+            .map_or(rules.len(), |end| start + end);
+        &rules[start..end]
+    }
+
     #[test]
     fn every_kind_drops_unsolicited_input() {
         let wan = Ipv4Addr::new(198, 51, 100, 1);
-        for nat in [
-            Nat::PortRestricted,
-            Nat::PortRewriting,
-            Nat::FullCone,
-            Nat::RestrictedCone,
-            Nat::Symmetric,
-            Nat::Firewall,
-        ] {
-            let rules = router_ruleset(nat, wan, &[Ipv4Addr::new(10, 1, 0, 10)]);
-            assert!(rules.contains("iifname \"wan0\" drop"), "{nat}: {rules}");
+        for nat in KINDS {
+            let rules = router_ruleset(nat, wan, &[Ipv4Addr::new(10, 1, 0, 10)], Input::Drop);
+            let input = chain(&rules, "input");
+            assert!(input.contains("iifname \"wan0\" drop"), "{nat}: {rules}");
             assert_eq!(rules.contains("snat"), nat.translates(), "{nat}: {rules}");
         }
+    }
+
+    #[test]
+    fn open_kinds_accept_unsolicited_input_and_still_filter_what_they_forward() {
+        let wan = Ipv4Addr::new(198, 51, 100, 1);
+        let hosts = [Ipv4Addr::new(10, 1, 0, 10)];
+        let drop_line = "    iifname \"wan0\" drop\n  }\n  chain forward";
+        for nat in KINDS {
+            let open = router_ruleset(nat, wan, &hosts, Input::Accept);
+            assert!(!chain(&open, "input").contains("drop"), "{nat}: {open}");
+            assert!(
+                chain(&open, "forward").contains("iifname \"wan0\" drop"),
+                "{nat}: {open}"
+            );
+            // Nothing but the input chain's drop differs.
+            let closed = router_ruleset(nat, wan, &hosts, Input::Drop);
+            assert!(closed.contains(drop_line), "{nat}: {closed}");
+            assert_eq!(closed.replace(drop_line, "  }\n  chain forward"), open);
+        }
+        let pod = (Ipv4Addr::new(10, 1, 0, 0), 24);
+        let cluster = (Ipv4Addr::new(10, 0, 0, 0), 8);
+        let kube = kube_ruleset(KubeNode::FULLY_RANDOM, pod, cluster, Input::Accept);
+        assert!(!chain(&kube, "input").contains("drop"), "{kube}");
+        assert!(Input::Accept.accepts() && !Input::Drop.accepts());
+        assert_eq!(Input::default(), Input::Drop);
     }
 
     #[test]
@@ -287,11 +398,12 @@ mod tests {
         let pod = (Ipv4Addr::new(10, 1, 0, 0), 24);
         let cluster = (Ipv4Addr::new(10, 0, 0, 0), 8);
         for kube in [KubeNode::MASQUERADE, KubeNode::FULLY_RANDOM] {
-            let rules = kube_ruleset(kube, pod, cluster);
-            assert!(rules.contains("iifname \"wan0\" drop"), "{kube}: {rules}");
+            let rules = kube_ruleset(kube, pod, cluster, Input::Drop);
+            let input = chain(&rules, "input");
+            assert!(input.contains("iifname \"wan0\" drop"), "{kube}: {rules}");
             assert!(rules.contains("table ip flannel-ipv4"), "{kube}: {rules}");
             assert!(!rules.contains("table ip punchport"), "{kube}: {rules}");
-            let exempt = kube_ruleset(kube.exempt(kube::PUNCH_PORTS), pod, cluster);
+            let exempt = kube_ruleset(kube.exempt(kube::PUNCH_PORTS), pod, cluster, Input::Drop);
             assert!(exempt.ends_with(&kube::exemption_ruleset(cluster, kube::PUNCH_PORTS)));
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::conntrack::{self, Flow};
 use crate::netns::{self, run_in_namespace};
 use crate::process::{Process, Registry};
-use crate::{Error, Nat, RouterKind};
+use crate::{Error, Input, Nat, RouterKind};
 
 /// A machine in the lab: the relay, a public host, or a host behind a router.
 #[derive(Debug)]
@@ -93,6 +93,7 @@ pub struct Router {
     name: String,
     namespace: String,
     kind: RouterKind,
+    input: Input,
     wan_ip: Ipv4Addr,
     lan_ip: Ipv4Addr,
     lan_prefix: u8,
@@ -100,20 +101,35 @@ pub struct Router {
     registry: Arc<Registry>,
 }
 
+/// Everything the builder knows about a router it has built.
+pub(crate) struct RouterParts {
+    pub(crate) name: String,
+    pub(crate) namespace: String,
+    pub(crate) kind: RouterKind,
+    pub(crate) input: Input,
+    pub(crate) wan_ip: Ipv4Addr,
+    pub(crate) lan: (Ipv4Addr, u8),
+    pub(crate) hosts: Vec<Host>,
+    pub(crate) registry: Arc<Registry>,
+}
+
 impl Router {
-    pub(crate) fn new(
-        name: String,
-        namespace: String,
-        kind: RouterKind,
-        wan_ip: Ipv4Addr,
-        (lan_ip, lan_prefix): (Ipv4Addr, u8),
-        hosts: Vec<Host>,
-        registry: Arc<Registry>,
-    ) -> Self {
+    pub(crate) fn new(parts: RouterParts) -> Self {
+        let RouterParts {
+            name,
+            namespace,
+            kind,
+            input,
+            wan_ip,
+            lan: (lan_ip, lan_prefix),
+            hosts,
+            registry,
+        } = parts;
         Self {
             name,
             namespace,
             kind,
+            input,
             wan_ip,
             lan_ip,
             lan_prefix,
@@ -144,6 +160,19 @@ impl Router {
     /// [`KubeNode`](crate::KubeNode).
     pub fn kind(&self) -> RouterKind {
         self.kind
+    }
+
+    /// What the router does with unsolicited packets from the internet
+    /// addressed to itself (see [`Input`]).
+    pub fn input(&self) -> Input {
+        self.input
+    }
+
+    /// Whether the router is "open": it accepts unsolicited packets
+    /// addressed to itself, confirming a conntrack entry for each and
+    /// answering ICMP port unreachable ([`Input::Accept`]).
+    pub fn accepts_unsolicited(&self) -> bool {
+        self.input.accepts()
     }
 
     /// The router's public address; hosts behind a NAT share it.

@@ -1,0 +1,340 @@
+//! "Open" routers, which accept unsolicited packets addressed to themselves
+//! as a plain Linux box does, next to the lab's default dropping routers:
+//! what they answer, the conntrack clash they cause for a simultaneous
+//! punch, the low-TTL remedy, and how many hops a TTL must cover in the lab.
+//! Proven with plain UDP sockets and the routers' conntrack tables.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::thread::sleep;
+use std::time::Duration;
+
+use common::{SILENCE, recv, send};
+use natlab::require_lab;
+use natlab::{Flow, Host, Input, KubeNode, Lab, Nat, PUNCH_PORTS, Router, RouterKind};
+
+const ANY: [u8; 4] = [0, 0, 0, 0];
+/// The punch port both peers bind and advertise.
+const PUNCH_PORT: u16 = 40000;
+/// How long B sends after A in a "simultaneous" exchange: A's packet is at
+/// B's router by then (the links have no delay).
+const B_LAGS: Duration = Duration::from_millis(2);
+/// The IP TTL of the remedy's first packet: enough to leave the sender's
+/// own router, too little to reach the other router.
+const LOW_TTL: u32 = 2;
+/// The TTL the sockets use otherwise (Linux's default).
+const NORMAL_TTL: u32 = 64;
+
+fn build(builder: natlab::LabBuilder) -> Lab {
+    builder.build().expect("build lab")
+}
+
+fn addr(ip: IpAddr, port: u16) -> SocketAddr {
+    SocketAddr::new(ip, port)
+}
+
+/// Every router kind: the classic ones and the Kubernetes nodes.
+fn every_kind() -> Vec<RouterKind> {
+    let mut kinds: Vec<RouterKind> = [
+        Nat::PortRestricted,
+        Nat::PortRewriting,
+        Nat::FullCone,
+        Nat::RestrictedCone,
+        Nat::Symmetric,
+        Nat::Firewall,
+    ]
+    .into_iter()
+    .map(RouterKind::from)
+    .collect();
+    kinds.extend(
+        [
+            KubeNode::MASQUERADE,
+            KubeNode::FULLY_RANDOM,
+            KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS),
+        ]
+        .map(RouterKind::from),
+    );
+    kinds
+}
+
+/// A lab with one router of every kind, each treating unsolicited input as
+/// `input` says (routers `ra`, `rb`, ... in [`every_kind`] order).
+fn lab_of_every_kind(input: Input) -> Lab {
+    let mut builder = Lab::builder();
+    for (index, kind) in every_kind().into_iter().enumerate() {
+        let letter = char::from(b'a' + u8::try_from(index).expect("few kinds"));
+        builder = builder.router(format!("r{letter}"), kind).input(input);
+    }
+    build(builder)
+}
+
+/// Sends one unsolicited datagram from a fresh, connected relay socket to
+/// `router`'s WAN address at the punch port; returns the socket's address
+/// and what its next receive (within [`SILENCE`]) reports.
+fn probe(relay: &Host, router: &Router) -> (SocketAddr, std::io::Result<usize>) {
+    let socket = relay.bind_udp((relay.ip(), 0)).expect("bind");
+    socket
+        .connect(addr(router.wan_ip(), PUNCH_PORT))
+        .expect("connect");
+    socket.send(b"unsolicited").expect("send");
+    socket.set_read_timeout(Some(SILENCE)).expect("timeout");
+    let answer = socket.recv(&mut [0; 64]);
+    (socket.local_addr().expect("local address"), answer)
+}
+
+/// The router's conntrack entries whose original direction came from
+/// `src` to `dst`.
+fn entries_from(router: &Router, src: SocketAddr, dst: SocketAddr) -> Vec<Flow> {
+    router
+        .conntrack()
+        .expect("conntrack")
+        .into_iter()
+        .filter(|flow| flow.original.src == src && flow.original.dst == dst)
+        .collect()
+}
+
+/// The conntrack entry of the flow from `inside` to `remote`.
+fn flow(router: &Router, inside: SocketAddr, remote: SocketAddr) -> Flow {
+    let flows = router.conntrack().expect("conntrack");
+    flows
+        .iter()
+        .find(|flow| flow.original.src == inside && flow.original.dst == remote)
+        .copied()
+        .unwrap_or_else(|| panic!("no flow {inside} -> {remote} in {flows:#?}"))
+}
+
+#[test]
+fn open_routers_of_every_kind_track_an_unsolicited_packet_and_answer_port_unreachable() {
+    require_lab!();
+    let lab = lab_of_every_kind(Input::Accept);
+    let relay = lab.relay();
+    for router in lab.routers() {
+        assert!(router.accepts_unsolicited(), "{}", router.kind());
+        assert_eq!(router.input(), Input::Accept);
+        let (from, answer) = probe(relay, router);
+        let error = answer.expect_err("an ICMP error, not a datagram");
+        assert_eq!(
+            error.kind(),
+            ErrorKind::ConnectionRefused,
+            "{}: ICMP port unreachable expected, got {error}",
+            router.kind()
+        );
+        let external = addr(router.wan_ip(), PUNCH_PORT);
+        let entries = entries_from(router, from, external);
+        assert_eq!(entries.len(), 1, "{}: {entries:?}", router.kind());
+        assert!(
+            !entries[0].replied && !entries[0].assured,
+            "{}: [UNREPLIED] expected: {:?}",
+            router.kind(),
+            entries[0]
+        );
+    }
+}
+
+#[test]
+fn dropping_routers_of_every_kind_stay_silent_and_track_nothing() {
+    require_lab!();
+    let lab = lab_of_every_kind(Input::Drop);
+    let relay = lab.relay();
+    for router in lab.routers() {
+        assert!(!router.accepts_unsolicited(), "{}", router.kind());
+        let (from, answer) = probe(relay, router);
+        let error = answer.expect_err("silence, not a datagram");
+        assert!(
+            matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "{}: silence expected, got {error}",
+            router.kind()
+        );
+        let external = addr(router.wan_ip(), PUNCH_PORT);
+        let entries = entries_from(router, from, external);
+        assert!(entries.is_empty(), "{}: {entries:?}", router.kind());
+    }
+}
+
+#[test]
+fn the_default_input_of_every_kind_is_drop() {
+    require_lab!();
+    let mut builder = Lab::builder();
+    for (index, kind) in every_kind().into_iter().enumerate() {
+        builder = builder.router(format!("d{index}x"), kind);
+    }
+    let lab = build(builder);
+    for router in lab.routers() {
+        assert_eq!(router.input(), router.kind().default_input());
+        assert_eq!(router.input(), Input::Drop, "{}", router.kind());
+    }
+}
+
+/// Two hosts `a0` and `b0` behind port-restricted routers `a` and `b`,
+/// both treating unsolicited input as `input` says, each with a socket on
+/// the punch port.
+struct Peers {
+    lab: Lab,
+    a: UdpSocket,
+    b: UdpSocket,
+}
+
+impl Peers {
+    fn new(input: Input) -> Self {
+        let lab = build(
+            Lab::builder()
+                .router("a", Nat::PortRestricted)
+                .input(input)
+                .router("b", Nat::PortRestricted)
+                .input(input),
+        );
+        let a = lab.host("a0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
+        let b = lab.host("b0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
+        Self { lab, a, b }
+    }
+
+    /// Where each peer advertises itself: its router's WAN address and the
+    /// punch port.
+    fn public(&self, router: &str) -> SocketAddr {
+        addr(self.lab.router(router).wan_ip(), PUNCH_PORT)
+    }
+
+    fn inside(&self, host: &str) -> SocketAddr {
+        addr(self.lab.host(host).ip(), PUNCH_PORT)
+    }
+
+    /// One packet from A to B's public address, then, [`B_LAGS`] later,
+    /// one from B to A's.
+    fn exchange_once(&self) {
+        send(&self.a, b"punch from a", self.public("b"));
+        sleep(B_LAGS);
+        send(&self.b, b"punch from b", self.public("a"));
+    }
+
+    /// Exchanges packets (A first, B [`B_LAGS`] later) for up to ten
+    /// rounds, until each has heard the other; returns whom each heard
+    /// from.
+    fn punch(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        let (mut a_heard, mut b_heard) = (None, None);
+        for _ in 0..10 {
+            self.exchange_once();
+            if let Some((_, from)) = recv(&self.a, Duration::from_millis(50)) {
+                a_heard = Some(from);
+            }
+            if let Some((_, from)) = recv(&self.b, Duration::from_millis(50)) {
+                b_heard = Some(from);
+            }
+            if a_heard.is_some() && b_heard.is_some() {
+                break;
+            }
+        }
+        (a_heard, b_heard)
+    }
+
+    /// The external address each router gave its host's flow to the other
+    /// peer.
+    fn mappings(&self) -> (SocketAddr, SocketAddr) {
+        let a = flow(self.lab.router("a"), self.inside("a0"), self.public("b"));
+        let b = flow(self.lab.router("b"), self.inside("b0"), self.public("a"));
+        (a.external(), b.external())
+    }
+}
+
+#[test]
+fn an_early_punch_packet_to_an_open_router_remaps_the_late_sides_flow() {
+    require_lab!();
+    let peers = Peers::new(Input::Accept);
+    let (a_public, b_public) = (peers.public("a"), peers.public("b"));
+    let (a_heard, b_heard) = peers.punch();
+
+    // A's first packet reached B's router before B had sent anything: the
+    // router accepted it and confirmed an entry A -> B:40000 ...
+    let router_b = peers.lab.router("b");
+    let early = entries_from(router_b, a_public, b_public);
+    assert_eq!(early.len(), 1, "{:#?}", router_b.conntrack());
+    assert!(!early[0].replied, "{:?}", early[0]);
+    // ... so B's own flow to A, whose natural reply tuple A -> B:40000 was
+    // taken, was mapped to another port.
+    let (a_mapped, b_mapped) = peers.mappings();
+    assert_eq!(a_mapped, a_public, "A, the early side, keeps its port");
+    assert_eq!(b_mapped.ip(), b_public.ip());
+    assert_ne!(b_mapped.port(), PUNCH_PORT, "B's flow was remapped");
+    // And the punch fails: A's packets hit B's router, B's come from a port
+    // A's router has no mapping for.
+    assert_eq!(a_heard, None, "A heard {a_heard:?}");
+    assert_eq!(b_heard, None, "B heard {b_heard:?}");
+}
+
+#[test]
+fn the_same_exchange_through_dropping_routers_keeps_both_ports_and_gets_through() {
+    require_lab!();
+    let peers = Peers::new(Input::Drop);
+    let (a_public, b_public) = (peers.public("a"), peers.public("b"));
+    let (a_heard, b_heard) = peers.punch();
+    assert_eq!(a_heard, Some(b_public), "A heard B from B's public address");
+    assert_eq!(b_heard, Some(a_public), "B heard A from A's public address");
+    assert_eq!(peers.mappings(), (a_public, b_public), "no remapping");
+    let router_b = peers.lab.router("b");
+    let inbound = entries_from(router_b, a_public, b_public);
+    assert!(inbound.is_empty(), "no entry from A's packet: {inbound:?}");
+}
+
+#[test]
+fn a_low_ttl_packet_first_keeps_both_ports_and_the_punch_gets_through_open_routers() {
+    require_lab!();
+    let peers = Peers::new(Input::Accept);
+    let (a_public, b_public) = (peers.public("a"), peers.public("b"));
+
+    for (socket, to) in [(&peers.a, b_public), (&peers.b, a_public)] {
+        socket.set_ttl(LOW_TTL).expect("low TTL");
+        send(socket, b"open my mapping", to);
+        socket.set_ttl(NORMAL_TTL).expect("normal TTL");
+        sleep(B_LAGS);
+    }
+    sleep(Duration::from_millis(20));
+    // Each low-TTL packet opened its sender's mapping and died before the
+    // other router.
+    assert_eq!(peers.mappings(), (a_public, b_public), "mappings opened");
+    for (router, from, to) in [("a", b_public, a_public), ("b", a_public, b_public)] {
+        let reached = entries_from(peers.lab.router(router), from, to);
+        assert!(reached.is_empty(), "{router}: {reached:?}");
+    }
+
+    let (a_heard, b_heard) = peers.punch();
+    assert_eq!(a_heard, Some(b_public), "A heard B from B's public address");
+    assert_eq!(b_heard, Some(a_public), "B heard A from A's public address");
+    assert_eq!(peers.mappings(), (a_public, b_public), "no remapping");
+}
+
+#[test]
+fn ttl_2_leaves_the_own_router_and_dies_before_the_far_one_which_ttl_3_reaches() {
+    require_lab!();
+    // Delayed links forward in userspace and must not count as hops.
+    for delay in [Duration::ZERO, Duration::from_millis(2)] {
+        let lab = build(
+            Lab::builder()
+                .router("a", Nat::PortRestricted)
+                .router("b", Nat::PortRestricted)
+                .input(Input::Accept)
+                .wan_delay(delay),
+        );
+        let (router_a, router_b) = (lab.router("a"), lab.router("b"));
+        let host = lab.host("a0");
+        let far = addr(router_b.wan_ip(), PUNCH_PORT);
+        let mut outcome = Vec::new();
+        for ttl in 1..=3_u16 {
+            let port = 41000 + ttl;
+            let socket = host.bind_udp((ANY, port)).expect("bind");
+            socket.set_ttl(u32::from(ttl)).expect("ttl");
+            send(&socket, b"how far", far);
+            sleep(Duration::from_millis(30) + 2 * delay);
+            let inside = addr(host.ip(), port);
+            let left = !entries_from(router_a, inside, far).is_empty();
+            let external = addr(router_a.wan_ip(), port);
+            let reached = !entries_from(router_b, external, far).is_empty();
+            outcome.push((ttl, left, reached));
+        }
+        assert_eq!(
+            outcome,
+            [(1, false, false), (2, true, false), (3, true, true)],
+            "(ttl, left its own router, reached the far router) with delay {delay:?}"
+        );
+    }
+}
