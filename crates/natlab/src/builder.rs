@@ -190,7 +190,7 @@ impl LabBuilder {
         };
 
         let internet = work.internet.clone();
-        work.add_namespace(&internet, true)?;
+        work.add_namespace(&internet, Role::Internet)?;
 
         let relay_ips: Vec<Ipv4Addr> = RELAY_IPS.to_vec();
         let relay = work.add_public_host("relay", &relay_ips)?;
@@ -341,6 +341,17 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// What a namespace is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The internet: forwards.
+    Internet,
+    /// A router: forwards, and counts packets and bytes per conntrack entry.
+    Router,
+    /// A host: neither.
+    Host,
+}
+
 /// A lab under construction; its [`Teardown`] undoes everything if building
 /// fails.
 struct Construction {
@@ -359,8 +370,11 @@ impl Construction {
     }
 
     /// Creates a namespace with loopback up, reverse path filtering and IPv6
-    /// off, and IPv4 forwarding on if `forwarding`.
-    fn add_namespace(&mut self, namespace: &str, forwarding: bool) -> Result<(), Error> {
+    /// off, IPv4 forwarding on for the internet and routers, and conntrack
+    /// accounting on for routers.
+    fn add_namespace(&mut self, namespace: &str, role: Role) -> Result<(), Error> {
+        let forwarding = role != Role::Host;
+        let accounting = role == Role::Router;
         netns::add(namespace)?;
         self.teardown.namespaces.push(namespace.to_owned());
         let mut settings = vec![
@@ -371,6 +385,9 @@ impl Construction {
         ];
         if forwarding {
             settings.push(("net.ipv4.ip_forward", "1"));
+        }
+        if accounting {
+            settings.push(("net.netfilter.nf_conntrack_acct", "1"));
         }
         netns::set_sysctls(namespace, &settings)?;
         ip_in(namespace, &["link", "set", "lo", "up"])?;
@@ -459,7 +476,7 @@ impl Construction {
 
     fn add_public_host(&mut self, name: &str, addresses: &[Ipv4Addr]) -> Result<Host, Error> {
         let namespace = self.namespace_for(&format!("h-{name}"));
-        self.add_namespace(&namespace, false)?;
+        self.add_namespace(&namespace, Role::Host)?;
         self.connect(&namespace, addresses, None, self.public_delay, None)?;
         Ok(Host::new(
             name.to_owned(),
@@ -471,7 +488,7 @@ impl Construction {
 
     fn add_router(&mut self, spec: &RouterSpec, wan: Ipv4Addr, lan: &Lan) -> Result<Router, Error> {
         let namespace = self.namespace_for(&format!("rt-{}", spec.name));
-        self.add_namespace(&namespace, true)?;
+        self.add_namespace(&namespace, Role::Router)?;
         let routed = (!spec.kind.translates()).then_some((lan.network, lan.prefix));
         self.connect(&namespace, &[wan], routed, self.wan_delay, self.wan_rate)?;
 
@@ -492,7 +509,7 @@ impl Construction {
         for (index, address) in lan.hosts.iter().enumerate() {
             let name = format!("{}{index}", spec.name);
             let host_namespace = self.namespace_for(&format!("h-{name}"));
-            self.add_namespace(&host_namespace, false)?;
+            self.add_namespace(&host_namespace, Role::Host)?;
             let port = format!("h{index}");
             ip_in(
                 &host_namespace,

@@ -14,6 +14,19 @@ pub struct Tuple {
     pub dst: SocketAddr,
 }
 
+/// Packets and bytes: one direction of a conntrack flow (with accounting
+/// on), or what a [`UdpCounter`](crate::UdpCounter) counted.
+///
+/// Bytes are whole IP packets as the network layer sees them: IP header,
+/// transport header and payload, without any link-layer header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Counts {
+    /// How many packets (for UDP, datagrams).
+    pub packets: u64,
+    /// How many bytes those packets had, IP headers included.
+    pub bytes: u64,
+}
+
 /// A UDP flow in a router's conntrack table.
 ///
 /// For a flow an inside host started, `original` is what the host sent
@@ -30,6 +43,16 @@ pub struct Flow {
     pub assured: bool,
     /// Whether a packet has passed in the reply direction (no `[UNREPLIED]`).
     pub replied: bool,
+    /// Packets and bytes seen in the original direction (`packets=` and
+    /// `bytes=` after the original tuple), or `None` if conntrack
+    /// accounting was off when the entry was created. Every lab router turns
+    /// accounting on (`net.netfilter.nf_conntrack_acct=1`). Bytes count
+    /// whole IP packets: a UDP datagram with a 100-byte payload counts 128
+    /// bytes over IPv4, 148 over IPv6.
+    pub original_counts: Option<Counts>,
+    /// Packets and bytes seen in the reply direction, like
+    /// [`original_counts`](Self::original_counts).
+    pub reply_counts: Option<Counts>,
 }
 
 impl Flow {
@@ -57,11 +80,18 @@ pub(crate) fn flush(namespace: &str) -> Result<(), Error> {
 
 /// Parses one line of `conntrack -L` output, e.g.
 /// `udp 17 29 src=10.1.0.10 dst=203.0.113.10 sport=40000 dport=5000 [UNREPLIED]
-/// src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=40000 mark=0 use=1`.
+/// src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=40000 mark=0 use=1`,
+/// or with accounting
+/// `udp 17 29 src=... dport=5000 packets=1 bytes=128 [UNREPLIED] src=...
+/// dport=40000 packets=0 bytes=0 mark=0 use=1`. IPv6 lines
+/// (`ipv6 10 udp 17 ...`) carry addresses in full form
+/// (`2001:0db8:0000:...`).
 fn parse_line(line: &str) -> Result<Flow, Error> {
     let bad = || Error::Conntrack(line.to_owned());
     let mut ips: Vec<IpAddr> = Vec::with_capacity(4);
     let mut ports: Vec<u16> = Vec::with_capacity(4);
+    let mut packets: Vec<u64> = Vec::with_capacity(2);
+    let mut bytes: Vec<u64> = Vec::with_capacity(2);
     let mut assured = false;
     let mut replied = true;
     for token in line.split_whitespace() {
@@ -73,10 +103,28 @@ fn parse_line(line: &str) -> Result<Flow, Error> {
             match key {
                 "src" | "dst" => ips.push(value.parse().map_err(|_| bad())?),
                 "sport" | "dport" => ports.push(value.parse().map_err(|_| bad())?),
+                "packets" => packets.push(value.parse().map_err(|_| bad())?),
+                "bytes" => bytes.push(value.parse().map_err(|_| bad())?),
                 _ => {}
             }
         }
     }
+    // Counters come as packets, bytes after each direction's tuple, or not
+    // at all.
+    let (original_counts, reply_counts) = match (&packets[..], &bytes[..]) {
+        ([], []) => (None, None),
+        (&[op, rp], &[ob, rb]) => (
+            Some(Counts {
+                packets: op,
+                bytes: ob,
+            }),
+            Some(Counts {
+                packets: rp,
+                bytes: rb,
+            }),
+        ),
+        _ => return Err(bad()),
+    };
     // Keys come as src, dst (then sport, dport) for each direction.
     let [osrc, odst, rsrc, rdst] = ips[..] else {
         return Err(bad());
@@ -95,6 +143,8 @@ fn parse_line(line: &str) -> Result<Flow, Error> {
         },
         assured,
         replied,
+        original_counts,
+        reply_counts,
     })
 }
 
@@ -127,6 +177,51 @@ mod tests {
         let flow = parse_line(line).expect("parses");
         assert!(flow.assured && flow.replied);
         assert_eq!(flow.external(), addr("198.51.100.1:21000"));
+    }
+
+    #[test]
+    fn parses_accounting_per_direction() {
+        let line = "udp      17 29 src=10.1.0.10 dst=203.0.113.10 sport=40000 dport=5000 \
+                    packets=3 bytes=384 src=203.0.113.10 dst=198.51.100.1 sport=5000 \
+                    dport=40000 packets=1 bytes=128 mark=0 use=1";
+        let flow = parse_line(line).expect("parses");
+        assert_eq!(
+            flow.original_counts,
+            Some(Counts {
+                packets: 3,
+                bytes: 384
+            })
+        );
+        assert_eq!(
+            flow.reply_counts,
+            Some(Counts {
+                packets: 1,
+                bytes: 128
+            })
+        );
+        assert_eq!(flow.external(), addr("198.51.100.1:40000"));
+        let without = "udp 17 29 src=10.1.0.10 dst=203.0.113.10 sport=40000 dport=5000 \
+                       src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=40000 mark=0 use=1";
+        let flow = parse_line(without).expect("parses");
+        assert_eq!((flow.original_counts, flow.reply_counts), (None, None));
+        let half = "udp 17 29 src=10.1.0.10 dst=203.0.113.10 sport=40000 dport=5000 packets=3 \
+                    src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=40000 mark=0 use=1";
+        assert!(parse_line(half).is_err());
+    }
+
+    #[test]
+    fn parses_ipv6_lines_in_full_form() {
+        let line = "ipv6     10 udp      17 29 src=fd00:0010:0001:0000:0000:0000:0000:0010 \
+                    dst=2001:0db8:0113:0000:0000:0000:0000:0010 sport=40000 dport=5000 \
+                    packets=1 bytes=148 [UNREPLIED] src=2001:0db8:0113:0000:0000:0000:0000:0010 \
+                    dst=2001:0db8:0100:0000:0000:0000:0000:0001 sport=5000 dport=40000 \
+                    packets=0 bytes=0 mark=0 use=1";
+        let flow = parse_line(line).expect("parses");
+        assert_eq!(flow.original.src, addr("[fd00:10:1::10]:40000"));
+        assert_eq!(flow.original.dst, addr("[2001:db8:113::10]:5000"));
+        assert_eq!(flow.external(), addr("[2001:db8:100::1]:40000"));
+        assert!(!flow.replied);
+        assert_eq!(flow.original_counts.map(|counts| counts.bytes), Some(148));
     }
 
     #[test]

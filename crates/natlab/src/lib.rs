@@ -130,6 +130,16 @@
 //! address, e.g. with `UdpSocket::set_ttl(2)`, then back to 64) needs
 //! exactly 2 in the lab.
 //!
+//! # Counting
+//!
+//! Every router counts packets and bytes per conntrack entry
+//! (`net.netfilter.nf_conntrack_acct=1`): [`Router::conntrack`] returns
+//! them per direction in [`Flow::original_counts`] and
+//! [`Flow::reply_counts`]. [`Host::udp_counter`] installs a [`UdpCounter`]
+//! that counts the UDP datagrams reaching a host, in total and per source
+//! address. Both count bytes of whole IP packets (IP header + UDP header +
+//! payload: a 100-byte payload is 128 bytes over IPv4).
+//!
 //! # Links
 //!
 //! Without delay a WAN link is a veth pair. With
@@ -143,6 +153,7 @@
 
 mod builder;
 mod conntrack;
+mod counter;
 mod error;
 mod forwarder;
 pub mod kube;
@@ -160,7 +171,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub use builder::LabBuilder;
-pub use conntrack::{Flow, Tuple};
+pub use conntrack::{Counts, Flow, Tuple};
+pub use counter::UdpCounter;
 pub use error::{Error, Unavailable};
 pub use kube::{KubeNode, PUNCH_PORTS, PortRange, RouterKind, exemption_ruleset};
 pub use lab::Lab;

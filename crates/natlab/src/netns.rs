@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use crate::Error;
 
 /// Where `ip netns` keeps its namespace files.
-const NETNS_DIR: &str = "/var/run/netns";
+pub(crate) const NETNS_DIR: &str = "/var/run/netns";
 
 /// The first part of every namespace name the lab creates:
 /// `natlab-<pid>-<counter>-<node>`.

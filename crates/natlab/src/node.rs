@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::conntrack::{self, Flow};
 use crate::netns::{self, run_in_namespace};
 use crate::process::{Process, Registry};
-use crate::{Error, Input, Nat, RouterKind};
+use crate::{Error, Input, Nat, RouterKind, UdpCounter};
 
 /// A machine in the lab: the relay, a public host, or a host behind a router.
 #[derive(Debug)]
@@ -76,6 +76,23 @@ impl Host {
         T: Send,
     {
         run_in_namespace(&self.namespace, f)
+    }
+
+    /// Starts counting the UDP datagrams (IPv4 and IPv6) this host
+    /// receives, with an nftables table of the counter's own in the host's
+    /// namespace; see [`UdpCounter`] for exactly what is counted. Several
+    /// counters may run at once; each counts from its own start.
+    ///
+    /// ```no_run
+    /// # let lab = natlab::Lab::builder().build()?;
+    /// let counter = lab.relay().udp_counter()?;
+    /// // ... send datagrams to the relay ...
+    /// let counts = counter.read()?;
+    /// println!("{} datagrams, {} bytes", counts.packets, counts.bytes);
+    /// # Ok::<(), natlab::Error>(())
+    /// ```
+    pub fn udp_counter(&self) -> Result<UdpCounter, Error> {
+        UdpCounter::install(&self.namespace)
     }
 
     /// Binds a UDP socket inside the host's namespace. The socket stays in
@@ -220,7 +237,9 @@ impl Router {
         run_in_namespace(&self.namespace, f)
     }
 
-    /// The router's UDP conntrack entries (`conntrack -L -p udp`).
+    /// The router's UDP conntrack entries (`conntrack -L -p udp`), with
+    /// packets and bytes per direction (the router has conntrack
+    /// accounting on).
     pub fn conntrack(&self) -> Result<Vec<Flow>, Error> {
         conntrack::list(&self.namespace)
     }
