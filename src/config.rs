@@ -38,6 +38,14 @@ impl Config {
         self
     }
 
+    /// Sets the TTL of the datagrams that must leave this node's NAT but not
+    /// reach the other side's (2 by default: a NAT one hop away; see
+    /// [`quic::Config::with_opener_ttl`]).
+    pub fn with_opener_ttl(mut self, ttl: u8) -> Self {
+        self.quic = self.quic.with_opener_ttl(ttl);
+        self
+    }
+
     /// Sets which observed addresses DCUtR may advertise.
     pub fn with_candidates(mut self, mode: dcutr::CandidateMode) -> Self {
         self.dcutr = self.dcutr.with_candidates(mode);

@@ -24,4 +24,4 @@ pub use addr::{AddrError, AddrErrorReason, QuicAddr, is_quic_addr, is_routable};
 pub use family::Family;
 pub use punch::{NoPunchSocket, NoPunchSocketReason};
 pub use range::{ParseRangeError, PortRange};
-pub use sockets::{AttemptId, DialPurpose, PunchSocket, PunchSockets, Route, SocketTable};
+pub use sockets::{DialPurpose, PunchSocket, PunchSockets, Route, SocketTable};

@@ -13,10 +13,7 @@ use std::{
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::Waker,
-    time::Duration,
 };
-
-use futures::future::AbortHandle;
 
 use libp2p_core::{
     Endpoint,
@@ -75,10 +72,6 @@ impl PunchSocket {
     }
 }
 
-/// A birthday punch attempt, as the DCUtR wrapper numbers them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AttemptId(pub u64);
-
 /// What a dial is, as the DCUtR wrapper announces it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialPurpose {
@@ -86,13 +79,10 @@ pub enum DialPurpose {
     Ordinary,
     /// One of DCUtR's dials: from the punch socket or nowhere.
     Punch,
-    /// The endpoint-dependent side of a birthday punch: from a fresh socket
-    /// of its own, as the QUIC server that waits for the remote (the
-    /// listener role), for as long as the window lasts.
-    BirthdaySocket(AttemptId, Duration),
-    /// The endpoint-independent side of a birthday punch: a probe from the
-    /// punch socket to a guessed port.
-    BirthdayProbe(AttemptId),
+    /// The hard side of a birthday punch, once a probe reached its socket
+    /// on this local port: a QUIC dial from a socket bound again to that
+    /// port (its NAT mapping towards the remote is still there).
+    BirthdayWinner(u16),
 }
 
 /// Where the transport sends one dial.
@@ -100,17 +90,15 @@ pub enum DialPurpose {
 pub enum Route {
     /// From this punch socket.
     Punch(PunchSocket),
-    /// From a fresh socket of this family, bound for this dial alone and
-    /// closed when its connection closes or its dial fails
-    /// ([`PunchSockets::forget`]); the dial can be cancelled with its
-    /// attempt.
-    Fresh {
-        /// The family of the punch socket the fresh one stands in for.
+    /// From a socket of its own on `port` (a birthday punch's winning
+    /// port), bound for this dial alone on the punch socket's IP `bind`
+    /// and closed when its connection closes or its dial fails
+    /// ([`PunchSockets::forget`]).
+    Winner {
+        /// The IP of the punch socket of the remote's family.
         bind: IpAddr,
-        /// The attempt it belongs to.
-        attempt: AttemptId,
-        /// How long its hole puncher waits.
-        window: Duration,
+        /// The port.
+        port: u16,
     },
     /// From an ephemeral socket shared by such dials (no punch socket of the
     /// remote's family can reach it, and the dial is not a hole punch).
@@ -137,21 +125,23 @@ struct Pending {
     purpose: DialPurpose,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     range: PortRange,
     sockets: Vec<Entry>,
     pending: Option<Pending>,
     /// The punch socket each recorded dial left from, per remote address.
     sources: HashMap<ConnectionId, Vec<(SocketAddr, SocketAddr)>>,
-    /// The fresh socket of each birthday dial, to close with its connection.
+    /// The socket of each birthday winner's dial, to close with its
+    /// connection.
     fresh: HashMap<ConnectionId, ListenerId>,
-    /// Fresh sockets to close, for the transport's next poll.
+    /// Such sockets to close, for the transport's next poll.
     retired: Vec<ListenerId>,
-    /// How to cancel the dials of each birthday attempt.
-    aborts: HashMap<AttemptId, Vec<AbortHandle>>,
-    /// Wakes the transport when a fresh socket is retired.
+    /// Wakes the transport when such a socket is retired.
     waker: Option<Waker>,
+    /// The TTL of datagrams that must leave our NAT and not reach the
+    /// other side's.
+    opener_ttl: u8,
 }
 
 impl Shared {
@@ -239,27 +229,15 @@ impl PunchSockets {
         });
     }
 
-    /// Cancels every dial of `attempt` still under way: each fails with an
-    /// aborted error, and the fresh sockets of those that did not connect
+    /// The TTL of datagrams that must leave our NAT but not reach the
+    /// other side's: the short-TTL openers and the birthday punch's hard
+    /// side.
+    pub fn opener_ttl(&self) -> u8 {
+        lock(&self.shared).opener_ttl
+    }
+
+    /// How many sockets of birthday winners' dials are open or about to
     /// close.
-    pub fn cancel(&self, attempt: AttemptId) {
-        let handles = lock(&self.shared).aborts.remove(&attempt);
-        for handle in handles.into_iter().flatten() {
-            handle.abort();
-        }
-    }
-
-    /// How many birthday dials of `attempt` can still be cancelled.
-    pub fn cancellable(&self, attempt: AttemptId) -> usize {
-        lock(&self.shared)
-            .aborts
-            .get(&attempt)
-            .map_or(0, |handles| {
-                handles.iter().filter(|h| !h.is_aborted()).count()
-            })
-    }
-
-    /// How many fresh (birthday) sockets are open or about to close.
     pub fn fresh_sockets(&self) -> usize {
         let shared = lock(&self.shared);
         shared.fresh.len() + shared.retired.len()
@@ -313,12 +291,19 @@ pub struct SocketTable {
 }
 
 impl SocketTable {
-    /// An empty table for sockets of `range`.
-    pub fn new(range: PortRange) -> Self {
+    /// An empty table for sockets of `range`, whose openers carry
+    /// `opener_ttl`.
+    pub fn new(range: PortRange, opener_ttl: u8) -> Self {
         Self {
             shared: Arc::new(Mutex::new(Shared {
                 range,
-                ..Shared::default()
+                sockets: Vec::new(),
+                pending: None,
+                sources: HashMap::new(),
+                fresh: HashMap::new(),
+                retired: Vec::new(),
+                waker: None,
+                opener_ttl,
             })),
         }
     }
@@ -330,17 +315,9 @@ impl SocketTable {
         }
     }
 
-    /// The fresh socket `listener`, bound at `local`, carries the birthday
-    /// dial to `remote` of the connection announced last; `abort` cancels
-    /// that dial with its attempt.
-    pub fn fresh_bound(
-        &self,
-        listener: ListenerId,
-        remote: SocketAddr,
-        local: SocketAddr,
-        attempt: AttemptId,
-        abort: AbortHandle,
-    ) {
+    /// The socket `listener`, bound at `local`, carries the birthday
+    /// winner's dial to `remote` of the connection announced last.
+    pub fn winner_bound(&self, listener: ListenerId, remote: SocketAddr, local: SocketAddr) {
         let mut shared = lock(&self.shared);
         if let Some(pending) = shared.pending {
             shared.fresh.insert(pending.connection, listener);
@@ -350,16 +327,6 @@ impl SocketTable {
                 .or_default()
                 .push((remote, local));
         }
-        shared.aborts.entry(attempt).or_default().push(abort);
-    }
-
-    /// A birthday probe of `attempt` is under way; `abort` cancels it.
-    pub fn probe_started(&self, attempt: AttemptId, abort: AbortHandle) {
-        lock(&self.shared)
-            .aborts
-            .entry(attempt)
-            .or_default()
-            .push(abort);
     }
 
     /// The announced purpose of the dial being set up.
@@ -442,12 +409,11 @@ impl SocketTable {
         let mut shared = lock(&self.shared);
         let pending = shared.pending;
         let purpose = pending.map_or(DialPurpose::Ordinary, |p| p.purpose);
-        if let DialPurpose::BirthdaySocket(attempt, window) = purpose {
+        if let DialPurpose::BirthdayWinner(port) = purpose {
             return match shared.for_remote(remote.ip()) {
-                Ok(socket) => Route::Fresh {
+                Ok(socket) => Route::Winner {
                     bind: socket.bound.ip(),
-                    attempt,
-                    window,
+                    port,
                 },
                 Err(reason) => Route::Refuse(reason),
             };
@@ -481,7 +447,7 @@ mod tests {
     }
 
     fn table() -> (SocketTable, PunchSockets, ListenerId) {
-        let table = SocketTable::new(PortRange::default());
+        let table = SocketTable::new(PortRange::default(), 2);
         let handle = table.handle();
         let id = ListenerId::next();
         table.bound(id, sa("0.0.0.0:40003"));
@@ -560,56 +526,37 @@ mod tests {
     }
 
     #[test]
-    fn birthday_dials_get_fresh_sockets_that_close_with_their_connection() {
+    fn a_birthday_winners_dial_gets_its_port_on_a_socket_that_closes_with_its_connection() {
         let (table, handle, _) = table();
         let conn = ConnectionId::new_unchecked(3);
-        let attempt = AttemptId(1);
-        let window = Duration::from_secs(20);
-        handle.dialing(conn, DialPurpose::BirthdaySocket(attempt, window));
-        let route = table.route(sa("203.0.113.1:40001"), Endpoint::Listener, PortUse::New);
+        handle.dialing(conn, DialPurpose::BirthdayWinner(51234));
+        let route = table.route(sa("203.0.113.1:40001"), Endpoint::Dialer, PortUse::Reuse);
         assert_eq!(
             route,
-            Route::Fresh {
+            Route::Winner {
                 bind: "0.0.0.0".parse().unwrap(),
-                attempt,
-                window
+                port: 51234,
             }
         );
-        let fresh = ListenerId::next();
-        let (abort, registration) = AbortHandle::new_pair();
-        drop(registration);
-        table.fresh_bound(
-            fresh,
-            sa("203.0.113.1:40001"),
-            sa("10.0.0.2:50123"),
-            attempt,
-            abort.clone(),
-        );
+        let winner = ListenerId::next();
+        table.winner_bound(winner, sa("203.0.113.1:40001"), sa("10.0.0.2:51234"));
         assert_eq!(
             handle.source(conn, sa("203.0.113.1:40001")),
-            Some(sa("10.0.0.2:50123"))
+            Some(sa("10.0.0.2:51234"))
         );
-        assert_eq!(
-            (handle.fresh_sockets(), handle.cancellable(attempt)),
-            (1, 1)
-        );
-        handle.cancel(attempt);
-        assert!(abort.is_aborted());
-        assert_eq!(handle.cancellable(attempt), 0);
+        assert_eq!(handle.fresh_sockets(), 1);
         let waker = futures::task::noop_waker();
         assert!(table.retired(&waker).is_empty());
         handle.forget(conn);
-        assert_eq!(table.retired(&waker), [fresh]);
+        assert_eq!(table.retired(&waker), [winner]);
         assert_eq!(handle.fresh_sockets(), 0);
-        // A probe leaves from the punch socket, cancellable too.
-        handle.dialing(
-            ConnectionId::new_unchecked(4),
-            DialPurpose::BirthdayProbe(attempt),
-        );
+        // Without a punch socket of the remote's family: nowhere.
+        handle.dialing(conn, DialPurpose::BirthdayWinner(51234));
         assert!(matches!(
-            table.route(sa("203.0.113.1:5000"), Endpoint::Dialer, PortUse::Reuse),
-            Route::Punch(_)
+            table.route(sa("[2001:db8::1]:40001"), Endpoint::Dialer, PortUse::Reuse),
+            Route::Refuse(_)
         ));
+        assert_eq!(handle.opener_ttl(), 2);
     }
 
     #[test]

@@ -190,19 +190,21 @@ struct Dial {
     attempt: u8,
 }
 
-/// One punch: a relayed connection and what came of it.
-#[derive(Debug, Clone)]
-struct Punch {
+/// One punch: a relayed connection and what came of it. The one record of
+/// the punch's facts, its birthday part included.
+#[derive(Debug)]
+pub(crate) struct Punch {
     relayed: ConnectionId,
-    at: Instant,
-    side: Side,
+    pub(crate) at: Instant,
+    pub(crate) side: Side,
     attempts: u8,
     dialer_failures: u8,
     candidates_sent: Vec<Multiaddr>,
-    ended: bool,
-    /// A birthday attempt runs: a failure waits for it.
-    held: bool,
+    /// A direct connection opened, or the failure was reported.
+    pub(crate) ended: bool,
+    /// A failure that waits for the birthday part to be over.
     held_failure: Option<FailureReport>,
+    pub(crate) birthday: crate::birthday::Record,
 }
 
 #[derive(Debug, Default)]
@@ -272,33 +274,36 @@ impl Attempts {
                 dialer_failures: 0,
                 candidates_sent,
                 ended: false,
-                held: false,
                 held_failure: None,
+                birthday: Default::default(),
             },
         );
     }
 
-    /// A birthday attempt with `peer` runs: a failure of the punch waits
-    /// for it to end (it may still connect).
-    pub(crate) fn hold(&mut self, peer: PeerId) {
-        if let Some(punch) = self.punches.get_mut(&peer) {
-            punch.held = true;
-        }
+    /// The punch with `peer`, if a relayed connection to it is open.
+    pub(crate) fn punch_mut(&mut self, peer: &PeerId) -> Option<&mut Punch> {
+        self.punches.get_mut(peer)
     }
 
-    /// The birthday attempt with `peer` ended: the failure it held, if the
-    /// punch failed meanwhile and no direct connection came.
+    /// Every punch under way.
+    pub(crate) fn punches_mut(&mut self) -> impl Iterator<Item = (&PeerId, &mut Punch)> {
+        self.punches.iter_mut()
+    }
+
+    /// The birthday part of the punch with `peer` is over: a failure held
+    /// for it, if any, is reported now.
     pub(crate) fn release(&mut self, peer: PeerId) -> Option<FailureReport> {
         let punch = self.punches.get_mut(&peer)?;
-        punch.held = false;
+        if punch.birthday.busy() {
+            return None;
+        }
         let failure = punch.held_failure.take()?;
         punch.ended = true;
         Some(failure)
     }
 
-    /// A direct connection was established. For one of DCUtR's dials, its
-    /// attempt report; for the first since the relayed connection, the
-    /// punch's success.
+    /// The first direct connection to `peer` since the relayed one ends
+    /// the punch; `id`'s attempt report if it was one of DCUtR's dials.
     pub(crate) fn direct(
         &mut self,
         id: ConnectionId,
@@ -376,7 +381,7 @@ impl Attempts {
             since_relayed: now.saturating_duration_since(punch.at),
             error,
         };
-        if punch.held {
+        if punch.birthday.busy() {
             punch.held_failure.get_or_insert(failure);
             return None;
         }
@@ -597,7 +602,11 @@ mod tests {
     fn a_birthday_attempt_holds_a_failure_until_it_ends() {
         let (t, mut attempts, peer) = (clock(), Attempts::default(), PeerId::random());
         relayed(&mut attempts, peer, Side::Initiator, t.at(0));
-        attempts.hold(peer);
+        attempts
+            .punch_mut(&peer)
+            .unwrap()
+            .birthday
+            .set_negotiating(true);
         assert_eq!(
             attempts.dcutr_failed(peer, "gave up".into(), t.at(15_000)),
             None
@@ -616,11 +625,22 @@ mod tests {
         assert_eq!(attempts.release(peer), None);
         // Another punch whose birthday attempt fails too.
         relayed(&mut attempts, peer, Side::Initiator, t.at(20_000));
-        attempts.hold(peer);
+        attempts
+            .punch_mut(&peer)
+            .unwrap()
+            .birthday
+            .set_negotiating(true);
         assert_eq!(
             attempts.dcutr_failed(peer, "gave up".into(), t.at(35_000)),
             None
         );
+        // Held while the birthday part is busy, reported once it is over.
+        assert_eq!(attempts.release(peer), None);
+        attempts
+            .punch_mut(&peer)
+            .unwrap()
+            .birthday
+            .set_negotiating(false);
         let failure = attempts.release(peer).unwrap();
         assert_eq!(failure.error, PunchError::Protocol("gave up".into()));
     }

@@ -428,14 +428,23 @@ fn socket_multiaddr(socket: std::net::SocketAddr) -> Multiaddr {
 }
 
 impl Behaviour {
-    /// This side's NAT, as the birthday negotiation tells it.
+    /// This side's NAT, as the birthday negotiation tells it: the family
+    /// of the IPv4 punch socket if one is bound, else the IPv6 one.
     fn mine(&self) -> Mine {
-        let family = Family::Ipv4;
+        let family = if self.sockets.get(Family::Ipv4).is_some() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        };
         let status = self.mapping.nat(family);
         Mine {
-            mapping: status.mapping,
+            class: birthday::protocol::Class {
+                mapping: status.mapping,
+                port_preserved: status.port_preserved,
+            },
             public: self.mapping.public(family),
             probing: self.mapping.probing(),
+            punch: self.sockets.get(family).map(|socket| socket.bound),
         }
     }
 
@@ -445,13 +454,12 @@ impl Behaviour {
     ) -> Option<ToSwarm<Event, THandlerInEvent<Self>>> {
         match action {
             birthday::Action::Dial(opts) => Some(ToSwarm::Dial { opts }),
-            birthday::Action::Started(peer) => {
-                self.attempts.hold(peer);
+            birthday::Action::Ended(report) => {
+                self.events.push_back(Event::Attempt(*report));
                 None
             }
-            birthday::Action::Ended(peer, report, retrying) => {
-                self.events.push_back(Event::Attempt(*report));
-                if !retrying && let Some(failed) = self.attempts.release(peer) {
+            birthday::Action::Over(peer) => {
+                if let Some(failed) = self.attempts.release(peer) {
                     self.ended(Ended::Failed(failed));
                 }
                 None
@@ -503,8 +511,8 @@ impl NetworkBehaviour for Behaviour {
         let punch = self
             .attempts
             .pending(connection_id, effective_role, addresses);
-        if punch && let Some(peer) = maybe_peer {
-            self.birthday.advertised(peer, addresses);
+        if punch && let Some(record) = maybe_peer.and_then(|peer| self.attempts.punch_mut(&peer)) {
+            self.birthday.advertised(record, addresses, Instant::now());
         }
         if punch {
             if addresses.len() > CANDIDATES {
@@ -593,11 +601,16 @@ impl NetworkBehaviour for Behaviour {
                     .first_source(failure.connection_id)
                     .map(socket_multiaddr);
                 self.sockets.forget(failure.connection_id);
-                self.birthday.dial_failed(failure.connection_id);
+                self.birthday
+                    .dial_failed(failure.connection_id, &mut self.attempts, &error);
                 let (report, failed) =
                     self.attempts
                         .failed(failure.connection_id, error, dialed, local, now);
                 if let Some(report) = report {
+                    // One of this side's plain punch dials failed.
+                    if let Some(punch) = self.attempts.punch_mut(&report.remote_peer_id) {
+                        self.birthday.plain_failed(punch, now);
+                    }
                     self.events.push_back(Event::Attempt(report));
                 }
                 if let Some(failed) = failed {
@@ -620,13 +633,10 @@ impl NetworkBehaviour for Behaviour {
                         self.candidates.to_vec(),
                         now,
                     );
-                    let side = if endpoint.is_listener() {
-                        crate::Side::Initiator
-                    } else {
-                        crate::Side::Responder
-                    };
                     let mine = self.mine();
-                    self.birthday.relayed(peer, side, mine, now);
+                    if let Some(punch) = self.attempts.punch_mut(&peer) {
+                        self.birthday.relayed(peer, punch, mine, now);
+                    }
                 } else {
                     let role = if endpoint.is_dialer() {
                         Endpoint::Dialer
@@ -644,11 +654,8 @@ impl NetworkBehaviour for Behaviour {
                     if let Some(direct) = direct {
                         self.ended(Ended::Direct(direct));
                     }
-                    if let Some(action) =
-                        self.birthday
-                            .established(id, peer, remote, local.as_ref(), now)
-                    {
-                        let _ = self.birthday_action(action);
+                    if let Some(punch) = self.attempts.punch_mut(&peer) {
+                        self.birthday.direct(id, punch);
                     }
                 }
             }
@@ -657,9 +664,9 @@ impl NetworkBehaviour for Behaviour {
                 self.renewal.closed(closed.connection_id);
                 self.sockets.forget(closed.connection_id);
                 if closed.endpoint.is_relayed()
-                    && let Some(action) = self.birthday.relayed_closed(closed.peer_id, now)
+                    && let Some(punch) = self.attempts.punch_mut(&closed.peer_id)
                 {
-                    let _ = self.birthday_action(action);
+                    self.birthday.relayed_closed(closed.peer_id, punch, now);
                 }
                 if let Some(ended) = self
                     .attempts
@@ -693,7 +700,8 @@ impl NetworkBehaviour for Behaviour {
         if let Some(event) = self.events.pop_front() {
             return Poll::Ready(ToSwarm::GenerateEvent(event));
         }
-        while let Poll::Ready(action) = self.birthday.poll(cx, self.mine()) {
+        let mine = self.mine();
+        while let Poll::Ready(action) = self.birthday.poll(cx, &mut self.attempts, mine) {
             if let Some(request) = self.birthday_action(action) {
                 return Poll::Ready(request);
             }

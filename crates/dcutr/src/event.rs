@@ -33,13 +33,13 @@ pub struct Tracked {
     pub connections: usize,
     /// Connections whose source socket the transport recorded.
     pub sources: usize,
-    /// Fresh (birthday) sockets open.
+    /// Birthday winners' sockets open (each closes with its connection).
     pub fresh_sockets: usize,
     /// Birthday attempts under way.
     pub birthday_attempts: usize,
-    /// Birthday dials under way.
+    /// Birthday winners' dials under way.
     pub birthday_dials: usize,
-    /// Peers with a relayed connection, as the birthday part knows them.
+    /// Birthday negotiation streams open.
     pub birthday_peers: usize,
     /// Peers and destination IPs the birthday limits remember.
     pub limited: (usize, usize),

@@ -377,7 +377,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn filter(translate: bool) -> Setup {
-        let table = SocketTable::new(PortRange::new(40000, 40050).unwrap());
+        let table = SocketTable::new(PortRange::new(40000, 40050).unwrap(), 2);
         let filter = Filter::new(Config::new().with_translation(translate), table.handle());
         Setup { filter, table }
     }
@@ -635,7 +635,7 @@ mod properties {
 
     fn filter(translate: bool) -> (Filter, SocketTable) {
         let range = PortRange::new(RANGE.0, RANGE.1).unwrap();
-        let table = SocketTable::new(range);
+        let table = SocketTable::new(range, 2);
         let filter = Filter::new(Config::new().with_translation(translate), table.handle());
         (filter, table)
     }

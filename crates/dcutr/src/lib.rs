@@ -64,7 +64,8 @@ pub use attempts::{
 };
 pub use behaviour::Behaviour;
 pub use birthday::{
-    BirthdayConfig, BirthdayStats, BudgetError, GRACE, MAX_PROBES, MAX_SOCKETS, Refusal, Role,
+    AttemptError as BirthdayError, BirthdayConfig, BirthdayStats, BudgetError, Cost, MAX_PROBES,
+    MAX_SOCKETS, Refusal, Role,
 };
 pub use config::{CandidateMode, Config, ParseCandidateModeError};
 pub use event::{Event, TooManyCandidates, Tracked};

@@ -612,7 +612,7 @@ mod tests {
     }
 
     fn setup_in(max_moves: u8, mode: CandidateMode) -> Setup {
-        let table = SocketTable::new(PortRange::new(40000, 40009).unwrap());
+        let table = SocketTable::new(PortRange::new(40000, 40009).unwrap(), 2);
         let mapping = Mapping::new(table.handle(), max_moves, mode, 7);
         let listener = ListenerId::next();
         table.bound(listener, "0.0.0.0:40000".parse().unwrap());
@@ -898,7 +898,7 @@ mod tests {
     #[test]
     fn the_port_a_move_goes_to_follows_the_seed() {
         let pick = |seed| {
-            let table = SocketTable::new(PortRange::new(40000, 40049).unwrap());
+            let table = SocketTable::new(PortRange::new(40000, 40049).unwrap(), 2);
             table.bound(ListenerId::next(), "10.1.0.10:40000".parse().unwrap());
             let mut mapping = Mapping::new(table.handle(), 8, CandidateMode::Range, seed);
             (0..4)

@@ -554,7 +554,22 @@ async fn birthday_probes_go_only_to_an_ip_the_remote_advertised_and_stay_in_budg
     let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
     let dead_addr = quic(dead.local_addr().unwrap());
     drop(dead);
+    // The victim: every port the first probes go to (Linux's favoured
+    // block, 1024-2047) on an address of its own.
     let victim = "127.0.0.99";
+    let ears: Vec<UdpSocket> = (1024..=2047)
+        .map(|port| {
+            let socket = UdpSocket::bind((victim, port)).unwrap();
+            socket.set_nonblocking(true).unwrap();
+            socket
+        })
+        .collect();
+    let heard = |ears: &[UdpSocket]| -> usize {
+        let mut buf = [0u8; 64];
+        ears.iter()
+            .map(|ear| std::iter::from_fn(|| ear.recv(&mut buf).ok()).count())
+            .sum()
+    };
     for (tied, name) in [(false, "untied"), (true, "tied")] {
         let mut candidates = vec![dead_addr.to_vec()];
         if tied {
@@ -565,9 +580,7 @@ async fn birthday_probes_go_only_to_an_ip_the_remote_advertised_and_stay_in_budg
                     .to_vec(),
             );
         }
-        let hello = format!(
-            r#"{{"mapping":"endpoint-dependent","public":"{victim}:31000","enabled":true}}"#
-        );
+        let hello = support::hard_hello(format!("{victim}:31000").parse().unwrap());
         let mut remote = support::remote_with(
             &["/ip4/127.0.0.1/udp/0/quic-v1"],
             Answer::These(candidates),
@@ -575,46 +588,31 @@ async fn birthday_probes_go_only_to_an_ip_the_remote_advertised_and_stay_in_budg
         )
         .await;
         remote.dial_through(&relay_addr, a.peer_id).await;
-        let mut probed = 0;
-        let mut reports = Vec::new();
-        while reports.len() < if tied { 2 } else { 1 } {
-            a.wait("a birthday report or a probe", |e| match e {
-                SwarmEvent::OutgoingConnectionError {
-                    error: libp2p::swarm::DialError::Transport(addrs),
-                    ..
-                } => {
-                    probed += addrs
-                        .iter()
-                        .filter(|(addr, _)| {
-                            addr.to_string().starts_with(&format!("/ip4/{victim}/"))
-                        })
-                        .count();
-                    Some(())
-                }
-                SwarmEvent::Behaviour(support::PeerEvent::Dcutr(Event::Attempt(report)))
+        let report = a
+            .wait_dcutr("a birthday report", |e| match e {
+                Event::Attempt(report)
                     if matches!(report.method, punchport_dcutr::Method::Birthday(_)) =>
                 {
-                    reports.push(report.clone());
-                    Some(())
+                    Some(report.clone())
                 }
                 _ => None,
             })
             .await;
-        }
+        let punchport_dcutr::Method::Birthday(stats) = &report.method else {
+            unreachable!()
+        };
+        let probed = heard(&ears);
         if tied {
-            // Probes that were still under way fail when the attempt ends.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            assert!(probed > 0 && probed <= 2 * 8, "{name}: {probed} probes");
-            for report in &reports {
-                let punchport_dcutr::Method::Birthday(stats) = &report.method else {
-                    unreachable!()
-                };
-                assert!(stats.probes <= 8, "{report:?}");
-            }
+            // Every probe the budget allows, and not one more, reached the
+            // victim's ports: the IP was tied to the remote in its CONNECT.
+            assert_eq!(probed, 8, "{name}");
+            assert_eq!(stats.probes, 8, "{report:?}");
+            assert_eq!(stats.sent.datagrams, 8, "{report:?}");
         } else {
             assert_eq!(probed, 0, "{name}");
-            let AttemptOutcome::Failed { error } = &reports[0].outcome else {
-                panic!("{:?}", reports[0])
+            assert_eq!(stats.sent.datagrams, 0, "{report:?}");
+            let AttemptOutcome::Failed { error } = &report.outcome else {
+                panic!("{report:?}")
             };
             assert!(
                 error.contains("not among the addresses the peer advertised"),

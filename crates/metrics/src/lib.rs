@@ -15,6 +15,8 @@
 //! | `libp2p_holepunch_punch_socket_moves_total` | | moves of the punch socket to another port |
 //! | `libp2p_holepunch_birthday_attempts_total` | `role`, `outcome` | birthday punches (one side's NAT maps endpoint-dependently), by this side's role (`hard`/`easy`) and outcome |
 //! | `libp2p_holepunch_birthday_flows_total` | `role` | sockets the hard side opened and probes the easy side sent |
+//! | `libp2p_holepunch_birthday_datagrams_total` | `role` | datagrams birthday punches sent |
+//! | `libp2p_holepunch_birthday_bytes_total` | `role` | bytes those datagrams took on the wire (IP and UDP headers included) |
 //!
 //! ```
 //! use libp2p_metrics::Recorder;
@@ -59,6 +61,8 @@ pub struct Metrics {
     moves: Counter,
     birthday_attempts: Family<BirthdayLabels, Counter>,
     birthday_flows: Family<RoleLabels, Counter>,
+    birthday_datagrams: Family<RoleLabels, Counter>,
+    birthday_bytes: Family<RoleLabels, Counter>,
 }
 
 impl Metrics {
@@ -123,9 +127,23 @@ impl Metrics {
             "Sockets opened (hard side) and probes sent (easy side) by birthday punches",
             birthday_flows.clone(),
         );
+        let birthday_datagrams = Family::default();
+        registry.register(
+            "birthday_datagrams",
+            "Datagrams birthday punches sent, by this side's role",
+            birthday_datagrams.clone(),
+        );
+        let birthday_bytes = Family::default();
+        registry.register(
+            "birthday_bytes",
+            "Bytes on the wire (IP and UDP headers included) of the datagrams birthday punches sent, by this side's role",
+            birthday_bytes.clone(),
+        );
         Self {
             birthday_attempts,
             birthday_flows,
+            birthday_datagrams,
+            birthday_bytes,
             direct_dials,
             address_outcomes,
             outcomes,
@@ -186,6 +204,12 @@ impl libp2p_metrics::Recorder<Event> for Metrics {
                 self.birthday_flows
                     .get_or_create(&RoleLabels { role })
                     .inc_by(u64::from(stats.sockets) + u64::from(stats.probes));
+                self.birthday_datagrams
+                    .get_or_create(&RoleLabels { role })
+                    .inc_by(u64::from(stats.sent.datagrams));
+                self.birthday_bytes
+                    .get_or_create(&RoleLabels { role })
+                    .inc_by(stats.sent.bytes);
             }
             Event::Attempt(report) => {
                 let ipv = report
@@ -373,7 +397,12 @@ mod tests {
             role: punchport_dcutr::Role::Easy,
             sockets: 0,
             probes: 217,
+            sent: punchport_dcutr::Cost {
+                datagrams: 217,
+                bytes: 217 * 52,
+            },
             winner: Some(31337),
+            window_used: None,
         });
         metrics.record(&Event::Attempt(birthday));
         metrics.record(&Event::Direct(DirectReport {
@@ -423,6 +452,8 @@ mod tests {
         for line in [
             r#"libp2p_holepunch_birthday_attempts_total{role="easy",outcome="success"} 1"#,
             r#"libp2p_holepunch_birthday_flows_total{role="easy"} 217"#,
+            r#"libp2p_holepunch_birthday_datagrams_total{role="easy"} 217"#,
+            r#"libp2p_holepunch_birthday_bytes_total{role="easy"} 11284"#,
             r#"libp2p_holepunch_direct_dials_total{outcome="failed"} 1"#,
             r#"libp2p_holepunch_direct_dials_total{outcome="success"} 1"#,
             r#"libp2p_holepunch_address_outcomes_total{side="initiator",num_attempts="1",ipv="ip4",transport="quic",outcome="success"} 1"#,

@@ -16,8 +16,8 @@ use crate::{ConfigError, PeerConfig, RelayConfig, RelayLimits, TransportKind, ke
 pub const EXIT_USAGE: u8 = 2;
 
 const DEFAULT_PING_INTERVAL_SECS: u64 = 15;
-/// Long enough for two birthday attempts (twice the 15.8 s window, plus the
-/// negotiation and the relayed connection): a dialer behind an
+/// Long enough for a deferred birthday punch (one plain attempt of 5 s
+/// first) and two attempts, with room to spare: a dialer behind an
 /// endpoint-dependent NAT whose first attempt missed is still waiting when
 /// the second connects.
 const DEFAULT_TIMEOUT_SECS: u64 = 45;
@@ -295,13 +295,15 @@ pub struct PeerArgs {
     /// Birthday: probes the endpoint-independent side sends (1-1024).
     #[arg(long, default_value_t = punchport::dcutr::MAX_PROBES, value_parser = clap::value_parser!(u16).range(1..=i64::from(punchport::dcutr::MAX_PROBES)))]
     pub birthday_probes: u16,
-    /// Birthday: new flows (sockets or probes) per second on each side (1-1000).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    /// Birthday: datagrams (sockets or probes, each a new NAT flow) per
+    /// second on each side (1-5000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=5000))]
     pub birthday_pace: u16,
-    /// Birthday: milliseconds an attempt lasts (default: as long as its
-    /// flows take at the pace, plus 3 s).
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=120_000))]
-    pub birthday_window_ms: Option<u64>,
+    /// TTL of the datagrams that must leave this node's NAT but not reach the
+    /// other side's (1-64): 2 for a NAT one hop away (a Kubernetes node, a
+    /// home router); n + 1 for a NAT n hops away.
+    #[arg(long, default_value_t = punchport::quic::DEFAULT_OPENER_TTL, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub opener_ttl: u8,
     /// Print a `maps` line with the sizes of punchport's own maps every this
     /// many seconds (off by default).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -348,8 +350,8 @@ impl PeerArgs {
             birthday: OnOff::On,
             birthday_sockets: punchport::dcutr::MAX_SOCKETS,
             birthday_probes: punchport::dcutr::MAX_PROBES,
-            birthday_pace: 100,
-            birthday_window_ms: None,
+            birthday_pace: 1000,
+            opener_ttl: punchport::quic::DEFAULT_OPENER_TTL,
             maps_interval_secs: None,
         }
     }
@@ -391,8 +393,12 @@ impl PeerArgs {
             self.birthday_probes,
             punchport::dcutr::MAX_PROBES,
         );
-        args.unless_default("--birthday-pace", self.birthday_pace, 100);
-        args.opt("--birthday-window-ms", self.birthday_window_ms);
+        args.unless_default("--birthday-pace", self.birthday_pace, 1000);
+        args.unless_default(
+            "--opener-ttl",
+            self.opener_ttl,
+            punchport::quic::DEFAULT_OPENER_TTL,
+        );
         args.opt("--maps-interval-secs", self.maps_interval_secs);
         args.0
     }
@@ -405,17 +411,14 @@ impl PeerArgs {
             .transport(self.transport)
             .initiator_role(self.initiator_role)
             .candidates(self.candidates)
-            .birthday({
-                let birthday = punchport::dcutr::BirthdayConfig::new()
+            .birthday(
+                punchport::dcutr::BirthdayConfig::new()
                     .with_enabled(self.birthday == OnOff::On)
                     .with_budget(self.birthday_sockets, self.birthday_probes)
                     .and_then(|b| b.with_pace(self.birthday_pace))
-                    .map_err(ConfigError::Birthday)?;
-                match self.birthday_window_ms {
-                    Some(ms) => birthday.with_window(Duration::from_millis(ms)),
-                    None => birthday,
-                }
-            })
+                    .map_err(ConfigError::Birthday)?,
+            )
+            .opener_ttl(self.opener_ttl)
             .ping_interval(Duration::from_secs(self.ping_interval_secs));
         if self.secret_key_seed.is_some() || self.key_file.is_some() {
             config = config.keypair(keypair(self.secret_key_seed, self.key_file.as_deref())?);
@@ -605,7 +608,7 @@ mod tests {
         all.birthday_sockets = 16;
         all.birthday_probes = 64;
         all.birthday_pace = 50;
-        all.birthday_window_ms = Some(700);
+        all.opener_ttl = 3;
         all.maps_interval_secs = Some(60);
         for args in [defaults, all] {
             let again: PeerArgs = peer(

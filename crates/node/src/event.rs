@@ -146,6 +146,16 @@ pub enum NodeEvent {
         /// Birthday: the port that won.
         #[serde(default)]
         winning_port: Option<u16>,
+        /// Birthday: datagrams this side sent.
+        #[serde(default)]
+        datagrams: u32,
+        /// Birthday: the bytes they took on the wire (IP and UDP headers
+        /// included).
+        #[serde(default)]
+        bytes: u64,
+        /// Birthday: from the start of this side's datagrams to the end.
+        #[serde(default)]
+        window_ms: Option<u64>,
     },
     /// The NAT rewrote the punch port (another node behind it holds the
     /// same port), so the punch socket moved to another port of the range.
@@ -198,14 +208,16 @@ impl NodeEvent {
             AttemptOutcome::Direct { address } => ("direct", Some(address.clone()), None),
             AttemptOutcome::Failed { error } => ("failed", None, Some(error.clone())),
         };
-        let (birthday_role, sockets, probes, winning_port) = match &report.method {
+        let (birthday_role, sockets, probes, winning_port, sent, window) = match &report.method {
             Method::Birthday(stats) => (
                 Some(stats.role.as_str().to_owned()),
                 stats.sockets,
                 stats.probes,
                 stats.winner,
+                stats.sent,
+                stats.window_used,
             ),
-            _ => (None, 0, 0, None),
+            _ => (None, 0, 0, None, Default::default(), None),
         };
         NodeEvent::Attempt {
             peer: report.remote_peer_id,
@@ -225,6 +237,9 @@ impl NodeEvent {
             sockets,
             probes,
             winning_port,
+            datagrams: sent.datagrams,
+            bytes: sent.bytes,
+            window_ms: window.map(|w| w.as_millis() as u64),
         }
     }
 

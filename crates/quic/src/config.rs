@@ -3,6 +3,10 @@
 use libp2p_identity::Keypair;
 use punchport_core::PortRange;
 
+/// The default TTL of datagrams that must leave this node's NAT only: a NAT
+/// one hop away.
+pub const DEFAULT_OPENER_TTL: u8 = 2;
+
 /// Configuration of the port-aware [`Transport`](crate::Transport): libp2p-quic's
 /// own [`libp2p_quic::Config`], the punch [`PortRange`], and how the DCUtR
 /// initiator punches.
@@ -11,6 +15,7 @@ pub struct Config {
     pub(crate) quic: libp2p_quic::Config,
     pub(crate) range: PortRange,
     pub(crate) initiator: InitiatorRole,
+    pub(crate) opener_ttl: u8,
 }
 
 impl Config {
@@ -27,6 +32,7 @@ impl Config {
             quic,
             range: PortRange::default(),
             initiator: InitiatorRole::default(),
+            opener_ttl: DEFAULT_OPENER_TTL,
         }
     }
 
@@ -40,6 +46,24 @@ impl Config {
     pub fn with_initiator_role(mut self, role: InitiatorRole) -> Self {
         self.initiator = role;
         self
+    }
+
+    /// Sets the TTL (IPv6: hop limit) of the datagrams that must leave this
+    /// node's NAT but not reach the other side's: the birthday punch's hard
+    /// side sends nothing else. The default, 2, fits a NAT one hop away (a
+    /// Kubernetes node in front of its pods, a home router): the datagram
+    /// leaves the pod with 2, the node maps it and forwards it with 1, and
+    /// the next router drops it. Behind a NAT `n` hops away (a cloud NAT
+    /// gateway behind the node), use `n + 1`. Values outside 1-64 are
+    /// clamped.
+    pub fn with_opener_ttl(mut self, ttl: u8) -> Self {
+        self.opener_ttl = ttl.clamp(1, 64);
+        self
+    }
+
+    /// The TTL of datagrams that must leave this node's NAT only.
+    pub fn opener_ttl(&self) -> u8 {
+        self.opener_ttl
     }
 
     /// The punch range.
@@ -63,6 +87,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("range", &self.range)
             .field("initiator", &self.initiator)
+            .field("opener_ttl", &self.opener_ttl)
             .field("handshake_timeout", &self.quic.handshake_timeout)
             .finish_non_exhaustive()
     }

@@ -39,7 +39,7 @@ mod config;
 mod error;
 mod transport;
 
-pub use config::{Config, InitiatorRole, ParseInitiatorRoleError};
+pub use config::{Config, DEFAULT_OPENER_TTL, InitiatorRole, ParseInitiatorRoleError};
 pub use error::{Error, PunchSocketTaken, RangeExhausted};
 pub use punchport_core::{
     Family, NoPunchSocket, NoPunchSocketReason, PortRange, PunchSocket, PunchSockets,

@@ -3,15 +3,9 @@
 
 use std::{
     io,
-    net::{IpAddr, SocketAddr, UdpSocket},
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     task::{Context, Poll, Waker},
-    time::Duration,
-};
-
-use futures::{
-    FutureExt as _,
-    future::{AbortHandle, Abortable},
 };
 
 use libp2p_core::{
@@ -19,8 +13,8 @@ use libp2p_core::{
     transport::{DialOpts, ListenerId, PortUse, TransportError, TransportEvent},
 };
 use punchport_core::{
-    AttemptId, DialPurpose, Family, NoPunchSocket, NoPunchSocketReason, PunchSockets, QuicAddr,
-    Route, SocketTable, is_routable,
+    Family, NoPunchSocket, NoPunchSocketReason, PunchSockets, QuicAddr, Route, SocketTable,
+    is_routable,
 };
 
 use crate::{
@@ -83,21 +77,17 @@ struct Listener {
 enum Kind {
     Punch,
     Ordinary,
-    /// A birthday dial's own socket: the swarm never hears of it; it closes
+    /// A birthday winner's socket: the swarm never hears of it; it closes
     /// when the table retires it.
     Fresh,
 }
-
-/// How often a fresh socket's port is chosen again when another socket took
-/// it between choosing and binding.
-const FRESH_BIND_TRIES: usize = 8;
 
 impl Transport {
     /// A transport with no sockets yet.
     pub fn new(config: Config) -> Self {
         Self {
             dialer: Inner::new(config.quic.clone()),
-            table: SocketTable::new(config.range),
+            table: SocketTable::new(config.range, config.opener_ttl),
             config,
             listeners: Vec::new(),
             next_poll: 0,
@@ -125,65 +115,45 @@ impl Transport {
         Err(Error::from(err).into())
     }
 
-    /// The hard side of a birthday punch: a socket of its own, bound for
-    /// this dial, from which libp2p-quic's hole puncher sends random packets
-    /// to `remote` and waits for `remote`'s connection, for `window`.
-    fn dial_fresh(
+    /// The hard side of a birthday punch, once a probe reached its socket
+    /// on `port`: a QUIC dial to `remote` from a socket bound again to that
+    /// port (its plain socket is closed; the NAT's mapping towards `remote`
+    /// outlives it). The socket closes with its connection.
+    fn dial_winner(
         &mut self,
         addr: Multiaddr,
         remote: SocketAddr,
         bind: IpAddr,
-        attempt: AttemptId,
-        window: Duration,
+        port: u16,
     ) -> Result<<Self as libp2p_core::Transport>::Dial, TransportError<QuicError>> {
-        let mut config = self.config.quic.clone();
-        config.handshake_timeout = window;
         let id = ListenerId::next();
-        let mut last = None;
-        for _ in 0..FRESH_BIND_TRIES {
-            let local = UdpSocket::bind((bind, 0))
-                .and_then(|s| s.local_addr())
-                .map_err(QuicError::from)?;
-            let mut inner = Inner::new(config.clone());
-            match inner.listen_on(
-                id,
-                QuicAddr {
-                    socket: local,
-                    peer_id: None,
-                }
-                .to_multiaddr(),
-            ) {
-                Ok(()) => {
-                    let dial = inner.dial(
-                        addr,
-                        DialOpts {
-                            role: Endpoint::Listener,
-                            port_use: PortUse::New,
-                        },
-                    )?;
-                    let (abort, registration) = AbortHandle::new_pair();
-                    self.table.fresh_bound(id, remote, local, attempt, abort);
-                    self.listeners.push(Listener {
-                        id,
-                        kind: Kind::Fresh,
-                        bound: local,
-                        closing: false,
-                        inner,
-                    });
-                    tracing::trace!(from=%local, to=%remote, "birthday socket");
-                    return Ok(cancellable(dial, registration));
-                }
-                Err(TransportError::Other(QuicError::Io(e)))
-                    if e.kind() == io::ErrorKind::AddrInUse =>
-                {
-                    last = Some(e);
-                }
-                Err(e) => return Err(e),
+        let local = SocketAddr::new(bind, port);
+        let mut inner = Inner::new(self.config.quic.clone());
+        inner.listen_on(
+            id,
+            QuicAddr {
+                socket: local,
+                peer_id: None,
             }
-        }
-        Err(TransportError::Other(QuicError::Io(last.unwrap_or_else(
-            || io::Error::from(io::ErrorKind::AddrInUse),
-        ))))
+            .to_multiaddr(),
+        )?;
+        let dial = inner.dial(
+            addr,
+            DialOpts {
+                role: Endpoint::Dialer,
+                port_use: PortUse::Reuse,
+            },
+        )?;
+        self.table.winner_bound(id, remote, local);
+        self.listeners.push(Listener {
+            id,
+            kind: Kind::Fresh,
+            bound: local,
+            closing: false,
+            inner,
+        });
+        tracing::debug!(from=%local, to=%remote, "birthday winner dials");
+        Ok(dial)
     }
 
     fn listener_mut(&mut self, id: ListenerId) -> Option<&mut Listener> {
@@ -320,36 +290,15 @@ impl libp2p_core::Transport for Transport {
                     },
                 };
                 tracing::debug!(%addr, from=%socket.bound, role=?opts.role, "dial leaves from the punch socket");
-                let probe = match self.table.purpose() {
-                    DialPurpose::BirthdayProbe(attempt) => Some(attempt),
-                    _ => None,
-                };
-                let dial = match self.listener_mut(socket.listener) {
-                    Some(listener) => listener.inner.dial(addr, opts)?,
+                match self.listener_mut(socket.listener) {
+                    Some(listener) => listener.inner.dial(addr, opts),
                     // The table lists only sockets held here; never reached.
                     None => {
-                        return self.refuse(
-                            addr,
-                            remote,
-                            NoPunchSocketReason::NotBound(socket.family()),
-                        );
+                        self.refuse(addr, remote, NoPunchSocketReason::NotBound(socket.family()))
                     }
-                };
-                match probe {
-                    // A birthday probe: cancelled with its attempt.
-                    Some(attempt) => {
-                        let (abort, registration) = AbortHandle::new_pair();
-                        self.table.probe_started(attempt, abort);
-                        Ok(cancellable(dial, registration))
-                    }
-                    None => Ok(dial),
                 }
             }
-            Route::Fresh {
-                bind,
-                attempt,
-                window,
-            } => self.dial_fresh(addr, remote, bind, attempt, window),
+            Route::Winner { bind, port } => self.dial_winner(addr, remote, bind, port),
             Route::Ephemeral => {
                 tracing::debug!(%addr, "dial leaves from an ephemeral socket");
                 self.dialer.dial(addr, opts)
@@ -435,24 +384,6 @@ impl libp2p_core::Transport for Transport {
         this.waker = Some(cx.waker().clone());
         Poll::Pending
     }
-}
-
-/// `dial`, failing with an I/O error of kind `Interrupted` once its attempt
-/// is cancelled.
-fn cancellable(
-    dial: <Inner as libp2p_core::Transport>::Dial,
-    registration: futures::future::AbortRegistration,
-) -> <Inner as libp2p_core::Transport>::Dial {
-    Abortable::new(dial, registration)
-        .map(|result| {
-            result.unwrap_or_else(|_| {
-                Err(QuicError::Io(io::Error::new(
-                    io::ErrorKind::Interrupted,
-                    "the birthday punch attempt ended",
-                )))
-            })
-        })
-        .boxed()
 }
 
 impl std::fmt::Debug for Transport {

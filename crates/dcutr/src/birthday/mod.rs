@@ -4,53 +4,54 @@
 //! ("easy").
 //!
 //! The two sides first agree over the relayed connection
-//! ([`protocol`], `/punchport/birthday/1`); stock peers do not speak it and
-//! are never part of it. Then:
+//! ([`protocol`], `/punchport/birthday/2`; docs/birthday-protocol.md);
+//! stock peers do not speak it and are never part of it. Each attempt is a
+//! [`machine::Attempt`], a state machine without I/O; this module drives
+//! it: the negotiation streams, the timers, and the sockets of [`io`].
 //!
-//! - the hard side opens its sockets, paced, each a libp2p-quic listener-role
-//!   dial from a fresh socket of its own: libp2p-quic's hole puncher sends
-//!   random packets to the easy side's punch address, so the NAT makes one
-//!   random mapping per socket, and waits for the easy side's connection;
-//! - once they are open it says `Go`, and the easy side sends QUIC
-//!   handshakes from its punch socket to random ports of the hard side's
-//!   public IP, paced, until one meets a mapping: that handshake passes both
-//!   NATs and the connection is direct.
-//!
-//! The first direct connection ends the attempt: every other socket closes
-//! and every other probe is cancelled; the winner stays as long as its
-//! connection. What a peer can make this node send is bounded per attempt,
-//! per peer and per destination IP over time ([`plan::Limits`]), and only an
-//! IP that the peer advertised in this punch's DCUtR exchange is probed.
+//! The birthday facts of a punch (attempts, ties, the attempt under way)
+//! live in the punch's one record ([`Record`], inside
+//! `attempts::Punch`).
 
 mod config;
+mod generated;
+mod io;
+mod limits;
+pub(crate) mod machine;
 pub(crate) mod plan;
+mod ports;
 pub(crate) mod protocol;
 
 use std::{
-    collections::HashMap,
-    net::{IpAddr, SocketAddr},
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
-use futures::{FutureExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered};
+use futures::{
+    FutureExt as _, SinkExt as _, StreamExt as _, future::BoxFuture, stream::FuturesUnordered,
+};
 use libp2p_core::{Multiaddr, multiaddr::Protocol};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{
     ConnectionId, Stream,
     dial_opts::{DialOpts, PeerCondition},
 };
-use punchport_core::{AttemptId, DialPurpose, PunchSockets, QuicAddr};
+use punchport_core::{DialPurpose, PunchSockets, QuicAddr};
+use rand::{RngExt as _, SeedableRng, rngs::StdRng};
 
-pub use config::{BirthdayConfig, BudgetError, GRACE, MAX_PROBES, MAX_SOCKETS};
-pub use plan::{Refusal, Role};
+pub use config::{BirthdayConfig, BudgetError, MAX_PROBES, MAX_SOCKETS};
+pub use limits::{Cost, Refusal};
+pub use machine::AttemptError;
+pub use plan::Role;
 
-use crate::{
-    attempts::{AttemptOutcome, AttemptReport, Side},
-    nat::MappingKind,
-};
-use plan::{Limits, Plan, Ports};
-use protocol::{Go, Hello};
+use crate::attempts::{AttemptOutcome, AttemptReport, Attempts, Punch, Side};
+use config::{MAX_OPENER, MAX_PROBE};
+use limits::Limits;
+use machine::{Attempt, Event as MachineEvent, Setup, Transmit};
+use plan::Plan;
+use protocol::{Class, Hello, Link, Message, Nonce};
 
 /// What a birthday attempt did on this side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,128 +62,259 @@ pub struct BirthdayStats {
     pub sockets: u16,
     /// Probes sent (easy side).
     pub probes: u16,
-    /// The port that won: the hard side's public port the probe met, as the
-    /// easy side dialed it, or the hard side's local socket.
+    /// Everything it sent, in datagrams and bytes on the wire.
+    pub sent: Cost,
+    /// The port that won: on the hard side its local socket's, on the
+    /// easy side the one the hard side named.
     pub winner: Option<u16>,
+    /// From the start of its datagrams (the tie, and `Ready` on the easy
+    /// side) to its end.
+    pub window_used: Option<Duration>,
 }
 
 /// This side's NAT as the behaviour knows it, for its [`Hello`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mine {
-    pub(crate) mapping: MappingKind,
+    pub(crate) class: Class,
     pub(crate) public: Option<SocketAddr>,
     /// A probe that may classify the NAT is under way.
     pub(crate) probing: bool,
+    /// The punch socket the attempt would use, as bound.
+    pub(crate) punch: Option<SocketAddr>,
 }
 
 impl Mine {
     /// The class is unknown but a probe may tell it soon: the negotiation
-    /// waits for it (at most [`SETTLE_WAIT`]), since an unknown class means
-    /// plain punching only.
+    /// waits for it (at most [`SETTLE_WAIT`]).
     fn unsettled(&self) -> bool {
-        self.mapping == MappingKind::Unknown && self.probing
+        self.class.mapping == crate::nat::MappingKind::Unknown && self.probing
     }
 }
 
 /// How long a negotiation waits for this side's own probe to classify the
 /// NAT (a probe takes one handshake and one identify exchange).
-const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+/// Attempts per relayed connection: a second takes a miss of the first to
+/// its square.
+pub(crate) const ATTEMPTS_PER_RELAYED: u8 = 2;
+/// How long the initiating side waits after a missed attempt before
+/// negotiating again, so that the other side's part has ended too.
+const RETRY_AFTER: Duration = Duration::from_millis(300);
+/// How long the responding side keeps a punch failure back after a missed
+/// attempt, for the initiator's second negotiation.
+const RETRY_WAIT: Duration = Duration::from_secs(3);
+
+/// The birthday part of one punch's record.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    /// Negotiations over this relayed connection so far.
+    negotiated: u8,
+    /// The peer's DCUtR candidates, once DCUtR dials them: the addresses
+    /// tied to the peer in this punch.
+    advertised: Vec<SocketAddr>,
+    /// This side's plain punch failed at least once.
+    plain_failed: bool,
+    /// The attempt under way, and its number for the limits.
+    attempt: Option<(u64, Attempt)>,
+    /// This side's hello for the negotiation under way.
+    hello: Option<Hello>,
+    /// A negotiation is open or held.
+    negotiating: bool,
+    /// The initiator's next negotiation, or how long the responder waits
+    /// for it.
+    retry_at: Option<Instant>,
+    /// It was busy when last looked at (a plain failure may be held).
+    held: bool,
+}
+
+impl Record {
+    /// Whether a birthday punch may still end this punch: a plain failure
+    /// waits for it.
+    pub(crate) fn busy(&self) -> bool {
+        self.attempt.is_some() || self.negotiating || self.retry_at.is_some()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_negotiating(&mut self, on: bool) {
+        self.negotiating = on;
+    }
+}
+
+/// What the negotiation decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Plain DCUtR only (the classes, or one side is off).
+    Plain,
+    /// Both NATs are hard.
+    BothHard,
+    /// The peer named no public address.
+    NoAddress,
+    /// The limits refused.
+    Refused(Refusal),
+    /// An attempt started in `role`.
+    Started(Role),
+}
+
+/// Decides negotiations and builds attempts: pure logic, the time and the
+/// randomness come from the caller.
+#[derive(Debug)]
+pub(crate) struct Negotiator {
+    config: BirthdayConfig,
+    limits: Limits,
+    rng: StdRng,
+    next_attempt: u64,
+}
+
+impl Negotiator {
+    pub(crate) fn new(config: BirthdayConfig, seed: u64) -> Self {
+        Self {
+            limits: Limits::new(config.limits()),
+            config,
+            rng: StdRng::seed_from_u64(seed),
+            next_attempt: 0,
+        }
+    }
+
+    /// This side's hello for the next negotiation of `record`'s punch.
+    /// `theirs` is the attempt number the peer's hello asked for, on the
+    /// responding side.
+    pub(crate) fn hello(&mut self, record: &mut Record, mine: &Mine, theirs: Option<u8>) -> Hello {
+        let attempt = theirs.unwrap_or(record.negotiated + 1);
+        let within = record.negotiated < ATTEMPTS_PER_RELAYED && attempt <= ATTEMPTS_PER_RELAYED;
+        let hello = Hello {
+            enabled: self.config.enabled && within,
+            class: mine.class,
+            public: mine.public,
+            nonce: Nonce(self.rng.random()),
+            attempt: attempt.clamp(1, ATTEMPTS_PER_RELAYED),
+        };
+        record.hello = Some(hello.clone());
+        hello
+    }
+
+    /// Both hellos are in: decide, and start the attempt if the plan calls
+    /// for one.
+    pub(crate) fn decide(
+        &mut self,
+        peer: PeerId,
+        record: &mut Record,
+        theirs: &Hello,
+        ttl: u8,
+        now: Instant,
+    ) -> Decision {
+        let Some(mine) = record.hello.take() else {
+            return Decision::Plain;
+        };
+        record.negotiated = record.negotiated.saturating_add(1);
+        if let Some((id, mut running)) = record.attempt.take() {
+            running.abort(AttemptError::Superseded);
+            self.limits.settle(id, running.stats().sent);
+        }
+        if !(mine.enabled && theirs.enabled) {
+            return Decision::Plain;
+        }
+        let (role, deferred) = match plan::plan(mine.class, theirs.class) {
+            Plan::Plain => return Decision::Plain,
+            Plan::BothHard => return Decision::BothHard,
+            Plan::Birthday { role, deferred } => (role, deferred),
+        };
+        let Some(target) = theirs.public else {
+            return Decision::NoAddress;
+        };
+        let (count, size) = match role {
+            Role::Hard => (self.config.sockets, MAX_OPENER),
+            Role::Easy => (self.config.probes, MAX_PROBE),
+        };
+        let budget = Cost {
+            datagrams: u32::from(count),
+            bytes: u64::from(count) * punchport_core::wire::wire_bytes(target, size) as u64,
+        };
+        self.next_attempt += 1;
+        let id = self.next_attempt;
+        if let Err(refusal) = self.limits.admit(id, peer, target.ip(), budget, now) {
+            return Decision::Refused(refusal);
+        }
+        let setup = Setup {
+            role,
+            target,
+            // The probes carry the hard side's nonce.
+            nonce: match role {
+                Role::Hard => mine.nonce,
+                Role::Easy => theirs.nonce,
+            },
+            deferred,
+            sockets: self.config.sockets,
+            probes: self.config.probes,
+            gap: self.config.gap(),
+            ttl,
+            budget,
+            seed: self.rng.random(),
+        };
+        let mut attempt = Attempt::new(setup, now);
+        if !record.advertised.is_empty() {
+            attempt.handle_tie(&record.advertised, now);
+        }
+        if record.plain_failed {
+            attempt.handle_plain_failed(now);
+        }
+        record.attempt = Some((id, attempt));
+        Decision::Started(role)
+    }
+
+    /// The attempt `id` ended having sent `sent`.
+    pub(crate) fn settle(&mut self, id: u64, sent: Cost) {
+        self.limits.settle(id, sent);
+    }
+
+    /// How many attempts run, and how many peers and IPs the limits
+    /// remember.
+    pub(crate) fn sizes(&self) -> (usize, usize, usize) {
+        self.limits.sizes()
+    }
+}
 
 /// Something the behaviour carries out for a birthday attempt.
 #[derive(Debug)]
 pub(crate) enum Action {
-    /// Dial (a socket or a probe).
+    /// Dial (the hard side's winning socket).
     Dial(DialOpts),
-    /// An attempt started: hold a DCUtR failure until it ends.
-    Started(PeerId),
-    /// An attempt ended; `true` if another follows (a punch failure stays
-    /// held until the last one ends).
-    Ended(PeerId, Box<AttemptReport>, bool),
+    /// An attempt ended: its report.
+    Ended(Box<AttemptReport>),
+    /// The punch with `peer` has no birthday attempt under way or to come:
+    /// a plain failure held for it may be reported.
+    Over(PeerId),
 }
 
-/// Attempts per relayed connection: a second one halves nothing of the
-/// budget per attempt, and takes a miss of the first (1.7 % for 256 × 1024)
-/// to 0.03 %.
-const ATTEMPTS_PER_RELAYED: u8 = 2;
-/// How long the initiating side waits after a missed attempt before the
-/// next, so that the other side's has ended too.
-const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
-
-type Exchange = BoxFuture<'static, (PeerId, std::io::Result<(Stream, Hello)>)>;
-type Waiting = BoxFuture<'static, (PeerId, std::io::Result<Go>)>;
-
-#[derive(Debug)]
-struct Relayed {
-    at: Instant,
-    side: Side,
-    /// A direct connection came since the relayed one: nothing to punch.
-    direct: bool,
-    /// Birthday attempts over it so far.
-    attempts: u8,
-    /// The IPs the peer advertised in this punch's DCUtR exchange.
-    advertised: Vec<IpAddr>,
+/// A negotiation stream and what waits to be written to it.
+struct LinkState {
+    link: Link,
+    outbox: VecDeque<Message>,
+    /// The peer's hello came.
+    heard: bool,
+    /// This side has sent its hello (the responder sends it once the
+    /// peer's came).
+    said: bool,
 }
 
-struct Attempt {
-    id: AttemptId,
-    role: Role,
-    started: Instant,
-    deadline: Instant,
-    /// The hard side: the easy side's punch address. The easy side: the
-    /// hard side's public IP, with port 0.
-    target: SocketAddr,
-    /// Flows opened so far.
-    opened: u16,
-    /// How many to open.
-    budget: u16,
-    next_at: Instant,
-    /// The hard side's stream, to say `Go` on once the sockets are open.
-    stream: Option<Stream>,
-    /// The easy side starts once `Go` came and the IP is tied to the peer.
-    going: bool,
-    /// The easy side heard `Go`.
-    go_heard: bool,
-    dials: Vec<ConnectionId>,
-    ports: Ports,
-}
-
-/// The birthday part of the behaviour.
+/// The birthday part of the behaviour: drives the attempts of every punch.
 pub(crate) struct Birthday {
-    config: BirthdayConfig,
+    negotiator: Negotiator,
     sockets: PunchSockets,
     control: libp2p_stream::Control,
     incoming: Option<libp2p_stream::IncomingStreams>,
-    exchanges: FuturesUnordered<Exchange>,
-    waiting: FuturesUnordered<Waiting>,
-    saying_go: FuturesUnordered<BoxFuture<'static, ()>>,
-    relayed: HashMap<PeerId, Relayed>,
-    attempts: HashMap<PeerId, Attempt>,
-    dials: HashMap<ConnectionId, (PeerId, DialPurpose)>,
-    limits: Limits,
-    next_attempt: u64,
-    seed: u64,
-    timer: Option<futures_timer::Delay>,
-    timer_at: Option<Instant>,
-    /// This side's NAT when last asked, for a retry's hello.
-    last_mine: Option<Mine>,
-    /// Actions to hand out before anything else.
-    queued: std::collections::VecDeque<Action>,
-    /// Negotiations to open, and to answer, once this side's class is known
-    /// (or at the instant given).
+    opening: FuturesUnordered<BoxFuture<'static, (PeerId, std::io::Result<Stream>)>>,
+    links: HashMap<PeerId, LinkState>,
+    hard: HashMap<PeerId, io::HardSockets>,
+    probes: HashMap<PeerId, io::Probes>,
+    /// The winning sockets' dials.
+    dials: HashMap<ConnectionId, (PeerId, u16)>,
+    /// Negotiations to open, and to answer, once this side's class is
+    /// known (or at the instant given).
     held_opens: Vec<(PeerId, Instant)>,
     held_answers: Vec<(PeerId, Stream, Instant)>,
+    queued: VecDeque<Action>,
+    timer: Option<(Instant, futures_timer::Delay)>,
 }
-
-/// How long the easy side waits for DCUtR's exchange to say which IPs the
-/// peer advertised.
-const TIE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// How a missed attempt's error begins.
-const MISSED: &str = "no probe met a mapping";
-/// How an attempt's error begins when the hard side's `Go` never came.
-const NO_GO: &str = "the hard side did not say go";
-/// The error of an attempt that a new negotiation replaced.
-const SUPERSEDED: &str = "superseded by a new negotiation";
 
 impl Birthday {
     pub(crate) fn new(
@@ -193,84 +325,217 @@ impl Birthday {
     ) -> Self {
         let incoming = control.accept(protocol::PROTOCOL).ok();
         Self {
-            limits: Limits::new(config.clone()),
-            config,
+            negotiator: Negotiator::new(config, seed),
             sockets,
             control,
             incoming,
-            exchanges: FuturesUnordered::new(),
-            waiting: FuturesUnordered::new(),
-            saying_go: FuturesUnordered::new(),
-            relayed: HashMap::new(),
-            attempts: HashMap::new(),
+            opening: FuturesUnordered::new(),
+            links: HashMap::new(),
+            hard: HashMap::new(),
+            probes: HashMap::new(),
             dials: HashMap::new(),
-            next_attempt: 0,
-            seed,
-            timer: None,
-            timer_at: None,
-            last_mine: None,
-            queued: std::collections::VecDeque::new(),
             held_opens: Vec::new(),
             held_answers: Vec::new(),
+            queued: VecDeque::new(),
+            timer: None,
         }
     }
 
-    fn hello(&self, mine: Mine) -> Hello {
-        Hello {
-            mapping: mine.mapping.as_str().to_owned(),
-            public: mine.public,
-            enabled: self.config.enabled,
+    /// A relayed connection to `peer` opened (its record is in
+    /// `attempts`); the side that accepted it (DCUtR's initiator) opens the
+    /// negotiation.
+    pub(crate) fn relayed(&mut self, peer: PeerId, punch: &mut Punch, mine: Mine, now: Instant) {
+        if punch.side != Side::Initiator {
+            return;
+        }
+        punch.birthday.negotiating = true;
+        if mine.unsettled() {
+            self.held_opens.push((peer, now + SETTLE_WAIT));
+        } else {
+            self.open(peer);
         }
     }
 
-    /// A relayed connection to `peer` opened; the side that accepted it
-    /// (DCUtR's initiator) opens the negotiation.
-    pub(crate) fn relayed(&mut self, peer: PeerId, side: Side, mine: Mine, now: Instant) {
-        self.relayed.insert(
-            peer,
-            Relayed {
-                at: now,
-                side,
-                direct: false,
-                attempts: 0,
-                advertised: Vec::new(),
-            },
-        );
-        if side == Side::Initiator {
-            if mine.unsettled() {
-                self.held_opens.push((peer, now + SETTLE_WAIT));
-            } else {
-                self.open(peer, mine, None);
-            }
-        }
-    }
-
-    /// Answers `peer`'s negotiation on `stream` with this side's hello.
-    fn answer(&mut self, peer: PeerId, mut stream: Stream, mine: Mine) {
-        let hello = self.hello(mine);
-        self.exchanges.push(
+    fn open(&mut self, peer: PeerId) {
+        let mut control = self.control.clone();
+        self.opening.push(
             async move {
-                let result = async {
-                    let theirs = protocol::receive::<Hello>(&mut stream).await?;
-                    protocol::send(&mut stream, &hello).await?;
-                    Ok((stream, theirs))
-                }
-                .await;
-                (peer, result)
+                let stream = control
+                    .open_stream(peer, protocol::PROTOCOL)
+                    .await
+                    .map_err(std::io::Error::other);
+                (peer, stream)
             }
             .boxed(),
         );
     }
 
-    /// Opens and answers the negotiations that waited for this side's class.
-    fn release_held(&mut self, mine: Mine, now: Instant) {
+    /// DCUtR dials `addresses` of `peer`: the peer's candidates in this
+    /// punch, the only addresses an attempt sends to.
+    pub(crate) fn advertised(&mut self, punch: &mut Punch, addresses: &[Multiaddr], now: Instant) {
+        let record = &mut punch.birthday;
+        for addr in addresses {
+            if let Ok(quic) = QuicAddr::parse(addr)
+                && !record.advertised.contains(&quic.socket)
+            {
+                record.advertised.push(quic.socket);
+            }
+        }
+        if let Some((_, attempt)) = record.attempt.as_mut() {
+            attempt.handle_tie(&record.advertised, now);
+        }
+    }
+
+    /// One of this side's plain punch dials to the peer failed.
+    pub(crate) fn plain_failed(&mut self, punch: &mut Punch, now: Instant) {
+        punch.birthday.plain_failed = true;
+        if let Some((_, attempt)) = punch.birthday.attempt.as_mut() {
+            attempt.handle_plain_failed(now);
+        }
+    }
+
+    /// What the dial of `connection` is, if it is a birthday dial.
+    pub(crate) fn purpose(&self, connection: ConnectionId) -> Option<DialPurpose> {
+        self.dials
+            .get(&connection)
+            .map(|(_, port)| DialPurpose::BirthdayWinner(*port))
+    }
+
+    /// A direct connection to the peer of `punch` opened: it ends the
+    /// attempt.
+    pub(crate) fn direct(&mut self, connection: ConnectionId, punch: &mut Punch) {
+        self.dials.remove(&connection);
+        punch.birthday.retry_at = None;
+        if let Some((_, attempt)) = punch.birthday.attempt.as_mut() {
+            attempt.handle_direct();
+        }
+    }
+
+    /// A dial failed; if it was a winning socket's, its attempt ends.
+    pub(crate) fn dial_failed(
+        &mut self,
+        connection: ConnectionId,
+        attempts: &mut Attempts,
+        error: &str,
+    ) {
+        let Some((peer, _)) = self.dials.remove(&connection) else {
+            return;
+        };
+        if let Some((_, attempt)) = attempts
+            .punch_mut(&peer)
+            .and_then(|p| p.birthday.attempt.as_mut())
+        {
+            attempt.handle_dial_failed(error.to_owned());
+        }
+    }
+
+    /// The relayed connection of `punch` closed; its record goes with it.
+    pub(crate) fn relayed_closed(&mut self, peer: PeerId, punch: &mut Punch, now: Instant) {
+        if let Some((_, attempt)) = punch.birthday.attempt.as_mut() {
+            attempt.abort(AttemptError::RelayedClosed);
+        }
+        punch.birthday.retry_at = None;
+        if let Some(action) = self.collect(peer, punch, now) {
+            self.queued.push_back(action);
+        }
+        self.links.remove(&peer);
+        self.hard.remove(&peer);
+        self.probes.remove(&peer);
+    }
+
+    /// The next thing to do, if any is due.
+    pub(crate) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        attempts: &mut Attempts,
+        mine: Mine,
+    ) -> Poll<Action> {
+        let now = Instant::now();
+        if let Some(action) = self.queued.pop_front() {
+            return Poll::Ready(action);
+        }
+        self.accept(cx, attempts, mine, now);
+        self.release_held(attempts, mine, now);
+        while let Poll::Ready(Some((peer, result))) = self.opening.poll_next_unpin(cx) {
+            match result {
+                Ok(stream) => {
+                    let Some(punch) = attempts.punch_mut(&peer) else {
+                        continue;
+                    };
+                    let hello = self.negotiator.hello(&mut punch.birthday, &mine, None);
+                    let mut state = LinkState {
+                        link: protocol::link(stream),
+                        outbox: VecDeque::new(),
+                        heard: false,
+                        said: true,
+                    };
+                    state.outbox.push_back(Message::Hello(hello));
+                    self.links.insert(peer, state);
+                }
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "no birthday negotiation (a stock peer, or the relayed connection closed)");
+                    if let Some(punch) = attempts.punch_mut(&peer) {
+                        punch.birthday.negotiating = false;
+                        if let Some(action) = self.collect(peer, punch, now) {
+                            self.queued.push_back(action);
+                        }
+                    }
+                }
+            }
+        }
+        self.read_links(cx, attempts, mine, now);
+        self.drive(cx, attempts, now);
+        self.write_links(cx);
+        if let Some(action) = self.queued.pop_front() {
+            return Poll::Ready(action);
+        }
+        self.arm_timer(cx, attempts);
+        Poll::Pending
+    }
+
+    /// Takes the peers' negotiation streams.
+    fn accept(&mut self, cx: &mut Context<'_>, attempts: &mut Attempts, mine: Mine, now: Instant) {
+        while let Some(incoming) = self.incoming.as_mut()
+            && let Poll::Ready(next) = incoming.poll_next_unpin(cx)
+        {
+            let Some((peer, stream)) = next else {
+                self.incoming = None;
+                break;
+            };
+            let Some(punch) = attempts.punch_mut(&peer) else {
+                continue;
+            };
+            punch.birthday.negotiating = true;
+            if mine.unsettled() {
+                self.held_answers.push((peer, stream, now + SETTLE_WAIT));
+            } else {
+                self.answer(peer, stream);
+            }
+        }
+    }
+
+    fn answer(&mut self, peer: PeerId, stream: Stream) {
+        self.links.insert(
+            peer,
+            LinkState {
+                link: protocol::link(stream),
+                outbox: VecDeque::new(),
+                heard: false,
+                said: false,
+            },
+        );
+    }
+
+    /// Opens and answers the negotiations that waited for this side's
+    /// class.
+    fn release_held(&mut self, attempts: &mut Attempts, mine: Mine, now: Instant) {
         let ready = |at: &Instant| !mine.unsettled() || now >= *at;
         let (opens, held): (Vec<_>, Vec<_>) =
             self.held_opens.drain(..).partition(|(_, at)| ready(at));
         self.held_opens = held;
         for (peer, _) in opens {
-            if self.relayed.contains_key(&peer) {
-                self.open(peer, mine, None);
+            if attempts.punch_mut(&peer).is_some() {
+                self.open(peer);
             }
         }
         let (answers, held): (Vec<_>, Vec<_>) = self
@@ -279,518 +544,357 @@ impl Birthday {
             .partition(|(_, _, at)| ready(at));
         self.held_answers = held;
         for (peer, stream, _) in answers {
-            if self.relayed.contains_key(&peer) {
-                self.answer(peer, stream, mine);
+            if attempts.punch_mut(&peer).is_some() {
+                self.answer(peer, stream);
+            }
+        }
+        // The initiator's second negotiation.
+        for (peer, punch) in attempts.punches_mut() {
+            let record = &mut punch.birthday;
+            let due = record.retry_at.is_some_and(|at| now >= at);
+            if !due {
+                continue;
+            }
+            record.retry_at = None;
+            if punch.side == Side::Initiator && !punch.ended {
+                record.negotiating = true;
+                self.links.remove(peer);
+                let peer = *peer;
+                self.open(peer);
             }
         }
     }
 
-    /// Opens the negotiation with `peer`, after `delay`.
-    fn open(&mut self, peer: PeerId, mine: Mine, delay: Option<std::time::Duration>) {
-        let hello = self.hello(mine);
-        let mut control = self.control.clone();
-        self.exchanges.push(
-            async move {
-                if let Some(delay) = delay {
-                    futures_timer::Delay::new(delay).await;
-                }
-                let result = async {
-                    let mut stream = control
-                        .open_stream(peer, protocol::PROTOCOL)
-                        .await
-                        .map_err(std::io::Error::other)?;
-                    protocol::send(&mut stream, &hello).await?;
-                    let theirs = protocol::receive::<Hello>(&mut stream).await?;
-                    Ok((stream, theirs))
-                }
-                .await;
-                (peer, result)
-            }
-            .boxed(),
-        );
-    }
-
-    /// DCUtR dials `addresses` of `peer`: what the peer advertised in this
-    /// punch's exchange, the only IPs an easy side will probe.
-    pub(crate) fn advertised(&mut self, peer: PeerId, addresses: &[Multiaddr]) {
-        if let Some(relayed) = self.relayed.get_mut(&peer) {
-            for addr in addresses {
-                if let Ok(quic) = QuicAddr::parse(addr)
-                    && !relayed.advertised.contains(&quic.socket.ip())
-                {
-                    relayed.advertised.push(quic.socket.ip());
-                }
-            }
-        }
-    }
-
-    /// What the dial of `connection` is, if it is a birthday dial.
-    pub(crate) fn purpose(&self, connection: ConnectionId) -> Option<DialPurpose> {
-        self.dials.get(&connection).map(|(_, purpose)| *purpose)
-    }
-
-    /// A direct connection to `peer` opened: it ends the peer's attempt.
-    pub(crate) fn established(
+    /// Reads what the peers sent.
+    fn read_links(
         &mut self,
-        connection: ConnectionId,
-        peer: PeerId,
-        remote: &Multiaddr,
-        local: Option<&Multiaddr>,
+        cx: &mut Context<'_>,
+        attempts: &mut Attempts,
+        mine: Mine,
         now: Instant,
-    ) -> Option<Action> {
-        if let Some(relayed) = self.relayed.get_mut(&peer) {
-            relayed.direct = true;
+    ) {
+        let ttl = self.sockets.opener_ttl();
+        let mut closed = Vec::new();
+        for (peer, state) in self.links.iter_mut() {
+            loop {
+                let message = match state.link.poll_next_unpin(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Some(Ok(message))) => Message::try_from(message)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+                    Poll::Ready(Some(Err(error))) => Err(std::io::Error::other(error)),
+                    Poll::Ready(None) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+                };
+                let Some(punch) = attempts.punch_mut(peer) else {
+                    closed.push(*peer);
+                    break;
+                };
+                let message = match message {
+                    Ok(message) => message,
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "the birthday negotiation stream ended");
+                        closed.push(*peer);
+                        break;
+                    }
+                };
+                match message {
+                    Message::Hello(theirs) if !state.heard => {
+                        state.heard = true;
+                        if !state.said {
+                            let hello = self.negotiator.hello(
+                                &mut punch.birthday,
+                                &mine,
+                                Some(theirs.attempt),
+                            );
+                            state.outbox.push_back(Message::Hello(hello));
+                            state.said = true;
+                        }
+                        punch.birthday.negotiating = false;
+                        let decision =
+                            self.negotiator
+                                .decide(*peer, &mut punch.birthday, &theirs, ttl, now);
+                        log_decision(*peer, &decision);
+                        if let Decision::Started(role) = decision {
+                            self.hard.remove(peer);
+                            self.probes.remove(peer);
+                            let bind = mine.punch.map(|p| p.ip());
+                            match (role, bind) {
+                                (Role::Hard, Some(ip)) => {
+                                    self.hard.insert(*peer, io::HardSockets::new(ip));
+                                }
+                                (Role::Easy, Some(_)) => {
+                                    if let Some(punch_addr) = mine.punch {
+                                        self.probes.insert(*peer, io::Probes::new(punch_addr));
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    Message::Hello(_) => {
+                        tracing::debug!(%peer, "a second birthday hello on one stream");
+                        closed.push(*peer);
+                        break;
+                    }
+                    other => {
+                        if let Some((_, attempt)) = punch.birthday.attempt.as_mut() {
+                            attempt.handle_message(other, now);
+                        }
+                    }
+                }
+            }
         }
-        let mine = self.dials.remove(&connection).is_some();
-        let role = self.attempts.get(&peer).map(|a| a.role);
-        let winner = match role {
-            Some(Role::Easy) if mine => QuicAddr::parse(remote).ok().map(|q| q.socket.port()),
-            // The hard side's socket: the one its own dial left from, or the
-            // fresh socket that accepted the easy side's probe.
-            Some(Role::Hard) => self
-                .sockets
-                .first_source(connection)
-                .or_else(|| {
-                    local
-                        .and_then(|l| QuicAddr::parse(l).ok())
-                        .map(|q| q.socket)
-                })
-                .map(|socket| socket.port()),
-            _ => None,
-        };
-        let outcome = AttemptOutcome::Direct {
-            address: remote.clone(),
-        };
-        self.end(peer, outcome, winner, now)
+        for peer in closed {
+            self.links.remove(&peer);
+            if let Some(punch) = attempts.punch_mut(&peer) {
+                punch.birthday.negotiating = false;
+                if let Some((_, attempt)) = punch.birthday.attempt.as_mut() {
+                    attempt.handle_stream_closed();
+                }
+            }
+        }
     }
 
-    /// A birthday dial failed (or was cancelled).
-    pub(crate) fn dial_failed(&mut self, connection: ConnectionId) {
-        self.dials.remove(&connection);
+    /// Runs every attempt: its timers, its datagrams, its messages and
+    /// its events.
+    fn drive(&mut self, cx: &mut Context<'_>, attempts: &mut Attempts, now: Instant) {
+        let mut done = Vec::new();
+        for (peer, punch) in attempts.punches_mut() {
+            let record = &mut punch.birthday;
+            if let Some((_, attempt)) = record.attempt.as_mut() {
+                self.run(cx, *peer, attempt, now);
+                if attempt.is_ended() {
+                    done.push(*peer);
+                }
+            }
+        }
+        for peer in done {
+            if let Some(punch) = attempts.punch_mut(&peer)
+                && let Some(action) = self.collect(peer, punch, now)
+            {
+                self.queued.push_back(action);
+            }
+        }
+        // A punch whose birthday part is over: a plain failure held for it
+        // can be reported.
+        for (peer, punch) in attempts.punches_mut() {
+            let record = &mut punch.birthday;
+            if record.busy() {
+                record.held = true;
+            } else if record.held {
+                record.held = false;
+                self.queued.push_back(Action::Over(*peer));
+            }
+        }
     }
 
-    /// The relayed connection to `peer` closed.
-    pub(crate) fn relayed_closed(&mut self, peer: PeerId, now: Instant) -> Option<Action> {
-        let ended = self.end(
-            peer,
-            AttemptOutcome::Failed {
-                error: "the relayed connection closed".to_owned(),
-            },
-            None,
-            now,
-        );
-        self.relayed.remove(&peer);
-        ended
-    }
-
-    fn end(
-        &mut self,
-        peer: PeerId,
-        outcome: AttemptOutcome,
-        winner: Option<u16>,
-        now: Instant,
-    ) -> Option<Action> {
-        let attempt = self.attempts.remove(&peer)?;
-        self.sockets.cancel(attempt.id);
-        self.limits.done(&peer);
-        let relayed = self.relayed.get(&peer);
-        // A miss (not a connection, not a closed relay) is tried once more,
-        // as both sides know: the initiating side negotiates again.
-        let missed = matches!(&outcome, AttemptOutcome::Failed { error }
-            if error.starts_with(MISSED) || error.starts_with(NO_GO) || error.starts_with(SUPERSEDED));
-        let retry =
-            missed && relayed.is_some_and(|r| !r.direct && r.attempts < ATTEMPTS_PER_RELAYED);
-        let (sockets, probes) = match attempt.role {
-            Role::Hard => (attempt.opened, 0),
-            Role::Easy => (0, attempt.opened),
+    /// Runs one attempt: the probes that came, its timers, its datagrams,
+    /// its messages and its events.
+    fn run(&mut self, cx: &mut Context<'_>, peer: PeerId, attempt: &mut Attempt, now: Instant) {
+        let mut datagrams = |hard: Option<&mut io::HardSockets>, attempt: &mut Attempt| {
+            if let Some(hard) = hard {
+                while let Poll::Ready((index, port, from, datagram)) = hard.poll_datagram(cx) {
+                    attempt.handle_datagram(index, port, from, &datagram, now);
+                }
+            }
         };
-        tracing::debug!(%peer, role = attempt.role.as_str(), sockets, probes, ?winner, ?outcome, "birthday attempt ended");
+        datagrams(self.hard.get_mut(&peer), attempt);
+        attempt.handle_timeout(now);
+        while let Some(transmit) = attempt.poll_transmit(now) {
+            match transmit {
+                Transmit::Open {
+                    index,
+                    to,
+                    ttl,
+                    payload,
+                } => {
+                    if let Some(hard) = self.hard.get_mut(&peer) {
+                        hard.open(index, ttl, to, &payload);
+                    }
+                }
+                Transmit::Probe { to, payload } => {
+                    if let Some(probes) = self.probes.get_mut(&peer) {
+                        probes.send(to, &payload);
+                    }
+                }
+            }
+        }
+        // A probe that came while the sockets were still opening.
+        datagrams(self.hard.get_mut(&peer), attempt);
+        while let Some(message) = attempt.poll_message() {
+            if let Some(state) = self.links.get_mut(&peer) {
+                state.outbox.push_back(message);
+            }
+        }
+        while let Some(event) = attempt.poll_event() {
+            match event {
+                MachineEvent::Dial { port, .. } => {
+                    // Every socket closes; the transport binds the winner's
+                    // port again, for QUIC.
+                    self.hard.remove(&peer);
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(vec![socket_multiaddr(attempt.target())])
+                        .condition(PeerCondition::Always)
+                        .build();
+                    self.dials.insert(opts.connection_id(), (peer, port));
+                    self.queued.push_back(Action::Dial(opts));
+                }
+                MachineEvent::Ended(_) => {}
+            }
+        }
+    }
+
+    /// Ends `punch`'s attempt if it is over: its report, and the second
+    /// attempt if the miss calls for one.
+    fn collect(&mut self, peer: PeerId, punch: &mut Punch, now: Instant) -> Option<Action> {
+        let ended = punch
+            .birthday
+            .attempt
+            .as_ref()
+            .is_some_and(|(_, a)| a.is_ended());
+        if !ended {
+            return None;
+        }
+        let (id, attempt) = punch.birthday.attempt.take()?;
+        let stats = attempt.stats();
+        self.negotiator.settle(id, stats.sent);
+        self.hard.remove(&peer);
+        if let Some(probes) = self.probes.remove(&peer)
+            && probes.failed.0 > 0
+        {
+            tracing::warn!(%peer, failed = probes.failed.0, error = ?probes.failed.1, "birthday probes that did not leave");
+        }
+        let outcome = attempt.outcome();
+        let retrying = match &outcome {
+            Err(error) => {
+                error.retries() && !punch.ended && punch.birthday.negotiated < ATTEMPTS_PER_RELAYED
+            }
+            Ok(()) => false,
+        };
+        if retrying {
+            punch.birthday.retry_at = Some(match punch.side {
+                Side::Initiator => now + RETRY_AFTER,
+                Side::Responder => now + RETRY_WAIT,
+            });
+        }
+        tracing::debug!(%peer, role = stats.role.as_str(), sockets = stats.sockets, probes = stats.probes, sent = %stats.sent, winner = ?stats.winner, ?outcome, retrying, "birthday attempt ended");
         let report = AttemptReport {
             remote_peer_id: peer,
-            side: relayed.map_or(Side::Responder, |r| r.side),
-            attempt: relayed.map_or(1, |r| r.attempts.max(1)),
+            side: punch.side,
+            attempt: punch.birthday.negotiated.max(1),
             local_addr: None,
             candidates_sent: Vec::new(),
             candidates_received: Vec::new(),
-            dialed: match attempt.role {
-                Role::Hard => vec![socket_multiaddr(attempt.target, Some(peer))],
+            dialed: match stats.role {
+                Role::Hard => vec![socket_multiaddr(attempt.target()).with(Protocol::P2p(peer))],
                 Role::Easy => Vec::new(),
             },
-            duration: now.saturating_duration_since(attempt.started),
-            since_relayed: relayed.map(|r| now.saturating_duration_since(r.at)),
-            outcome,
+            duration: now.saturating_duration_since(attempt.created()),
+            since_relayed: Some(now.saturating_duration_since(punch.at)),
+            outcome: match outcome {
+                Ok(()) => AttemptOutcome::Direct {
+                    address: socket_multiaddr(attempt.target()),
+                },
+                Err(error) => AttemptOutcome::Failed {
+                    error: error.to_string(),
+                },
+            },
             method: crate::attempts::Method::Birthday(BirthdayStats {
-                role: attempt.role,
-                sockets,
-                probes,
-                winner,
+                role: stats.role,
+                sockets: stats.sockets,
+                probes: stats.probes,
+                sent: stats.sent,
+                winner: stats.winner,
+                window_used: stats.started.map(|s| now.saturating_duration_since(s)),
             }),
         };
-        if retry
-            && self
-                .relayed
-                .get(&peer)
-                .is_some_and(|r| r.side == Side::Initiator)
-            && let Some(mine) = self.last_mine
-        {
-            self.open(peer, mine, Some(RETRY_AFTER));
-        }
-        Some(Action::Ended(peer, Box::new(report), retry))
+        Some(Action::Ended(Box::new(report)))
     }
 
-    fn start(&mut self, peer: PeerId, role: Role, target: SocketAddr, now: Instant) -> AttemptId {
-        self.next_attempt += 1;
-        let id = AttemptId(self.next_attempt);
-        let budget = match role {
-            Role::Hard => self.config.sockets,
-            Role::Easy => self.config.probes,
-        };
-        self.attempts.insert(
-            peer,
-            Attempt {
-                id,
-                role,
-                started: now,
-                deadline: now + self.config.window(),
-                target,
-                opened: 0,
-                budget,
-                next_at: now,
-                stream: None,
-                going: role == Role::Hard,
-                go_heard: false,
-                dials: Vec::new(),
-                ports: Ports::new(self.seed ^ id.0),
-            },
-        );
-        id
-    }
-
-    /// Decides what the exchange with `peer` calls for.
-    fn negotiated(
-        &mut self,
-        peer: PeerId,
-        mine: Mine,
-        stream: Stream,
-        theirs: Hello,
-        now: Instant,
-    ) -> Option<Action> {
-        // Plain punching may have won already.
-        if self.relayed.get(&peer).is_none_or(|r| r.direct) {
-            return None;
-        }
-        // The other side negotiated again while this side's attempt still
-        // ran (their clocks differ by a round trip or so): the new attempt
-        // replaces it.
-        if self.attempts.contains_key(&peer) {
-            let replaced = AttemptOutcome::Failed {
-                error: SUPERSEDED.to_owned(),
-            };
-            if let Some(ended) = self.end(peer, replaced, None, now) {
-                self.queued.push_back(ended);
-            }
-        }
-        let their_mapping = match theirs.mapping.as_str() {
-            "endpoint-independent" => MappingKind::EndpointIndependent,
-            "endpoint-dependent" => MappingKind::EndpointDependent,
-            _ => MappingKind::Unknown,
-        };
-        let plan = plan::plan(mine.mapping, their_mapping);
-        if !(self.config.enabled && theirs.enabled) {
-            tracing::debug!(%peer, ?plan, "birthday punching is off on one side");
-            return None;
-        }
-        let role = match plan {
-            Plan::Plain => return None,
-            Plan::BothHard => {
-                tracing::info!(%peer, "both NATs map endpoint-dependently: a birthday punch would need about 65 000 probes per side for a 64 % chance, so the connection stays relayed");
-                return None;
-            }
-            Plan::Birthday(role) => role,
-        };
-        let Some(target) = theirs.public else {
-            tracing::debug!(%peer, "the peer did not say its public address: no birthday punch");
-            return None;
-        };
-        let ip = (role == Role::Easy).then(|| target.ip());
-        if let Err(refusal) = self
-            .limits
-            .admit(peer, ip, u32::from(self.config.probes), now)
-        {
-            tracing::warn!(%peer, "no birthday punch: {refusal}");
-            return None;
-        }
-        let target = match role {
-            Role::Hard => target,
-            Role::Easy => SocketAddr::new(target.ip(), 0),
-        };
-        self.start(peer, role, target, now);
-        if let Some(relayed) = self.relayed.get_mut(&peer) {
-            relayed.attempts += 1;
-        }
-        tracing::info!(%peer, role = role.as_str(), %target, "birthday punch starts");
-        match role {
-            Role::Hard => {
-                if let Some(attempt) = self.attempts.get_mut(&peer) {
-                    attempt.stream = Some(stream);
-                }
-            }
-            Role::Easy => {
-                let mut stream = stream;
-                self.waiting.push(
-                    async move { (peer, protocol::receive::<Go>(&mut stream).await) }.boxed(),
-                );
-            }
-        }
-        Some(Action::Started(peer))
-    }
-
-    /// The easy side heard `Go`: it probes once the IP is tied to the peer.
-    fn go(&mut self, peer: PeerId, now: Instant) -> Option<Action> {
-        let attempt = self.attempts.get_mut(&peer)?;
-        attempt.go_heard = true;
-        self.tie(peer, now)
-    }
-
-    /// Whether the easy side may probe yet: only an IP that the peer
-    /// advertised in this punch's DCUtR exchange. Until DCUtR has dialed
-    /// the peer's candidates (at most [`TIE_WAIT`] after the attempt
-    /// started) it waits.
-    fn tie(&mut self, peer: PeerId, now: Instant) -> Option<Action> {
-        let advertised = self
-            .relayed
-            .get(&peer)
-            .map(|r| r.advertised.clone())
-            .unwrap_or_default();
-        let attempt = self.attempts.get_mut(&peer)?;
-        if !attempt.go_heard || attempt.going {
-            return None;
-        }
-        let ip = attempt.target.ip();
-        if advertised.contains(&ip) {
-            attempt.going = true;
-            attempt.next_at = now;
-            return None;
-        }
-        if advertised.is_empty() && now < attempt.started + TIE_WAIT {
-            return None;
-        }
-        let refusal = Refusal::Untied(ip);
-        tracing::warn!(%peer, "no birthday probes: {refusal}");
-        self.end(
-            peer,
-            AttemptOutcome::Failed {
-                error: refusal.to_string(),
-            },
-            None,
-            now,
-        )
-    }
-
-    /// The next thing to do, if any is due.
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>, mine: Mine) -> Poll<Action> {
-        let now = Instant::now();
-        self.last_mine = Some(mine);
-        if let Some(action) = self.queued.pop_front() {
-            return Poll::Ready(action);
-        }
-        while let Some(incoming) = self.incoming.as_mut()
-            && let Poll::Ready(next) = incoming.poll_next_unpin(cx)
-        {
-            let Some((peer, stream)) = next else {
-                self.incoming = None;
-                break;
-            };
-            if !self.relayed.contains_key(&peer) {
-                continue;
-            }
-            if mine.unsettled() {
-                self.held_answers.push((peer, stream, now + SETTLE_WAIT));
-            } else {
-                self.answer(peer, stream, mine);
-            }
-        }
-        self.release_held(mine, now);
-        while let Poll::Ready(Some((peer, result))) = self.exchanges.poll_next_unpin(cx) {
-            match result {
-                Ok((stream, theirs)) => {
-                    let started = self.negotiated(peer, mine, stream, theirs, now);
-                    if let Some(action) = started {
-                        self.queued.push_back(action);
+    /// Writes what waits for each peer.
+    fn write_links(&mut self, cx: &mut Context<'_>) {
+        let mut broken = Vec::new();
+        for (peer, state) in self.links.iter_mut() {
+            while !state.outbox.is_empty() {
+                match state.link.poll_ready_unpin(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if let Some(message) = state.outbox.pop_front()
+                            && state.link.start_send_unpin(message.into()).is_err()
+                        {
+                            broken.push(*peer);
+                            break;
+                        }
                     }
-                    if let Some(action) = self.queued.pop_front() {
-                        return Poll::Ready(action);
+                    Poll::Ready(Err(_)) => {
+                        broken.push(*peer);
+                        break;
                     }
-                }
-                Err(error) => {
-                    tracing::debug!(%peer, %error, "no birthday negotiation (a stock peer, or the relayed connection closed)");
+                    Poll::Pending => break,
                 }
             }
-        }
-        while let Poll::Ready(Some((peer, result))) = self.waiting.poll_next_unpin(cx) {
-            match result {
-                Ok(_) => {
-                    if let Some(action) = self.go(peer, now) {
-                        return Poll::Ready(action);
-                    }
-                }
-                Err(error) => {
-                    tracing::debug!(%peer, %error, "the hard side did not say go");
-                    let failed = AttemptOutcome::Failed {
-                        error: format!("{NO_GO}: {error}"),
-                    };
-                    if let Some(action) = self.end(peer, failed, None, now) {
-                        return Poll::Ready(action);
-                    }
-                }
+            if let Poll::Ready(Err(_)) = state.link.poll_flush_unpin(cx) {
+                broken.push(*peer);
             }
         }
-        while let Poll::Ready(Some(())) = self.saying_go.poll_next_unpin(cx) {}
-        if let Some(action) = self.due(now) {
-            return Poll::Ready(action);
+        for peer in broken {
+            self.links.remove(&peer);
         }
-        self.arm_timer(cx);
-        Poll::Pending
     }
 
-    /// A dial or an end that is due at `now`.
-    fn due(&mut self, now: Instant) -> Option<Action> {
-        let waiting: Vec<PeerId> = self
-            .attempts
-            .iter()
-            .filter(|(_, a)| a.go_heard && !a.going)
-            .map(|(peer, _)| *peer)
-            .collect();
-        for peer in waiting {
-            if let Some(action) = self.tie(peer, now) {
-                return Some(action);
-            }
-        }
-        let expired = self
-            .attempts
-            .iter()
-            .find(|(_, a)| now >= a.deadline)
-            .map(|(peer, _)| *peer);
-        if let Some(peer) = expired {
-            let failed = AttemptOutcome::Failed {
-                error: format!("no probe met a mapping within {:?}", self.config.window()),
-            };
-            return self.end(peer, failed, None, now);
-        }
-        let window = self.config.window();
-        let gap = self.config.gap();
-        let sockets = self.config.sockets;
-        let (peer, attempt) = self
-            .attempts
-            .iter_mut()
-            .find(|(_, a)| a.going && a.opened < a.budget && now >= a.next_at)?;
-        let peer = *peer;
-        attempt.opened += 1;
-        attempt.next_at = now.max(attempt.next_at) + gap;
-        let (addr, purpose, opts) = match attempt.role {
-            Role::Hard => {
-                let addr = socket_multiaddr(attempt.target, None);
-                let opts = DialOpts::peer_id(peer)
-                    .addresses(vec![addr])
-                    .condition(PeerCondition::Always)
-                    .override_role()
-                    .build();
-                (
-                    attempt.target,
-                    DialPurpose::BirthdaySocket(attempt.id, window),
-                    opts,
-                )
-            }
-            Role::Easy => {
-                let target = SocketAddr::new(attempt.target.ip(), attempt.ports.next());
-                let opts = DialOpts::peer_id(peer)
-                    .addresses(vec![socket_multiaddr(target, None)])
-                    .condition(PeerCondition::Always)
-                    .build();
-                (target, DialPurpose::BirthdayProbe(attempt.id), opts)
-            }
-        };
-        tracing::trace!(%peer, %addr, n = attempt.opened, "birthday flow");
-        attempt.dials.push(opts.connection_id());
-        self.dials.insert(opts.connection_id(), (peer, purpose));
-        // The hard side's sockets are all open: say go.
-        if attempt.role == Role::Hard
-            && attempt.opened == attempt.budget
-            && let Some(mut stream) = attempt.stream.take()
-        {
-            self.saying_go.push(
-                async move {
-                    if let Err(error) = protocol::send(&mut stream, &Go { sockets }).await {
-                        tracing::debug!(%error, "could not say go");
-                    }
-                }
-                .boxed(),
-            );
-        }
-        Some(Action::Dial(opts))
-    }
-
-    fn arm_timer(&mut self, cx: &mut Context<'_>) {
-        let held = self
-            .held_opens
-            .iter()
-            .map(|(_, at)| *at)
-            .chain(self.held_answers.iter().map(|(_, _, at)| *at));
-        let next = self
-            .attempts
-            .values()
-            .map(|a| {
-                if a.going && a.opened < a.budget {
-                    a.next_at.min(a.deadline)
-                } else if a.go_heard && !a.going {
-                    (a.started + TIE_WAIT).min(a.deadline)
-                } else {
-                    a.deadline
-                }
+    fn arm_timer(&mut self, cx: &mut Context<'_>, attempts: &mut Attempts) {
+        let next = attempts
+            .punches_mut()
+            .flat_map(|(_, punch)| {
+                let record = &punch.birthday;
+                let attempt = record.attempt.as_ref().and_then(|(_, a)| a.poll_timeout());
+                attempt.into_iter().chain(record.retry_at)
             })
-            .chain(held)
+            .chain(self.held_opens.iter().map(|(_, at)| *at))
+            .chain(self.held_answers.iter().map(|(_, _, at)| *at))
             .min();
         let Some(next) = next else {
             self.timer = None;
-            self.timer_at = None;
             return;
         };
-        if self.timer_at != Some(next) {
+        if self.timer.as_ref().is_none_or(|(at, _)| *at != next) {
             let wait = next.saturating_duration_since(Instant::now());
-            self.timer = Some(futures_timer::Delay::new(wait));
-            self.timer_at = Some(next);
+            self.timer = Some((next, futures_timer::Delay::new(wait)));
         }
-        if let Some(timer) = self.timer.as_mut()
+        if let Some((_, timer)) = self.timer.as_mut()
             && timer.poll_unpin(cx).is_ready()
         {
             self.timer = None;
-            self.timer_at = None;
             cx.waker().wake_by_ref();
         }
     }
 
-    /// How many attempts, dials, peers with a relayed connection, and
-    /// peers and IPs the limits remember, this holds.
+    /// How many attempts run, winning dials are open, negotiation streams
+    /// are open, and peers and IPs the limits remember.
     pub(crate) fn sizes(&self) -> [usize; 5] {
-        let (peers, ips) = self.limits.remembered();
-        [
-            self.attempts.len(),
-            self.dials.len(),
-            self.relayed.len(),
-            peers,
-            ips,
-        ]
+        let (running, peers, ips) = self.negotiator.sizes();
+        [running, self.dials.len(), self.links.len(), peers, ips]
     }
 }
 
-fn socket_multiaddr(socket: SocketAddr, peer: Option<PeerId>) -> Multiaddr {
-    let addr = QuicAddr {
+fn log_decision(peer: PeerId, decision: &Decision) {
+    match decision {
+        Decision::Plain => tracing::debug!(%peer, "no birthday punch: plain punching"),
+        Decision::BothHard => {
+            tracing::info!(%peer, "both NATs map endpoint-dependently: a birthday punch would need about 65 000 probes per side for a 64 % chance, so the connection stays relayed")
+        }
+        Decision::NoAddress => {
+            tracing::debug!(%peer, "the peer did not say its public address: no birthday punch")
+        }
+        Decision::Refused(refusal) => tracing::warn!(%peer, "no birthday punch: {refusal}"),
+        Decision::Started(role) => {
+            tracing::info!(%peer, role = role.as_str(), "birthday punch starts")
+        }
+    }
+}
+
+fn socket_multiaddr(socket: SocketAddr) -> Multiaddr {
+    QuicAddr {
         socket,
         peer_id: None,
     }
-    .to_multiaddr();
-    match peer {
-        Some(peer) => addr.with(Protocol::P2p(peer)),
-        None => addr,
-    }
+    .to_multiaddr()
 }

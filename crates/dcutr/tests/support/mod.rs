@@ -28,7 +28,12 @@ use tokio::sync::{mpsc, oneshot};
 pub const WAIT: Duration = Duration::from_secs(20);
 const IDLE: Duration = Duration::from_secs(60);
 const DCUTR: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
-const BIRTHDAY: StreamProtocol = StreamProtocol::new("/punchport/birthday/1");
+const BIRTHDAY: StreamProtocol = StreamProtocol::new("/punchport/birthday/2");
+
+/// The birthday protocol's wire messages, the same `prost` types the crate
+/// uses: a scripted remote can say anything with them, lies included.
+#[path = "../../src/birthday/generated/mod.rs"]
+pub mod birthday_proto;
 
 type Command<B> = Box<dyn FnOnce(&mut Swarm<B>) + Send>;
 
@@ -350,9 +355,47 @@ pub async fn remote(listen: &[&str], answer: Answer) -> Remote {
     remote_with(listen, answer, None).await
 }
 
-/// A scripted remote that also answers punchport's birthday negotiation:
-/// with `hello` (JSON, as a hard side would say it), then `Go` at once.
-pub async fn remote_with(listen: &[&str], answer: Answer, hello: Option<String>) -> Remote {
+/// A hard side's hello that names `public` as its punch socket's public
+/// address, then `Ready` at once: what a scripted remote says to make a
+/// punchport peer probe.
+pub fn hard_hello(public: SocketAddr) -> Vec<birthday_proto::Message> {
+    use birthday_proto::{Hello, Message, Ready, hello::Mapping, message::Type};
+    let empty = Message {
+        r#type: 0,
+        hello: None,
+        ready: None,
+        won: None,
+        done: None,
+    };
+    vec![
+        Message {
+            r#type: Type::Hello as i32,
+            hello: Some(Hello {
+                version: 2,
+                enabled: true,
+                mapping: Mapping::EndpointDependent as i32,
+                port_preserved: Some(false),
+                public: Some(quic(public).to_vec()),
+                nonce: vec![7; 16],
+                attempt: 1,
+            }),
+            ..empty.clone()
+        },
+        Message {
+            r#type: Type::Ready as i32,
+            ready: Some(Ready { sockets: 256 }),
+            ..empty
+        },
+    ]
+}
+
+/// A scripted remote that also answers punchport's birthday negotiation
+/// with `messages` (after the peer's hello).
+pub async fn remote_with(
+    listen: &[&str],
+    answer: Answer,
+    messages: Option<Vec<birthday_proto::Message>>,
+) -> Remote {
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_quic()
@@ -374,22 +417,22 @@ pub async fn remote_with(listen: &[&str], answer: Answer, hello: Option<String>)
     }
     let mut control = swarm.behaviour().stream.new_control();
     let mut incoming = control.accept(DCUTR).unwrap();
-    if let Some(hello) = hello {
+    if let Some(messages) = messages {
         let mut birthday = control.accept(BIRTHDAY).unwrap();
         tokio::spawn(async move {
             while let Some((_, mut stream)) = birthday.next().await {
-                let hello = hello.clone();
+                let messages = messages.clone();
                 tokio::spawn(async move {
-                    let mut len = [0u8; 2];
-                    if stream.read_exact(&mut len).await.is_err() {
+                    // Their hello, then ours.
+                    if read_message(&mut stream).await.is_err() {
                         return;
                     }
-                    let mut theirs = vec![0; usize::from(u16::from_be_bytes(len))];
-                    let _ = stream.read_exact(&mut theirs).await;
-                    for message in [hello.as_str(), r#"{"sockets":256}"#] {
-                        let len = u16::try_from(message.len()).unwrap().to_be_bytes();
-                        let _ = stream.write_all(&len).await;
-                        let _ = stream.write_all(message.as_bytes()).await;
+                    for message in messages {
+                        let body = prost::Message::encode_to_vec(&message);
+                        let mut framed = Vec::new();
+                        varint(body.len() as u64, &mut framed);
+                        framed.extend(body);
+                        let _ = stream.write_all(&framed).await;
                     }
                     let _ = stream.flush().await;
                     tokio::time::sleep(Duration::from_secs(30)).await;

@@ -63,6 +63,7 @@ pub struct PeerConfig {
     pub(crate) translation: bool,
     pub(crate) candidates: CandidateMode,
     pub(crate) birthday: punchport::dcutr::BirthdayConfig,
+    pub(crate) opener_ttl: u8,
     pub(crate) dial: Option<PeerId>,
     pub(crate) retry_interval: Duration,
     pub(crate) ping_interval: Duration,
@@ -93,6 +94,7 @@ impl PeerConfig {
             translation: true,
             candidates: CandidateMode::default(),
             birthday: punchport::dcutr::BirthdayConfig::default(),
+            opener_ttl: punchport::quic::DEFAULT_OPENER_TTL,
             dial: None,
             retry_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(15),
@@ -147,6 +149,13 @@ impl PeerConfig {
     /// Sets how the DCUtR initiator punches (port-aware only).
     pub fn initiator_role(mut self, role: InitiatorRole) -> Self {
         self.initiator_role = role;
+        self
+    }
+
+    /// Sets the TTL of datagrams that must leave this node's NAT only
+    /// (port-aware only).
+    pub fn opener_ttl(mut self, ttl: u8) -> Self {
+        self.opener_ttl = ttl;
         self
     }
 

@@ -37,7 +37,8 @@ pub(super) fn build(config: &PeerConfig) -> Result<Swarm<PeerBehaviour>, ConfigE
                     .with_initiator_role(config.initiator_role)
                     .with_translation(config.translation)
                     .with_candidates(config.candidates)
-                    .with_birthday(config.birthday.clone()),
+                    .with_birthday(config.birthday.clone())
+                    .with_opener_ttl(config.opener_ttl),
             );
             builder
                 .with_other_transport(|_| transport)
