@@ -1,7 +1,7 @@
 //! Describing a lab and building its namespaces, links, addresses and rules.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -9,10 +9,10 @@ use std::time::Duration;
 use crate::forwarder::{End, Forwarder};
 use crate::kube::RouterKind;
 use crate::lab::{Lab, Teardown};
-use crate::nat::{self, Input, Nat};
+use crate::nat::{self, Input, Ipv6Kind, Nat};
 use crate::netns::{self, NAME_PREFIX, ip_in};
 use crate::node::{Host, Router, RouterParts};
-use crate::plan::{self, GATEWAY, Lan, RELAY_IPS};
+use crate::plan::{self, GATEWAY, GATEWAY6, LAN6_PREFIX, Lan, Lan6, RELAY_IPS, RELAY_IPS6};
 use crate::{Error, link};
 
 /// Distinguishes labs built by the same process.
@@ -46,6 +46,7 @@ pub struct LabBuilder {
     public_delay: Duration,
     wan_rate: Option<u64>,
     wan_loss_percent: f64,
+    dual_stack: bool,
     problems: Vec<String>,
 }
 
@@ -55,6 +56,8 @@ struct RouterSpec {
     kind: RouterKind,
     hosts: usize,
     input: Option<Input>,
+    ipv6: Option<Ipv6Kind>,
+    ipv6_only: bool,
 }
 
 impl RouterSpec {
@@ -78,6 +81,8 @@ impl LabBuilder {
             kind: kind.into(),
             hosts: 1,
             input: None,
+            ipv6: None,
+            ipv6_only: false,
         });
         self
     }
@@ -110,6 +115,64 @@ impl LabBuilder {
                 .push("`input` must follow a `router`".to_owned()),
         }
         self
+    }
+
+    /// Makes the lab dual-stack: the internet routes IPv6 too, and the
+    /// relay, the public hosts and every router get IPv6 WAN addresses (see
+    /// [`plan`]) next to their IPv4 ones. Hosts behind a router get IPv6
+    /// only if it has an [`ipv6`](Self::ipv6) kind. Labs are IPv4-only
+    /// unless this or [`ipv6`](Self::ipv6) is called: IPv6 is then disabled
+    /// in every namespace.
+    pub fn dual_stack(mut self) -> Self {
+        self.dual_stack = true;
+        self
+    }
+
+    /// Gives the router added last an IPv6 LAN of kind `kind` (its hosts
+    /// get IPv6 addresses as the [`plan`] says) and makes the lab
+    /// dual-stack ([`dual_stack`](Self::dual_stack)). The router's
+    /// [`input`](Self::input) applies to IPv6 as well.
+    ///
+    /// ```no_run
+    /// use natlab::{Input, Ipv6Kind, Lab, Nat};
+    ///
+    /// let lab = Lab::builder()
+    ///     .router("a", Nat::PortRestricted)
+    ///     .ipv6(Ipv6Kind::Masquerade) // a0: 10.1.0.10 and fd00:10:1::10
+    ///     .router("b", Nat::Symmetric)
+    ///     .ipv6(Ipv6Kind::Firewall)
+    ///     .ipv6_only() // b0: 2001:db8:1:2::10 only
+    ///     .input(Input::Accept)
+    ///     .build()?;
+    /// # Ok::<(), natlab::Error>(())
+    /// ```
+    pub fn ipv6(mut self, kind: Ipv6Kind) -> Self {
+        match self.routers.last_mut() {
+            Some(router) => router.ipv6 = Some(kind),
+            None => self
+                .problems
+                .push("`ipv6` must follow a `router`".to_owned()),
+        }
+        self
+    }
+
+    /// Leaves IPv4 off the LAN of the router added last: its hosts have
+    /// only IPv6 addresses, and no IPv4 route at all (the router itself
+    /// keeps its IPv4 WAN address). The router needs an
+    /// [`ipv6`](Self::ipv6) kind.
+    pub fn ipv6_only(mut self) -> Self {
+        match self.routers.last_mut() {
+            Some(router) => router.ipv6_only = true,
+            None => self
+                .problems
+                .push("`ipv6_only` must follow a `router`".to_owned()),
+        }
+        self
+    }
+
+    /// Whether the lab will route IPv6.
+    fn is_dual_stack(&self) -> bool {
+        self.dual_stack || self.routers.iter().any(|router| router.ipv6.is_some())
     }
 
     /// Sets how many hosts sit behind the router added last (they share its
@@ -179,9 +242,11 @@ impl LabBuilder {
             LAB_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         tracing::debug!(%prefix, "natlab: building lab");
+        let dual_stack = self.is_dual_stack();
         let mut work = Construction {
             prefix: prefix.clone(),
             internet: format!("{prefix}-inet"),
+            dual_stack,
             wan_delay: self.wan_delay,
             public_delay: self.public_delay,
             wan_rate: self.wan_rate,
@@ -190,25 +255,40 @@ impl LabBuilder {
         };
 
         let internet = work.internet.clone();
-        work.add_namespace(&internet, Role::Internet)?;
+        work.add_namespace(&internet, Role::Internet, dual_stack)?;
 
-        let relay_ips: Vec<Ipv4Addr> = RELAY_IPS.to_vec();
+        let mut relay_ips: Vec<IpAddr> = RELAY_IPS.map(IpAddr::V4).to_vec();
+        if dual_stack {
+            relay_ips.extend(RELAY_IPS6.map(IpAddr::V6));
+        }
         let relay = work.add_public_host("relay", &relay_ips)?;
         let mut public_hosts = Vec::with_capacity(self.public_hosts.len());
         for (index, name) in self.public_hosts.iter().enumerate() {
-            public_hosts.push(work.add_public_host(name, &[plan::public_host_ip(index)])?);
+            let mut addresses = vec![IpAddr::V4(plan::public_host_ip(index))];
+            if dual_stack {
+                addresses.push(IpAddr::V6(plan::public_host_ip6(index)));
+            }
+            public_hosts.push(work.add_public_host(name, &addresses)?);
         }
 
         let mut routers = Vec::with_capacity(self.routers.len());
         let mut firewalls = 0;
         for (index, spec) in self.routers.iter().enumerate() {
-            let lan = if spec.kind.translates() {
+            let v4 = if spec.kind.translates() {
                 plan::nat_lan(index, spec.hosts)
             } else {
                 firewalls += 1;
                 plan::firewall_lan(firewalls - 1, spec.hosts)
             };
-            routers.push(work.add_router(spec, plan::router_wan_ip(index), &lan)?);
+            let lan = LanPlan {
+                v4,
+                ipv4: !spec.ipv6_only,
+                v6: spec
+                    .ipv6
+                    .map(|kind| (kind, plan::lan6(kind, index, spec.hosts))),
+            };
+            let wan6 = dual_stack.then(|| plan::router_wan_ip6(index));
+            routers.push(work.add_router(spec, (plan::router_wan_ip(index), wan6), &lan)?);
         }
 
         if self.wan_loss_percent > 0.0 {
@@ -228,6 +308,7 @@ impl LabBuilder {
             relay,
             public_hosts,
             routers,
+            dual_stack,
             wan_delay: self.wan_delay,
             wan_loss_percent: self.wan_loss_percent,
             teardown,
@@ -303,6 +384,12 @@ impl LabBuilder {
                     router.name
                 ));
             }
+            if router.ipv6_only && router.ipv6.is_none() {
+                problems.push(format!(
+                    "router {:?} is `ipv6_only` but has no IPv6 kind (`ipv6`)",
+                    router.name
+                ));
+            }
             for index in 0..router.hosts {
                 check_host(&format!("{}{index}", router.name), &mut problems);
             }
@@ -357,6 +444,7 @@ enum Role {
 struct Construction {
     prefix: String,
     internet: String,
+    dual_stack: bool,
     wan_delay: Duration,
     public_delay: Duration,
     wan_rate: Option<u64>,
@@ -364,15 +452,31 @@ struct Construction {
     teardown: Teardown,
 }
 
+/// A router's LAN as planned: IPv4 (planned for every router, but given to
+/// the LAN only if `ipv4`) and IPv6 (if the router has an IPv6 kind).
+struct LanPlan {
+    v4: Lan,
+    ipv4: bool,
+    v6: Option<(Ipv6Kind, Lan6)>,
+}
+
+impl LanPlan {
+    /// The IPv4 LAN, if the hosts get IPv4 addresses.
+    fn v4(&self) -> Option<&Lan> {
+        self.ipv4.then_some(&self.v4)
+    }
+}
+
 impl Construction {
     fn namespace_for(&self, node: &str) -> String {
         format!("{}-{node}", self.prefix)
     }
 
-    /// Creates a namespace with loopback up, reverse path filtering and IPv6
-    /// off, IPv4 forwarding on for the internet and routers, and conntrack
-    /// accounting on for routers.
-    fn add_namespace(&mut self, namespace: &str, role: Role) -> Result<(), Error> {
+    /// Creates a namespace with loopback up and reverse path filtering off,
+    /// forwarding on for the internet and routers, and conntrack accounting
+    /// on for routers. IPv6 is off unless `ipv6`; then it is on without
+    /// duplicate address detection (the lab's addresses are unique).
+    fn add_namespace(&mut self, namespace: &str, role: Role, ipv6: bool) -> Result<(), Error> {
         let forwarding = role != Role::Host;
         let accounting = role == Role::Router;
         netns::add(namespace)?;
@@ -380,9 +484,28 @@ impl Construction {
         let mut settings = vec![
             ("net.ipv4.conf.all.rp_filter", "0"),
             ("net.ipv4.conf.default.rp_filter", "0"),
-            ("net.ipv6.conf.all.disable_ipv6", "1"),
-            ("net.ipv6.conf.default.disable_ipv6", "1"),
         ];
+        if ipv6 {
+            settings.extend([
+                ("net.ipv6.conf.all.disable_ipv6", "0"),
+                ("net.ipv6.conf.default.disable_ipv6", "0"),
+                ("net.ipv6.conf.all.accept_dad", "0"),
+                ("net.ipv6.conf.default.accept_dad", "0"),
+                ("net.ipv6.conf.all.dad_transmits", "0"),
+                ("net.ipv6.conf.default.dad_transmits", "0"),
+            ]);
+            if forwarding {
+                settings.extend([
+                    ("net.ipv6.conf.all.forwarding", "1"),
+                    ("net.ipv6.conf.default.forwarding", "1"),
+                ]);
+            }
+        } else {
+            settings.extend([
+                ("net.ipv6.conf.all.disable_ipv6", "1"),
+                ("net.ipv6.conf.default.disable_ipv6", "1"),
+            ]);
+        }
         if forwarding {
             settings.push(("net.ipv4.ip_forward", "1"));
         }
@@ -395,14 +518,15 @@ impl Construction {
     }
 
     /// Links `node` to the internet namespace: `wan0` on the node, `lK` in
-    /// the internet, the node's `addresses` as /32s on `wan0` and routed to
-    /// it, `192.0.2.1` as its gateway, and `routed` subnets sent via the
-    /// node's first address.
+    /// the internet, the node's `addresses` as host routes (/32, /128) on
+    /// `wan0` and routed to it, `192.0.2.1` (and `2001:db8::1` if the node
+    /// has an IPv6 address) as its gateway, and `routed` subnets sent via
+    /// the node's first address of the same family.
     fn connect(
         &mut self,
         node: &str,
-        addresses: &[Ipv4Addr],
-        routed: Option<(Ipv4Addr, u8)>,
+        addresses: &[IpAddr],
+        routed: &[(IpAddr, u8)],
         delay: Duration,
         rate: Option<u64>,
     ) -> Result<(), Error> {
@@ -433,33 +557,52 @@ impl Construction {
         }
         ip_in(node, &["link", "set", "wan0", "up"])?;
         ip_in(&inet, &["link", "set", &link, "up"])?;
-        let gateway = GATEWAY.to_string();
-        ip_in(
-            &inet,
-            &["addr", "add", &format!("{gateway}/32"), "dev", &link],
-        )?;
-        for address in addresses {
-            ip_in(
-                node,
-                &["addr", "add", &format!("{address}/32"), "dev", "wan0"],
-            )?;
-            ip_in(
-                &inet,
-                &["route", "add", &format!("{address}/32"), "dev", &link],
-            )?;
+        let mut gateways = vec![IpAddr::V4(GATEWAY)];
+        if addresses.iter().any(IpAddr::is_ipv6) {
+            gateways.push(IpAddr::V6(GATEWAY6));
         }
-        ip_in(
-            node,
-            &["route", "add", &format!("{gateway}/32"), "dev", "wan0"],
-        )?;
-        ip_in(
-            node,
-            &["route", "add", "default", "via", &gateway, "dev", "wan0"],
-        )?;
-        if let (Some((network, prefix)), Some(via)) = (routed, addresses.first()) {
+        for gateway in &gateways {
+            add_address(&inet, *gateway, &link)?;
+        }
+        for address in addresses {
+            add_address(node, *address, "wan0")?;
             ip_in(
                 &inet,
                 &[
+                    family(*address),
+                    "route",
+                    "add",
+                    &host_route(*address),
+                    "dev",
+                    &link,
+                ],
+            )?;
+        }
+        for gateway in &gateways {
+            let family = family(*gateway);
+            ip_in(
+                node,
+                &[family, "route", "add", &host_route(*gateway), "dev", "wan0"],
+            )?;
+            let via = gateway.to_string();
+            ip_in(
+                node,
+                &[
+                    family, "route", "add", "default", "via", &via, "dev", "wan0",
+                ],
+            )?;
+        }
+        for (network, prefix) in routed {
+            let Some(via) = addresses
+                .iter()
+                .find(|address| address.is_ipv6() == network.is_ipv6())
+            else {
+                continue;
+            };
+            ip_in(
+                &inet,
+                &[
+                    family(*network),
                     "route",
                     "add",
                     &format!("{network}/{prefix}"),
@@ -474,42 +617,57 @@ impl Construction {
         Ok(())
     }
 
-    fn add_public_host(&mut self, name: &str, addresses: &[Ipv4Addr]) -> Result<Host, Error> {
+    fn add_public_host(&mut self, name: &str, addresses: &[IpAddr]) -> Result<Host, Error> {
         let namespace = self.namespace_for(&format!("h-{name}"));
-        self.add_namespace(&namespace, Role::Host)?;
-        self.connect(&namespace, addresses, None, self.public_delay, None)?;
+        self.add_namespace(&namespace, Role::Host, self.dual_stack)?;
+        self.connect(&namespace, addresses, &[], self.public_delay, None)?;
         Ok(Host::new(
             name.to_owned(),
             namespace,
-            addresses.iter().copied().map(IpAddr::V4).collect(),
+            addresses.to_vec(),
             Arc::clone(&self.teardown.registry),
         ))
     }
 
-    fn add_router(&mut self, spec: &RouterSpec, wan: Ipv4Addr, lan: &Lan) -> Result<Router, Error> {
+    fn add_router(
+        &mut self,
+        spec: &RouterSpec,
+        (wan4, wan6): (Ipv4Addr, Option<Ipv6Addr>),
+        lan: &LanPlan,
+    ) -> Result<Router, Error> {
         let namespace = self.namespace_for(&format!("rt-{}", spec.name));
-        self.add_namespace(&namespace, Role::Router)?;
-        let routed = (!spec.kind.translates()).then_some((lan.network, lan.prefix));
-        self.connect(&namespace, &[wan], routed, self.wan_delay, self.wan_rate)?;
+        self.add_namespace(&namespace, Role::Router, self.dual_stack)?;
+        let wan: Vec<IpAddr> = std::iter::once(IpAddr::V4(wan4))
+            .chain(wan6.map(IpAddr::V6))
+            .collect();
+        let mut routed = Vec::new();
+        if let Some(v4) = lan.v4().filter(|_| !spec.kind.translates()) {
+            routed.push((IpAddr::V4(v4.network), v4.prefix));
+        }
+        if let Some((Ipv6Kind::Firewall, v6)) = &lan.v6 {
+            routed.push((IpAddr::V6(v6.network), LAN6_PREFIX));
+        }
+        self.connect(&namespace, &wan, &routed, self.wan_delay, self.wan_rate)?;
 
         ip_in(&namespace, &["link", "add", "br0", "type", "bridge"])?;
         ip_in(&namespace, &["link", "set", "br0", "up"])?;
-        ip_in(
-            &namespace,
-            &[
-                "addr",
-                "add",
-                &format!("{}/{}", lan.router, lan.prefix),
-                "dev",
-                "br0",
-            ],
-        )?;
+        let mut gateways: Vec<(IpAddr, u8)> = Vec::new();
+        if let Some(v4) = lan.v4() {
+            gateways.push((IpAddr::V4(v4.router), v4.prefix));
+        }
+        if let Some((_, v6)) = &lan.v6 {
+            gateways.push((IpAddr::V6(v6.router), LAN6_PREFIX));
+        }
+        for (address, prefix) in &gateways {
+            add_prefix(&namespace, *address, *prefix, "br0")?;
+        }
 
-        let mut hosts = Vec::with_capacity(lan.hosts.len());
-        for (index, address) in lan.hosts.iter().enumerate() {
+        let count = spec.hosts;
+        let mut hosts = Vec::with_capacity(count);
+        for index in 0..count {
             let name = format!("{}{index}", spec.name);
             let host_namespace = self.namespace_for(&format!("h-{name}"));
-            self.add_namespace(&host_namespace, Role::Host)?;
+            self.add_namespace(&host_namespace, Role::Host, lan.v6.is_some())?;
             let port = format!("h{index}");
             ip_in(
                 &host_namespace,
@@ -520,56 +678,94 @@ impl Construction {
             )?;
             ip_in(&namespace, &["link", "set", &port, "master", "br0", "up"])?;
             ip_in(&host_namespace, &["link", "set", "eth0", "up"])?;
-            ip_in(
-                &host_namespace,
-                &[
-                    "addr",
-                    "add",
-                    &format!("{address}/{}", lan.prefix),
-                    "dev",
-                    "eth0",
-                ],
-            )?;
-            ip_in(
-                &host_namespace,
-                &[
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &lan.router.to_string(),
-                    "dev",
-                    "eth0",
-                ],
-            )?;
+            let mut addresses = Vec::with_capacity(2);
+            if let Some(v4) = lan.v4() {
+                addresses.push(IpAddr::V4(v4.hosts[index]));
+            }
+            if let Some((_, v6)) = &lan.v6 {
+                addresses.push(IpAddr::V6(v6.hosts[index]));
+            }
+            for (address, (gateway, prefix)) in addresses.iter().zip(&gateways) {
+                add_prefix(&host_namespace, *address, *prefix, "eth0")?;
+                let via = gateway.to_string();
+                ip_in(
+                    &host_namespace,
+                    &[
+                        family(*address),
+                        "route",
+                        "add",
+                        "default",
+                        "via",
+                        &via,
+                        "dev",
+                        "eth0",
+                    ],
+                )?;
+            }
             hosts.push(Host::new(
                 name,
                 host_namespace,
-                vec![IpAddr::V4(*address)],
+                addresses,
                 Arc::clone(&self.teardown.registry),
             ));
         }
 
         let input = spec.input();
-        let ruleset = match spec.kind {
-            RouterKind::Nat(kind) => nat::router_ruleset(kind, wan, &lan.hosts, input),
+        // An IPv6-only LAN keeps its IPv4 rules: nothing on it uses them.
+        let v4 = &lan.v4;
+        let mut ruleset = match spec.kind {
+            RouterKind::Nat(kind) => nat::router_ruleset(kind, wan4, &v4.hosts, input),
             RouterKind::Kube(kube) => nat::kube_ruleset(
                 kube,
-                (lan.network, lan.prefix),
+                (v4.network, v4.prefix),
                 plan::KUBE_CLUSTER_CIDR,
                 input,
             ),
         };
+        if self.dual_stack {
+            ruleset.push_str(&nat::ipv6_ruleset(spec.ipv6, input));
+        }
         netns::load_nft(&namespace, &ruleset)?;
         Ok(Router::new(RouterParts {
             name: spec.name.clone(),
             namespace,
             kind: spec.kind,
             input,
-            wan_ip: wan,
-            lan: (lan.router, lan.prefix),
+            ipv6: spec.ipv6,
+            wan_ip: wan4,
+            wan_ip6: wan6,
+            lan: gateways[0],
+            lan6: lan.v6.as_ref().map(|(_, v6)| v6.router),
             hosts,
             registry: Arc::clone(&self.teardown.registry),
         }))
     }
+}
+
+/// `-4` or `-6` for `ip`, by the family of `address`.
+fn family(address: IpAddr) -> &'static str {
+    if address.is_ipv6() { "-6" } else { "-4" }
+}
+
+/// `address/32` or `address/128`.
+fn host_route(address: IpAddr) -> String {
+    let bits = if address.is_ipv6() { 128 } else { 32 };
+    format!("{address}/{bits}")
+}
+
+/// Adds `address` as a host address (/32, /128) to `device`.
+fn add_address(namespace: &str, address: IpAddr, device: &str) -> Result<(), Error> {
+    let bits = if address.is_ipv6() { 128 } else { 32 };
+    add_prefix(namespace, address, bits, device)
+}
+
+/// Adds `address/prefix` to `device`; IPv6 addresses without duplicate
+/// address detection, so they are usable at once.
+fn add_prefix(namespace: &str, address: IpAddr, prefix: u8, device: &str) -> Result<(), Error> {
+    let cidr = format!("{address}/{prefix}");
+    let mut args = vec![family(address), "addr", "add", &cidr, "dev", device];
+    if address.is_ipv6() {
+        args.push("nodad");
+    }
+    ip_in(namespace, &args).map(drop)
 }

@@ -63,9 +63,25 @@ impl Flow {
     }
 }
 
-/// Lists the UDP flows in `namespace` (`conntrack -L -p udp`).
-pub(crate) fn list(namespace: &str) -> Result<Vec<Flow>, Error> {
-    let output = netns::exec_in(namespace, "conntrack", &["-L", "-p", "udp"])?;
+/// Lists the UDP flows in `namespace`: `conntrack -L -p udp` for an
+/// IPv4-only router; with `ipv6`, IPv4 flows then IPv6 flows, asking for
+/// each family by name (conntrack-tools 1.4.7 lists both families without
+/// `-f`, older versions only IPv4).
+pub(crate) fn list(namespace: &str, ipv6: bool) -> Result<Vec<Flow>, Error> {
+    let output = if ipv6 {
+        let mut output = String::new();
+        for family in ["ipv4", "ipv6"] {
+            output.push_str(&netns::exec_in(
+                namespace,
+                "conntrack",
+                &["-L", "-f", family, "-p", "udp"],
+            )?);
+            output.push('\n');
+        }
+        output
+    } else {
+        netns::exec_in(namespace, "conntrack", &["-L", "-p", "udp"])?
+    };
     output
         .lines()
         .filter(|line| !line.trim().is_empty())
@@ -73,9 +89,15 @@ pub(crate) fn list(namespace: &str) -> Result<Vec<Flow>, Error> {
         .collect()
 }
 
-/// Empties the conntrack table of `namespace` (`conntrack -F`).
-pub(crate) fn flush(namespace: &str) -> Result<(), Error> {
-    netns::exec_in(namespace, "conntrack", &["-F"]).map(drop)
+/// Empties the conntrack table of `namespace` (`conntrack -F`, and
+/// `conntrack -F -f ipv6` too if `ipv6`, for versions whose `-F` means
+/// IPv4 only).
+pub(crate) fn flush(namespace: &str, ipv6: bool) -> Result<(), Error> {
+    netns::exec_in(namespace, "conntrack", &["-F"])?;
+    if ipv6 {
+        netns::exec_in(namespace, "conntrack", &["-F", "-f", "ipv6"])?;
+    }
+    Ok(())
 }
 
 /// Parses one line of `conntrack -L` output, e.g.
@@ -83,9 +105,10 @@ pub(crate) fn flush(namespace: &str) -> Result<(), Error> {
 /// src=203.0.113.10 dst=198.51.100.1 sport=5000 dport=40000 mark=0 use=1`,
 /// or with accounting
 /// `udp 17 29 src=... dport=5000 packets=1 bytes=128 [UNREPLIED] src=...
-/// dport=40000 packets=0 bytes=0 mark=0 use=1`. IPv6 lines
-/// (`ipv6 10 udp 17 ...`) carry addresses in full form
-/// (`2001:0db8:0000:...`).
+/// dport=40000 packets=0 bytes=0 mark=0 use=1`. IPv6 lines look the same
+/// with IPv6 addresses: compressed (`fd00:10:1::10`) from conntrack-tools
+/// 1.4.7, in full form (`fd00:0010:0001:0000:...`) in `/proc`-style output
+/// (`ipv6 10 udp 17 ...`); both parse.
 fn parse_line(line: &str) -> Result<Flow, Error> {
     let bad = || Error::Conntrack(line.to_owned());
     let mut ips: Vec<IpAddr> = Vec::with_capacity(4);
@@ -210,7 +233,13 @@ mod tests {
     }
 
     #[test]
-    fn parses_ipv6_lines_in_full_form() {
+    fn parses_ipv6_lines_in_compressed_and_full_form() {
+        let compressed = "udp      17 29 src=fd00:10:1::10 dst=2001:db8:113::10 sport=40000 \
+                          dport=5000 packets=1 bytes=50 [UNREPLIED] src=2001:db8:113::10 \
+                          dst=2001:db8:100::1 sport=5000 dport=40000 packets=0 bytes=0 mark=0 use=1";
+        let flow = parse_line(compressed).expect("parses");
+        assert_eq!(flow.original.src, addr("[fd00:10:1::10]:40000"));
+        assert_eq!(flow.external(), addr("[2001:db8:100::1]:40000"));
         let line = "ipv6     10 udp      17 29 src=fd00:0010:0001:0000:0000:0000:0000:0010 \
                     dst=2001:0db8:0113:0000:0000:0000:0000:0010 sport=40000 dport=5000 \
                     packets=1 bytes=148 [UNREPLIED] src=2001:0db8:0113:0000:0000:0000:0000:0010 \

@@ -4,7 +4,9 @@
 //! node-side `wan0` and the internet-side `lK` are TUN devices (L3, no packet
 //! information), and one thread per direction reads packets from one device,
 //! holds each in a FIFO queue for the configured one-way delay, and writes it
-//! to the other device.
+//! to the other device. Packets are copied as they are, so IPv4 and IPv6
+//! pass alike: without packet information the kernel takes a written
+//! packet's protocol from its IP version nibble.
 //!
 //! A link may also have a rate: each packet then leaves only once the ones
 //! before it have been sent at that rate (its length over the rate), and a

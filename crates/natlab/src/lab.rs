@@ -22,6 +22,7 @@ pub struct Lab {
     pub(crate) relay: Host,
     pub(crate) public_hosts: Vec<Host>,
     pub(crate) routers: Vec<Router>,
+    pub(crate) dual_stack: bool,
     pub(crate) wan_delay: Duration,
     pub(crate) wan_loss_percent: f64,
     pub(crate) teardown: Teardown,
@@ -34,7 +35,8 @@ impl Lab {
     }
 
     /// The public relay host, with addresses `203.0.113.10` (primary) and
-    /// `203.0.113.11`.
+    /// `203.0.113.11`, and in a dual-stack lab also `2001:db8:113::10` and
+    /// `2001:db8:113::11`.
     pub fn relay(&self) -> &Host {
         &self.relay
     }
@@ -111,6 +113,12 @@ impl Lab {
     /// The names of all namespaces the lab created.
     pub fn namespaces(&self) -> &[String] {
         &self.teardown.namespaces
+    }
+
+    /// Whether the lab routes IPv6 as well as IPv4 (see
+    /// [`LabBuilder::dual_stack`]).
+    pub fn dual_stack(&self) -> bool {
+        self.dual_stack
     }
 
     /// The one-way delay of every WAN link.

@@ -45,6 +45,58 @@
 //! lives in namespaces the lab created; nothing touches the host's own
 //! namespace, and nothing is connected to it.
 //!
+//! ```text
+//!   relay   public hosts                 (203.0.113.x, 2001:db8:113::x)
+//!     |        |
+//!   wan0     wan0
+//!     |        |
+//!    l0  ...  lK   internet namespace    (gateway 192.0.2.1, 2001:db8::1)
+//!              |
+//!            wan0  router "a"            (198.51.100.1, 2001:db8:100::1)
+//!              |
+//!             br0 --- eth0 host "a0"     (10.1.0.10; fd00:10:1::10 or
+//!                 --- eth0 host "a1"      2001:db8:1:1::10 with IPv6)
+//! ```
+//!
+//! Labs are IPv4-only unless asked otherwise: IPv6 is then disabled in every
+//! namespace.
+//!
+//! # IPv6 and dual stack
+//!
+//! [`LabBuilder::dual_stack`] makes the internet route IPv6 too and gives
+//! the relay, the public hosts and every router an IPv6 address from
+//! `2001:db8::/32` next to the IPv4 one ([`Host::ip6`],
+//! [`Router::wan_ip6`]). [`LabBuilder::ipv6`] gives a router's LAN IPv6 of
+//! an [`Ipv6Kind`] (and implies `dual_stack`):
+//!
+//! - [`Ipv6Kind::Firewall`]: hosts get global addresses routed via the
+//!   router, a stateful firewall (only established and related traffic in);
+//! - [`Ipv6Kind::Masquerade`]: NAT66 `masquerade`, hosts on a unique local
+//!   prefix, ports kept, endpoint-independent mapping;
+//! - [`Ipv6Kind::MasqueradeFullyRandom`]: NAT66 `masquerade fully-random`.
+//!
+//! Each comes open too ([`LabBuilder::input`] applies to both families; an
+//! open router answers ICMPv6 port unreachable).
+//! [`LabBuilder::ipv6_only`] leaves IPv4 off a router's LAN: its hosts have
+//! only IPv6 ([`Host::ip`] is then their IPv6 address). Conntrack listings,
+//! flushes and [`UdpCounter`]s cover both families; a host's
+//! [`ips`](Host::ips) lists IPv4 addresses first.
+//!
+//! ```no_run
+//! use natlab::{Ipv6Kind, Lab, Nat};
+//!
+//! let lab = Lab::builder()
+//!     .router("a", Nat::PortRestricted)
+//!     .ipv6(Ipv6Kind::Masquerade) // a0: 10.1.0.10 and fd00:10:1::10
+//!     .router("b", Nat::PortRestricted)
+//!     .ipv6(Ipv6Kind::Firewall)
+//!     .ipv6_only() // b0: 2001:db8:1:2::10 only
+//!     .build()?;
+//! let b0 = lab.host("b0").bind_udp((lab.host("b0").ip(), 40000))?;
+//! b0.send_to(b"hi", (lab.router("a").wan_ip6().expect("dual stack"), 40000))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Namespaces are named `natlab-<pid>-<counter>-<node>`, so labs in several
 //! processes and threads run side by side. Dropping a [`Lab`] removes
 //! everything it created; [`LabBuilder::build`] first removes namespaces
@@ -128,7 +180,8 @@
 //! does not reach the other router: the remedy for the conntrack clash
 //! (each side first sends one packet with TTL 2 to the other's public
 //! address, e.g. with `UdpSocket::set_ttl(2)`, then back to 64) needs
-//! exactly 2 in the lab.
+//! exactly 2 in the lab. IPv6's hop limit counts the same hops
+//! (`IPV6_UNICAST_HOPS` 2 likewise).
 //!
 //! # Counting
 //!
@@ -138,16 +191,19 @@
 //! [`Flow::reply_counts`]. [`Host::udp_counter`] installs a [`UdpCounter`]
 //! that counts the UDP datagrams reaching a host, in total and per source
 //! address. Both count bytes of whole IP packets (IP header + UDP header +
-//! payload: a 100-byte payload is 128 bytes over IPv4).
+//! payload: a 100-byte payload is 128 bytes over IPv4, 148 over IPv6).
 //!
 //! # Links
 //!
 //! Without delay a WAN link is a veth pair. With
 //! [`wan_delay`](LabBuilder::wan_delay) it is two TUN devices and a
 //! userspace forwarder that holds each packet for the delay (the kernel has
-//! no `sch_netem`). [`wan_loss_percent`](LabBuilder::wan_loss_percent) drops
-//! packets with nftables in the internet namespace. A path between two nodes
-//! crosses two WAN links.
+//! no `sch_netem`). The forwarder copies whole IP packets without looking
+//! into them, so delayed links carry IPv6 as they carry IPv4 (the TUN device
+//! tells the families apart by the version nibble).
+//! [`wan_loss_percent`](LabBuilder::wan_loss_percent) drops packets (of
+//! both families) with nftables in the internet namespace. A path between
+//! two nodes crosses two WAN links.
 //!
 //! Every command the lab runs is logged with `tracing` at `debug` level.
 
@@ -177,7 +233,8 @@ pub use error::{Error, Unavailable};
 pub use kube::{KubeNode, PUNCH_PORTS, PortRange, RouterKind, exemption_ruleset};
 pub use lab::Lab;
 pub use nat::{
-    Input, MAX_REWRITING_HOSTS, Nat, REWRITTEN_PORTS_END, REWRITTEN_PORTS_START, rewritten_port,
+    Input, Ipv6Kind, MAX_REWRITING_HOSTS, Nat, REWRITTEN_PORTS_END, REWRITTEN_PORTS_START,
+    rewritten_port,
 };
 pub use netns::run_in_namespace;
 pub use node::{Host, Router};

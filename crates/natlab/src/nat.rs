@@ -12,6 +12,10 @@
 //! | [`KubeNode::FULLY_RANDOM`] | endpoint-dependent, random port | address and port | CNI `masquerade fully-random` |
 //! | [`KubeNode::exempt`] | endpoint-independent for the exempt UDP source ports, else as above | address and port | `masquerade` at `srcnat - 10` ahead of the CNI |
 //!
+//! In a dual-stack lab every router also loads table `ip6 natlab`: the same
+//! filter chains (plus neighbour discovery) and, for a NAT66 [`Ipv6Kind`],
+//! a `masquerade` rule; see [`Ipv6Kind`] for its table of kinds.
+//!
 //! The Kubernetes-node kinds ([`KubeNode`], in [`RouterKind::Kube`]) load the
 //! CNI's own table as flannel's nftables backend writes it, and optionally
 //! the operator's exemption table; see the [`kube`] module.
@@ -136,6 +140,57 @@ impl fmt::Display for Input {
         f.write_str(match self {
             Input::Drop => "drops unsolicited input",
             Input::Accept => "accepts unsolicited input",
+        })
+    }
+}
+
+/// How a router of a dual-stack lab treats IPv6 between its LAN and the
+/// internet; set it with [`LabBuilder::ipv6`](crate::LabBuilder::ipv6).
+///
+/// | kind | hosts' addresses | mapping | filtering | rule |
+/// | --- | --- | --- | --- | --- |
+/// | [`Ipv6Kind::Firewall`] | global, routed (`2001:db8:1:i::/64`) | none | address and port | none |
+/// | [`Ipv6Kind::Masquerade`] | unique local (`fd00:10:i::/64`) | endpoint-independent, port-preserving | address and port | `masquerade` |
+/// | [`Ipv6Kind::MasqueradeFullyRandom`] | unique local | endpoint-dependent, random port | address and port | `masquerade fully-random` |
+///
+/// The IPv6 rules live in table `ip6 natlab`, next to the IPv4 ones, and
+/// are the same whatever the router's IPv4 kind (also for a
+/// [`KubeNode`]: the lab does not model a CNI's IPv6 table). From the WAN
+/// only replies are forwarded; unsolicited packets to the router itself are
+/// dropped or accepted as its [`Input`] says (an open router answers ICMPv6
+/// port unreachable). Neighbour solicitations and advertisements from the
+/// WAN are always accepted: IPv6 needs them where IPv4 has ARP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ipv6Kind {
+    /// No NAT: hosts get global addresses from a /64 the internet routes to
+    /// the router, which is a stateful firewall (replies accepted,
+    /// everything else from the internet dropped): the usual IPv6 home
+    /// router.
+    Firewall,
+    /// NAT66 with plain `masquerade`: hosts on a unique local /64, the
+    /// source port kept unless two flows collide, endpoint-independent
+    /// mapping, address-and-port-dependent filtering (IPv6's
+    /// [`Nat::PortRestricted`]).
+    Masquerade,
+    /// NAT66 with `masquerade fully-random`: a random external port per
+    /// destination (IPv6's [`Nat::Symmetric`]).
+    MasqueradeFullyRandom,
+}
+
+impl Ipv6Kind {
+    /// Whether hosts behind this router have unique local addresses that
+    /// the router translates.
+    pub fn translates(self) -> bool {
+        self != Ipv6Kind::Firewall
+    }
+}
+
+impl fmt::Display for Ipv6Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Ipv6Kind::Firewall => "IPv6 stateful firewall",
+            Ipv6Kind::Masquerade => "NAT66 masquerade",
+            Ipv6Kind::MasqueradeFullyRandom => "NAT66 masquerade fully-random",
         })
     }
 }
@@ -302,6 +357,38 @@ pub(crate) fn input_chain(input: Input, extra: &str) -> String {
     chain
 }
 
+/// The rule that lets IPv6 neighbour discovery in from the WAN ahead of
+/// everything else in `input` (conntrack does not track it).
+const NEIGHBOUR_DISCOVERY: &str =
+    "    iifname \"wan0\" icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept\n";
+
+/// The `ip6 natlab` table of a router in a dual-stack lab: the same filter
+/// chains as for IPv4 plus neighbour discovery, and NAT66 if `kind` asks
+/// for it (`None`: the router has an IPv6 WAN address but no IPv6 LAN).
+pub(crate) fn ipv6_ruleset(kind: Option<Ipv6Kind>, input: Input) -> String {
+    let mut rules = String::from("table ip6 natlab {\n");
+    rules.push_str(&input_chain(input, NEIGHBOUR_DISCOVERY));
+    rules.push_str(
+        "  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
+         iifname \"wan0\" ct state established,related accept\n    \
+         iifname \"wan0\" drop\n  }\n",
+    );
+    let masquerade = match kind {
+        Some(Ipv6Kind::Masquerade) => "masquerade",
+        Some(Ipv6Kind::MasqueradeFullyRandom) => "masquerade fully-random",
+        Some(Ipv6Kind::Firewall) | None => "",
+    };
+    if !masquerade.is_empty() {
+        let _ = writeln!(
+            rules,
+            "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    \
+             oifname \"wan0\" {masquerade}\n  }}"
+        );
+    }
+    rules.push_str("}\n");
+    rules
+}
+
 /// The nftables ruleset for a Kubernetes node whose pods use `pod_subnet`:
 /// the lab's filter chains (table `ip natlab`, as for every kind), the
 /// CNI's masquerade table, and the exemption table if there is one.
@@ -391,6 +478,30 @@ mod tests {
         assert!(!chain(&kube, "input").contains("drop"), "{kube}");
         assert!(Input::Accept.accepts() && !Input::Drop.accepts());
         assert_eq!(Input::default(), Input::Drop);
+    }
+
+    #[test]
+    fn ipv6_rulesets_filter_like_ipv4_and_masquerade_only_for_nat66() {
+        for kind in [
+            None,
+            Some(Ipv6Kind::Firewall),
+            Some(Ipv6Kind::Masquerade),
+            Some(Ipv6Kind::MasqueradeFullyRandom),
+        ] {
+            let closed = ipv6_ruleset(kind, Input::Drop);
+            assert!(closed.starts_with("table ip6 natlab {"), "{closed}");
+            let input = chain(&closed, "input");
+            assert!(input.contains("iifname \"wan0\" drop"), "{closed}");
+            assert!(input.find("nd-neighbor-solicit") < input.find("drop"));
+            assert!(chain(&closed, "forward").contains("iifname \"wan0\" drop"));
+            let translates = kind.is_some_and(Ipv6Kind::translates);
+            assert_eq!(closed.contains("masquerade"), translates, "{closed}");
+            let open = ipv6_ruleset(kind, Input::Accept);
+            assert!(!chain(&open, "input").contains("drop"), "{open}");
+        }
+        let random = ipv6_ruleset(Some(Ipv6Kind::MasqueradeFullyRandom), Input::Drop);
+        assert!(random.contains("oifname \"wan0\" masquerade fully-random\n"));
+        assert_eq!(Ipv6Kind::Masquerade.to_string(), "NAT66 masquerade");
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! Hosts and routers: the lab's nodes, each in its own network namespace.
 
 use std::ffi::OsStr;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::process::Command;
 use std::sync::Arc;
 
 use crate::conntrack::{self, Flow};
 use crate::netns::{self, run_in_namespace};
 use crate::process::{Process, Registry};
-use crate::{Error, Input, Nat, RouterKind, UdpCounter};
+use crate::{Error, Input, Ipv6Kind, Nat, RouterKind, UdpCounter};
 
 /// A machine in the lab: the relay, a public host, or a host behind a router.
 #[derive(Debug)]
@@ -44,15 +44,30 @@ impl Host {
         &self.namespace
     }
 
-    /// The host's primary address: the one its outgoing packets carry by
-    /// default.
+    /// The host's primary address: its first IPv4 address (the one its
+    /// outgoing IPv4 packets carry by default), or its IPv6 address if it
+    /// has no IPv4 (behind an [`ipv6_only`](crate::LabBuilder::ipv6_only)
+    /// router).
     pub fn ip(&self) -> IpAddr {
         self.ips[0]
     }
 
-    /// All of the host's addresses, primary first (the relay has two).
+    /// All of the host's addresses, primary first: IPv4 ones, then IPv6
+    /// ones (the relay has two of each in a dual-stack lab).
     pub fn ips(&self) -> &[IpAddr] {
         &self.ips
+    }
+
+    /// The host's first IPv4 address, if it has IPv4.
+    pub fn ip4(&self) -> Option<IpAddr> {
+        self.ips.iter().copied().find(IpAddr::is_ipv4)
+    }
+
+    /// The host's first IPv6 address, if it has IPv6: global
+    /// (`2001:db8:...`) on the public side and behind an
+    /// [`Ipv6Kind::Firewall`], unique local (`fd00:10:...`) behind NAT66.
+    pub fn ip6(&self) -> Option<IpAddr> {
+        self.ips.iter().copied().find(IpAddr::is_ipv6)
     }
 
     /// A command that runs `program` inside the host's namespace
@@ -111,9 +126,12 @@ pub struct Router {
     namespace: String,
     kind: RouterKind,
     input: Input,
+    ipv6: Option<Ipv6Kind>,
     wan_ip: Ipv4Addr,
-    lan_ip: Ipv4Addr,
+    wan_ip6: Option<Ipv6Addr>,
+    lan_ip: IpAddr,
     lan_prefix: u8,
+    lan_ip6: Option<Ipv6Addr>,
     hosts: Vec<Host>,
     registry: Arc<Registry>,
 }
@@ -124,8 +142,12 @@ pub(crate) struct RouterParts {
     pub(crate) namespace: String,
     pub(crate) kind: RouterKind,
     pub(crate) input: Input,
+    pub(crate) ipv6: Option<Ipv6Kind>,
     pub(crate) wan_ip: Ipv4Addr,
-    pub(crate) lan: (Ipv4Addr, u8),
+    pub(crate) wan_ip6: Option<Ipv6Addr>,
+    /// The hosts' first gateway: IPv4, or IPv6 on an IPv6-only LAN.
+    pub(crate) lan: (IpAddr, u8),
+    pub(crate) lan6: Option<Ipv6Addr>,
     pub(crate) hosts: Vec<Host>,
     pub(crate) registry: Arc<Registry>,
 }
@@ -137,8 +159,11 @@ impl Router {
             namespace,
             kind,
             input,
+            ipv6,
             wan_ip,
+            wan_ip6,
             lan: (lan_ip, lan_prefix),
+            lan6,
             hosts,
             registry,
         } = parts;
@@ -147,9 +172,12 @@ impl Router {
             namespace,
             kind,
             input,
+            ipv6,
             wan_ip,
+            wan_ip6,
             lan_ip,
             lan_prefix,
+            lan_ip6: lan6,
             hosts,
             registry,
         }
@@ -192,19 +220,46 @@ impl Router {
         self.input.accepts()
     }
 
-    /// The router's public address; hosts behind a NAT share it.
+    /// The router's IPv6 kind, if its hosts have IPv6 (see
+    /// [`LabBuilder::ipv6`](crate::LabBuilder::ipv6)).
+    pub fn ipv6(&self) -> Option<Ipv6Kind> {
+        self.ipv6
+    }
+
+    /// Whether the router's hosts have no IPv4 (see
+    /// [`LabBuilder::ipv6_only`](crate::LabBuilder::ipv6_only)).
+    pub fn ipv6_only(&self) -> bool {
+        self.lan_ip.is_ipv6()
+    }
+
+    /// The router's public IPv4 address; hosts behind a NAT share it.
     pub fn wan_ip(&self) -> IpAddr {
         IpAddr::V4(self.wan_ip)
     }
 
-    /// The router's address on its LAN (the hosts' gateway).
-    pub fn lan_ip(&self) -> IpAddr {
-        IpAddr::V4(self.lan_ip)
+    /// The router's public IPv6 address in a dual-stack lab; hosts behind
+    /// NAT66 share it.
+    pub fn wan_ip6(&self) -> Option<IpAddr> {
+        self.wan_ip6.map(IpAddr::V6)
     }
 
-    /// The prefix length of the router's LAN.
+    /// The router's address on its LAN (the hosts' gateway): IPv4, or IPv6
+    /// if the LAN is IPv6-only.
+    pub fn lan_ip(&self) -> IpAddr {
+        self.lan_ip
+    }
+
+    /// The prefix length of the router's LAN ([`lan_ip`](Self::lan_ip)'s).
     pub fn lan_prefix(&self) -> u8 {
         self.lan_prefix
+    }
+
+    /// The router's IPv6 address on its LAN (the hosts' IPv6 gateway), if
+    /// it has an IPv6 kind; the LAN is a /64 ([`plan::LAN6_PREFIX`]).
+    ///
+    /// [`plan::LAN6_PREFIX`]: crate::plan::LAN6_PREFIX
+    pub fn lan_ip6(&self) -> Option<IpAddr> {
+        self.lan_ip6.map(IpAddr::V6)
     }
 
     /// The hosts behind the router, in index order (`a0`, `a1`, ...).
@@ -237,16 +292,17 @@ impl Router {
         run_in_namespace(&self.namespace, f)
     }
 
-    /// The router's UDP conntrack entries (`conntrack -L -p udp`), with
+    /// The router's UDP conntrack entries (`conntrack -L -p udp`, and in a
+    /// dual-stack lab `conntrack -L -f ipv6 -p udp` after them), with
     /// packets and bytes per direction (the router has conntrack
     /// accounting on).
     pub fn conntrack(&self) -> Result<Vec<Flow>, Error> {
-        conntrack::list(&self.namespace)
+        conntrack::list(&self.namespace, self.wan_ip6.is_some())
     }
 
-    /// Empties the router's conntrack table (`conntrack -F`), as if every
-    /// mapping had timed out.
+    /// Empties the router's conntrack table (`conntrack -F`, for both
+    /// families in a dual-stack lab), as if every mapping had timed out.
     pub fn flush_conntrack(&self) -> Result<(), Error> {
-        conntrack::flush(&self.namespace)
+        conntrack::flush(&self.namespace, self.wan_ip6.is_some())
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{recv, send};
 use natlab::require_lab;
-use natlab::{Lab, Nat};
+use natlab::{Ipv6Kind, Lab, Nat};
 
 /// Echoes every datagram back until `stop` is set.
 fn echo(socket: &UdpSocket, stop: &AtomicBool) {
@@ -94,6 +94,45 @@ fn delayed_links_add_the_configured_one_way_delay() {
         two_links >= delay * 4 && two_links < delay * 4 + Duration::from_millis(30),
         "two links: {two_links:?}"
     );
+}
+
+#[test]
+fn delayed_links_carry_ipv6_with_the_same_delay() {
+    require_lab!();
+    let delay = Duration::from_millis(20);
+    let lab = Lab::builder()
+        .router("a", Nat::PortRestricted)
+        .ipv6(Ipv6Kind::Masquerade)
+        .wan_delay(delay)
+        .build()
+        .expect("build lab");
+    let relay = lab.relay();
+    let relay_ip6 = relay.ip6().expect("relay has IPv6");
+    let echo_v6 = relay.bind_udp((relay_ip6, 7000)).expect("bind echo");
+    let echo_v4 = relay.bind_udp((relay.ip(), 7000)).expect("bind echo");
+    let host = lab.host("a0");
+    let client_v6 = host
+        .bind_udp((host.ip6().expect("host has IPv6"), 0))
+        .expect("bind");
+    let client_v4 = host.bind_udp(([0, 0, 0, 0], 0)).expect("bind");
+
+    let stop = AtomicBool::new(false);
+    let (v6, v4) = std::thread::scope(|scope| {
+        scope.spawn(|| echo(&echo_v6, &stop));
+        scope.spawn(|| echo(&echo_v4, &stop));
+        let v6 = median_rtt(&client_v6, SocketAddr::new(relay_ip6, 7000), 7);
+        let v4 = median_rtt(&client_v4, SocketAddr::new(relay.ip(), 7000), 7);
+        stop.store(true, Ordering::Relaxed);
+        (v6, v4)
+    });
+    eprintln!("one-way WAN delay {delay:?}: RTT host <-> relay over IPv6 {v6:?}, IPv4 {v4:?}");
+    // One delayed link (the router's) on the path, crossed twice.
+    for (family, rtt) in [("IPv6", v6), ("IPv4", v4)] {
+        assert!(
+            rtt >= delay * 2 && rtt < delay * 2 + Duration::from_millis(20),
+            "{family}: {rtt:?}"
+        );
+    }
 }
 
 #[test]
