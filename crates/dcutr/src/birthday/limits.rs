@@ -168,12 +168,10 @@ impl Limits {
             }
             !times.is_empty()
         });
-        for ledgers in [&mut self.per_peer] {
-            ledgers.retain(|_, ledger| {
-                ledger.forget_before(old);
-                !ledger.entries.is_empty()
-            });
-        }
+        self.per_peer.retain(|_, ledger| {
+            ledger.forget_before(old);
+            !ledger.entries.is_empty()
+        });
         self.per_ip.retain(|_, ledger| {
             ledger.forget_before(old);
             !ledger.entries.is_empty()

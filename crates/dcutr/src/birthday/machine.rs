@@ -555,3 +555,292 @@ impl Attempt {
         self.events.push_back(Event::Ended(outcome));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::birthday::pair::{EASY_PUBLIC, HARD_PUBLIC, Pair, PortPick, setup};
+
+    fn easy_public() -> SocketAddr {
+        EASY_PUBLIC.parse().unwrap()
+    }
+
+    #[test]
+    fn a_hard_and_an_easy_side_end_direct_and_stay_in_budget() {
+        let mut pair = Pair::default_with(PortPick::Linux, 1);
+        pair.tie();
+        pair.run(Duration::from_secs(30));
+        assert_eq!(pair.hard_ended, Some(Ok(())));
+        assert_eq!(pair.easy_ended, Some(Ok(())));
+        // The hard side: one datagram per socket, all to the tied address,
+        // all with the short TTL.
+        assert_eq!(pair.hard_wire.sent.datagrams, 256);
+        assert!(pair.hard_wire.sent.bytes <= 256 * 60);
+        assert_eq!(pair.hard_wire.destinations, [easy_public()].into());
+        assert_eq!(pair.hard_wire.ttls, [Some(2)].into());
+        // The easy side stopped once it heard `Won`: far fewer than 1024.
+        assert!(pair.easy_wire.sent.datagrams < 1024);
+        let hard_ip = HARD_PUBLIC.parse::<SocketAddr>().unwrap().ip();
+        assert!(
+            pair.easy_wire
+                .destinations
+                .iter()
+                .all(|d| d.ip() == hard_ip)
+        );
+        let stats = pair.hard.stats();
+        assert_eq!(stats.winner, pair.dialed.map(|(_, port)| port));
+        assert_eq!(pair.easy.stats().winner, stats.winner);
+    }
+
+    /// 300 attempts each, one seed each: the odds the docs state.
+    #[test]
+    fn probing_linuxs_favoured_ports_first_wins_almost_always_and_early() {
+        let run = |pick: PortPick| {
+            let mut won = 0;
+            let mut probes = Vec::new();
+            for seed in 0..300 {
+                let mut pair = Pair::default_with(pick, seed);
+                pair.relay_delay = Duration::ZERO;
+                pair.direct_delay = Duration::ZERO;
+                pair.tie();
+                pair.run(Duration::from_secs(30));
+                if pair.hard_ended == Some(Ok(())) {
+                    won += 1;
+                    probes.push(pair.easy.stats().probes);
+                }
+            }
+            probes.sort_unstable();
+            (won, probes[probes.len() / 2])
+        };
+        // Linux's random port mapping: 1 − (1 − 2048/65536)^256 ≈ 99.97 %.
+        let (won, median) = run(PortPick::Linux);
+        assert!(won >= 299, "{won}/300 against Linux");
+        assert!(median < 200, "median {median} probes against Linux");
+        // A uniform NAT: 1 − e^(−256·1024/64512) ≈ 98.3 %.
+        let (won, median) = run(PortPick::Uniform);
+        assert!(won >= 288, "{won}/300 against a uniform NAT");
+        assert!(median < 300, "median {median} probes against a uniform NAT");
+    }
+
+    #[test]
+    fn nothing_leaves_before_the_tie_and_nothing_towards_an_untied_address() {
+        // No tie: nothing is sent, and the attempt gives up.
+        let mut pair = Pair::default_with(PortPick::Linux, 2);
+        pair.run(Duration::from_secs(30));
+        assert_eq!(pair.hard_wire.sent, Cost::default());
+        assert_eq!(pair.easy_wire.sent, Cost::default());
+        assert_eq!(pair.hard_ended, Some(Err(AttemptError::NoTie(TIE_WAIT))));
+        // The peer's candidates name other addresses: refused at once.
+        let mut pair = Pair::default_with(PortPick::Linux, 3);
+        let other: SocketAddr = "198.51.100.20:40001".parse().unwrap();
+        pair.hard.handle_tie(&[other], pair.now);
+        pair.easy
+            .handle_tie(&["192.0.2.9:4000".parse().unwrap()], pair.now);
+        pair.run(Duration::from_secs(30));
+        assert_eq!(
+            pair.hard_ended,
+            Some(Err(AttemptError::Untied(easy_public())))
+        );
+        assert!(matches!(
+            pair.easy_ended,
+            Some(Err(AttemptError::Untied(_)))
+        ));
+        assert_eq!(
+            pair.hard_wire.sent.datagrams + pair.easy_wire.sent.datagrams,
+            0
+        );
+        // The hard side needs the exact address; the easy side the IP.
+        let mut pair = Pair::default_with(PortPick::Linux, 4);
+        let hard_ip_other_port: SocketAddr = "203.0.113.30:1".parse().unwrap();
+        pair.easy.handle_tie(&[hard_ip_other_port], pair.now);
+        let easy_other_port: SocketAddr = "198.51.100.20:1".parse().unwrap();
+        pair.hard.handle_tie(&[easy_other_port], pair.now);
+        pair.run(Duration::from_millis(10));
+        assert_eq!(
+            pair.hard_ended,
+            Some(Err(AttemptError::Untied(easy_public())))
+        );
+        assert_eq!(pair.easy_ended, None);
+    }
+
+    #[test]
+    fn every_attempt_budget_caps_what_reaches_the_wire() {
+        // Datagrams: a budget of 100 on the hard side, 300 on the easy side.
+        let mut hard = setup(Role::Hard, 5);
+        hard.budget.datagrams = 100;
+        let mut easy = setup(Role::Easy, 6);
+        easy.budget.datagrams = 300;
+        // A NAT that never maps where the probes look: every probe misses.
+        let mut pair = Pair::new(hard, easy, PortPick::Uniform, 5);
+        pair.tie();
+        pair.easy
+            .handle_message(Message::Ready { sockets: 256 }, pair.now);
+        pair.run(Duration::from_secs(30));
+        assert_eq!(pair.hard_wire.sent.datagrams, 100);
+        assert!(pair.easy_wire.sent.datagrams <= 300);
+        // Bytes: at most 10 datagrams' worth of the largest.
+        let mut hard = setup(Role::Hard, 7);
+        hard.budget.bytes = 10 * 60;
+        let mut easy = setup(Role::Easy, 8);
+        easy.budget.bytes = 10 * 60;
+        let mut pair = Pair::new(hard, easy, PortPick::Uniform, 7);
+        pair.tie();
+        pair.run(Duration::from_secs(30));
+        assert!(
+            pair.hard_wire.sent.bytes <= 600,
+            "{:?}",
+            pair.hard_wire.sent
+        );
+        assert!(
+            pair.easy_wire.sent.bytes <= 600,
+            "{:?}",
+            pair.easy_wire.sent
+        );
+        assert!(pair.hard_wire.sent.datagrams >= 10);
+    }
+
+    #[test]
+    fn the_easy_window_starts_when_ready_comes_not_at_negotiation() {
+        // The hard side's `Ready` comes 4 s late (a slow relay): the easy
+        // side still sends every probe, its window runs from `Ready`.
+        let mut hard = setup(Role::Hard, 9);
+        hard.sockets = 1; // one mapping: the probes almost surely miss
+        hard.budget.datagrams = 1;
+        let mut pair = Pair::new(hard, setup(Role::Easy, 10), PortPick::Uniform, 9);
+        pair.relay_delay = Duration::from_secs(4);
+        pair.tie();
+        pair.run(Duration::from_secs(60));
+        assert_eq!(pair.easy.stats().probes, 1024);
+        let started = pair.easy.stats().started.unwrap();
+        assert!(started >= pair.hard.created() + Duration::from_secs(4));
+        assert_eq!(pair.easy_ended, Some(Err(AttemptError::Missed)));
+        // The hard side ended too (its own deadline came before the easy
+        // side's `Done`, 4 s away): a miss that calls for the second attempt.
+        assert!(pair.hard_ended.clone().unwrap().unwrap_err().retries());
+        // Without `Ready` the easy side sends nothing and gives up.
+        let mut pair = Pair::default_with(PortPick::Linux, 11);
+        pair.stream_cut = true;
+        pair.tie();
+        pair.run(Duration::from_secs(60));
+        assert_eq!(pair.easy_wire.sent.datagrams, 0);
+        assert!(matches!(
+            pair.easy_ended,
+            Some(Err(AttemptError::NoReady(_)))
+        ));
+    }
+
+    #[test]
+    fn a_direct_connection_ends_the_attempt_and_nothing_more_is_sent() {
+        let mut pair = Pair::default_with(PortPick::Linux, 12);
+        pair.tie();
+        pair.run(Duration::from_millis(50));
+        let sent = pair.hard_wire.sent;
+        assert!(sent.datagrams > 0 && sent.datagrams < 256, "{sent}");
+        // Plain punching won meanwhile.
+        pair.hard.handle_direct();
+        pair.easy.handle_direct();
+        pair.run(Duration::from_secs(30));
+        assert_eq!(pair.hard_wire.sent, sent);
+        assert_eq!(pair.easy_wire.sent.datagrams, 0);
+        assert_eq!(pair.hard_ended, Some(Ok(())));
+        assert_eq!(pair.easy_ended, Some(Ok(())));
+    }
+
+    #[test]
+    fn a_lying_peer_cannot_make_a_datagram_win_or_move_the_target() {
+        let mut pair = Pair::default_with(PortPick::Linux, 13);
+        pair.tie();
+        pair.run(Duration::from_millis(400));
+        let now = pair.now;
+        let probe = crate::birthday::protocol::probe(&Nonce([5; 16]), &[]);
+        // The right nonce from another address, and junk from the right one.
+        let stranger: SocketAddr = "192.0.2.66:40000".parse().unwrap();
+        pair.hard.handle_datagram(0, 50_000, stranger, &probe, now);
+        pair.hard
+            .handle_datagram(0, 50_000, easy_public(), b"PPB2 not the nonce..", now);
+        let wrong = crate::birthday::protocol::probe(&Nonce([6; 16]), &[]);
+        pair.hard
+            .handle_datagram(0, 50_000, easy_public(), &wrong, now);
+        assert_eq!(pair.hard.stats().winner, None);
+        assert!(pair.hard.poll_event().is_none());
+        // A `Won` for the hard side, or a second `Ready`, changes nothing.
+        pair.hard.handle_message(Message::Won { port: 1 }, now);
+        pair.hard.handle_message(Message::Ready { sockets: 9 }, now);
+        assert_eq!(pair.hard.stats().winner, None);
+        // A late tie naming another address does not move the target.
+        pair.hard
+            .handle_tie(&["192.0.2.66:40000".parse().unwrap()], now);
+        pair.run(Duration::from_secs(30));
+        assert_eq!(pair.hard_wire.destinations, [easy_public()].into());
+    }
+
+    #[test]
+    fn losing_the_relayed_stream_ends_an_attempt_but_not_a_won_one() {
+        let mut pair = Pair::default_with(PortPick::Linux, 14);
+        pair.tie();
+        pair.run(Duration::from_millis(100));
+        pair.hard.handle_stream_closed();
+        pair.easy.handle_stream_closed();
+        let sent = (pair.hard_wire.sent, pair.easy_wire.sent);
+        pair.run(Duration::from_secs(30));
+        assert_eq!(pair.hard_ended, Some(Err(AttemptError::StreamLost)));
+        assert_eq!(pair.easy_ended, Some(Err(AttemptError::StreamLost)));
+        assert!(!pair.hard_ended.clone().unwrap().unwrap_err().retries());
+        assert_eq!((pair.hard_wire.sent, pair.easy_wire.sent), sent);
+        // Once a probe won, the dial goes on without the stream.
+        let mut pair = Pair::default_with(PortPick::Linux, 15);
+        pair.direct_delay = Duration::from_millis(200);
+        pair.tie();
+        while pair.dialed.is_none() {
+            pair.run(Duration::from_millis(10));
+        }
+        pair.hard.handle_stream_closed();
+        pair.run(Duration::from_secs(30));
+        assert_eq!(pair.hard_ended, Some(Ok(())));
+    }
+
+    #[test]
+    fn a_deferred_hard_side_waits_for_its_plain_punch_to_fail() {
+        let mut hard = setup(Role::Hard, 16);
+        hard.deferred = true;
+        let mut easy = setup(Role::Easy, 17);
+        easy.deferred = true;
+        let mut pair = Pair::new(hard, easy, PortPick::Linux, 16);
+        pair.tie();
+        pair.run(Duration::from_secs(4));
+        assert_eq!(pair.hard_wire.sent.datagrams, 0);
+        assert_eq!(pair.easy_ended, None, "the easy side waits as long");
+        pair.hard.handle_plain_failed(pair.now);
+        pair.run(Duration::from_secs(30));
+        assert_eq!(pair.hard_ended, Some(Ok(())));
+        // A plain punch that never fails: the deferred attempt gives up
+        // without sending.
+        let mut hard = setup(Role::Hard, 18);
+        hard.deferred = true;
+        let mut pair = Pair::new(hard, setup(Role::Easy, 19), PortPick::Linux, 18);
+        pair.tie();
+        pair.run(Duration::from_secs(60));
+        assert_eq!(pair.hard_wire.sent.datagrams, 0);
+        assert_eq!(
+            pair.hard_ended,
+            Some(Err(AttemptError::PlainWait(PLAIN_WAIT)))
+        );
+    }
+
+    #[test]
+    fn a_won_attempt_without_a_connection_fails_after_the_connect_wait() {
+        let mut pair = Pair::default_with(PortPick::Linux, 20);
+        pair.tie();
+        while pair.dialed.is_none() {
+            pair.run(Duration::from_millis(10));
+        }
+        // The dial from the winning socket fails.
+        pair.hard.handle_dial_failed("timeout".into());
+        assert!(matches!(
+            pair.hard.poll_event(),
+            Some(Event::Ended(Err(AttemptError::DialFailed(_))))
+        ));
+    }
+}
