@@ -333,7 +333,7 @@ impl Mapping {
             };
         }
         let mut actions = Vec::new();
-        if let Some(status) = state.classifier.observe(local, observer, seen.socket) {
+        if let Some(status) = state.classifier.observe(local, peer, observer, seen.socket) {
             actions.push(Action::Nat(status.with_family(family)));
         }
         // The probe connection closes once its observation is in, unless it

@@ -8,7 +8,9 @@
 //! which no choice of source port defeats. Whether the public port equals the
 //! punch port tells whether the NAT preserves ports.
 
-use std::{collections::BTreeMap, fmt, net::SocketAddr};
+use std::{fmt, net::SocketAddr};
+
+use libp2p_identity::PeerId;
 
 use punchport_core::Family;
 
@@ -77,11 +79,20 @@ impl NatStatus {
     }
 }
 
+/// One observation: which peer, at which of its addresses, saw the punch
+/// socket where.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    peer: PeerId,
+    observer: SocketAddr,
+    observed: SocketAddr,
+}
+
 #[derive(Debug)]
 pub(crate) struct Classifier {
     local_port: Option<u16>,
-    /// Observer (the remote end of the connection) -> what it saw.
-    seen: BTreeMap<SocketAddr, SocketAddr>,
+    /// In the order they came, one per observer address.
+    seen: Vec<Seen>,
     status: NatStatus,
 }
 
@@ -89,7 +100,7 @@ impl Default for Classifier {
     fn default() -> Self {
         Self {
             local_port: None,
-            seen: BTreeMap::new(),
+            seen: Vec::new(),
             status: NatStatus::UNKNOWN,
         }
     }
@@ -101,9 +112,10 @@ impl Classifier {
         self.status.with_family(family)
     }
 
-    /// What an observer saw of the punch socket (the first in order).
+    /// The punch socket's public address: what most observers saw (the
+    /// earliest of equals).
     pub(crate) fn public(&self) -> Option<SocketAddr> {
-        self.seen.values().next().copied()
+        consensus(&self.seen)
     }
 
     /// The mapping so far.
@@ -113,14 +125,16 @@ impl Classifier {
 
     /// Whether some observer saw `local_port` itself.
     pub(crate) fn someone_saw(&self, local_port: u16) -> bool {
-        self.local_port == Some(local_port) && self.seen.values().any(|p| p.port() == local_port)
+        self.local_port == Some(local_port)
+            && self.seen.iter().any(|s| s.observed.port() == local_port)
     }
 
-    /// `observer` saw the punch socket (bound to `local_port`) at `observed`.
-    /// Returns the new status if it changed.
+    /// `peer`, at its address `observer`, saw the punch socket (bound to
+    /// `local_port`) at `observed`. Returns the new status if it changed.
     pub(crate) fn observe(
         &mut self,
         local_port: u16,
+        peer: PeerId,
         observer: SocketAddr,
         observed: SocketAddr,
     ) -> Option<NatStatus> {
@@ -129,10 +143,19 @@ impl Classifier {
             self.local_port = Some(local_port);
             self.seen.clear();
         }
-        if self.seen.len() >= MAX_OBSERVERS && !self.seen.contains_key(&observer) {
-            return None;
+        let full = self.seen.len() >= MAX_OBSERVERS;
+        match self.seen.iter_mut().find(|s| s.observer == observer) {
+            Some(seen) => {
+                seen.peer = peer;
+                seen.observed = observed;
+            }
+            None if full => return None,
+            None => self.seen.push(Seen {
+                peer,
+                observer,
+                observed,
+            }),
         }
-        self.seen.insert(observer, observed);
         let status = classify(local_port, &self.seen);
         (status != self.status).then(|| {
             self.status = status;
@@ -141,21 +164,53 @@ impl Classifier {
     }
 }
 
-fn classify(local_port: u16, seen: &BTreeMap<SocketAddr, SocketAddr>) -> NatStatus {
-    let mut publics = seen.values();
-    let Some(first) = publics.next() else {
+/// What most observations say, the earliest of equals first.
+fn consensus(seen: &[Seen]) -> Option<SocketAddr> {
+    let count = |addr: SocketAddr| seen.iter().filter(|s| s.observed == addr).count();
+    let mut best: Option<(SocketAddr, usize)> = None;
+    for s in seen {
+        let n = count(s.observed);
+        if best.is_none_or(|(_, m)| n > m) {
+            best = Some((s.observed, n));
+        }
+    }
+    best.map(|(addr, _)| addr)
+}
+
+/// The class the observations support, such that no single false
+/// observation decides it:
+///
+/// - endpoint-dependent when one peer saw the socket at different public
+///   addresses from two of its own addresses (the probe to the relay's
+///   second address shows exactly that), or when three or more observers
+///   all disagree;
+/// - endpoint-independent when two observers agree and no peer contradicts
+///   itself;
+/// - unknown otherwise (two observers of different peers that disagree:
+///   one of them may lie).
+fn classify(local_port: u16, seen: &[Seen]) -> NatStatus {
+    let Some(public) = consensus(seen) else {
         return NatStatus::UNKNOWN;
     };
-    let mapping = if seen.len() < 2 {
-        MappingKind::Unknown
-    } else if publics.all(|p| p == first) {
+    let contradicts_itself = seen.iter().any(|a| {
+        seen.iter()
+            .any(|b| a.peer == b.peer && a.observer != b.observer && a.observed != b.observed)
+    });
+    let agreeing = seen.iter().filter(|s| s.observed == public).count();
+    let mapping = if contradicts_itself || (seen.len() >= 3 && agreeing == 1) {
+        MappingKind::EndpointDependent
+    } else if agreeing >= 2 {
         MappingKind::EndpointIndependent
     } else {
-        MappingKind::EndpointDependent
+        MappingKind::Unknown
+    };
+    let port_preserved = match mapping {
+        MappingKind::EndpointDependent => seen.iter().all(|s| s.observed.port() == local_port),
+        _ => public.port() == local_port,
     };
     NatStatus {
         mapping,
-        port_preserved: Some(seen.values().all(|p| p.port() == local_port)),
+        port_preserved: Some(port_preserved),
         observers: seen.len(),
         ..NatStatus::UNKNOWN
     }
@@ -174,9 +229,10 @@ mod tests {
 
     #[test]
     fn one_observer_knows_the_port_but_not_the_mapping() {
+        let relay = PeerId::random();
         let mut classifier = Classifier::default();
         let status = classifier
-            .observe(40000, sa(RELAY_1), sa("198.51.100.1:40000"))
+            .observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:40000"))
             .unwrap();
         assert_eq!(status.mapping, MappingKind::Unknown);
         assert_eq!(status.port_preserved, Some(true));
@@ -184,18 +240,19 @@ mod tests {
 
     #[test]
     fn two_observers_agreeing_mean_endpoint_independent() {
+        let relay = PeerId::random();
         let mut classifier = Classifier::default();
-        classifier.observe(40000, sa(RELAY_1), sa("198.51.100.1:40000"));
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:40000"));
         let status = classifier
-            .observe(40000, sa(RELAY_2), sa("198.51.100.1:40000"))
+            .observe(40000, relay, sa(RELAY_2), sa("198.51.100.1:40000"))
             .unwrap();
         assert_eq!(status.mapping, MappingKind::EndpointIndependent);
         assert_eq!(status.port_preserved, Some(true));
         // A port-rewriting but endpoint-independent NAT.
         let mut classifier = Classifier::default();
-        classifier.observe(40000, sa(RELAY_1), sa("198.51.100.1:20000"));
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:20000"));
         let status = classifier
-            .observe(40000, sa(RELAY_2), sa("198.51.100.1:20000"))
+            .observe(40000, relay, sa(RELAY_2), sa("198.51.100.1:20000"))
             .unwrap();
         assert_eq!(status.mapping, MappingKind::EndpointIndependent);
         assert_eq!(status.port_preserved, Some(false));
@@ -203,10 +260,11 @@ mod tests {
 
     #[test]
     fn two_observers_disagreeing_mean_endpoint_dependent() {
+        let relay = PeerId::random();
         let mut classifier = Classifier::default();
-        classifier.observe(40000, sa(RELAY_1), sa("198.51.100.1:31000"));
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:31000"));
         let status = classifier
-            .observe(40000, sa(RELAY_2), sa("198.51.100.1:52000"))
+            .observe(40000, relay, sa(RELAY_2), sa("198.51.100.1:52000"))
             .unwrap();
         assert_eq!(status.mapping, MappingKind::EndpointDependent);
         assert_eq!(status.port_preserved, Some(false));
@@ -214,10 +272,11 @@ mod tests {
 
     #[test]
     fn a_collision_shows_as_one_kept_and_one_rewritten() {
+        let relay = PeerId::random();
         let mut classifier = Classifier::default();
-        classifier.observe(40000, sa(RELAY_1), sa("198.51.100.1:31000"));
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:31000"));
         let status = classifier
-            .observe(40000, sa(RELAY_2), sa("198.51.100.1:40000"))
+            .observe(40000, relay, sa(RELAY_2), sa("198.51.100.1:40000"))
             .unwrap();
         assert_eq!(status.mapping, MappingKind::EndpointDependent);
         assert!(classifier.someone_saw(40000));
@@ -225,17 +284,57 @@ mod tests {
 
     #[test]
     fn a_moved_socket_starts_over_and_unchanged_status_is_not_reported() {
+        let relay = PeerId::random();
         let mut classifier = Classifier::default();
-        classifier.observe(40000, sa(RELAY_1), sa("198.51.100.1:31000"));
-        classifier.observe(40000, sa(RELAY_2), sa("198.51.100.1:52000"));
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:31000"));
+        classifier.observe(40000, relay, sa(RELAY_2), sa("198.51.100.1:52000"));
         let status = classifier
-            .observe(40017, sa(RELAY_1), sa("198.51.100.1:40017"))
+            .observe(40017, relay, sa(RELAY_1), sa("198.51.100.1:40017"))
             .unwrap();
         assert_eq!(status.observers, 1);
         assert_eq!(status.mapping, MappingKind::Unknown);
         assert_eq!(
-            classifier.observe(40017, sa(RELAY_1), sa("198.51.100.1:40017")),
+            classifier.observe(40017, relay, sa(RELAY_1), sa("198.51.100.1:40017")),
             None
         );
+    }
+
+    #[test]
+    fn a_single_false_observation_does_not_flip_the_class() {
+        let (relay, liar, other) = (PeerId::random(), PeerId::random(), PeerId::random());
+        // The relay's two addresses agree: endpoint-independent, kept port.
+        let mut classifier = Classifier::default();
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:40000"));
+        classifier.observe(40000, relay, sa(RELAY_2), sa("198.51.100.1:40000"));
+        // A peer says it saw another port: the class stands.
+        classifier.observe(40000, liar, sa("192.0.2.7:4001"), sa("198.51.100.1:31337"));
+        let status = classifier.status(Family::Ipv4);
+        assert_eq!(status.mapping, MappingKind::EndpointIndependent);
+        assert_eq!(status.port_preserved, Some(true));
+        assert_eq!(classifier.public(), Some(sa("198.51.100.1:40000")));
+        // Before the relay's second opinion, one peer against the relay
+        // is no evidence either way.
+        let mut classifier = Classifier::default();
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:40000"));
+        let status = classifier
+            .observe(40000, liar, sa("192.0.2.7:4001"), sa("198.51.100.1:31337"))
+            .unwrap();
+        assert_eq!(status.mapping, MappingKind::Unknown);
+        assert_eq!(classifier.public(), Some(sa("198.51.100.1:40000")));
+        // Honest endpoint-dependent mapping stays so against a liar who
+        // claims the relay's first address.
+        let mut classifier = Classifier::default();
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:31000"));
+        classifier.observe(40000, relay, sa(RELAY_2), sa("198.51.100.1:52000"));
+        classifier.observe(40000, liar, sa("192.0.2.7:4001"), sa("198.51.100.1:31000"));
+        assert_eq!(classifier.mapping(), MappingKind::EndpointDependent);
+        // Three peers that all disagree: endpoint-dependent.
+        let mut classifier = Classifier::default();
+        classifier.observe(40000, relay, sa(RELAY_1), sa("198.51.100.1:31000"));
+        classifier.observe(40000, liar, sa("192.0.2.7:4001"), sa("198.51.100.1:41000"));
+        let status = classifier
+            .observe(40000, other, sa("192.0.2.8:4001"), sa("198.51.100.1:51000"))
+            .unwrap();
+        assert_eq!(status.mapping, MappingKind::EndpointDependent);
     }
 }
