@@ -209,7 +209,8 @@ mod imp {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
     use std::{io::IoSliceMut, net::UdpSocket, os::fd::AsRawFd, time::Duration};
 
