@@ -162,18 +162,18 @@
 //!
 //! # Hops and TTLs
 //!
-//! Two routing hops separate a host behind a router from every other node:
-//! its own router and the internet namespace. Delayed links do not count:
-//! their forwarder copies packets unchanged. A node receives a packet
-//! addressed to itself without a further hop, while a router forwarding a
-//! packet to a host behind it is one. So for a packet from a host behind a
-//! router:
+//! A packet from a host behind a router crosses two routing hops before it
+//! reaches any other node: its own router and the internet namespace, which
+//! forwards every packet between nodes. Delayed links do not count: their
+//! forwarder copies packets unchanged. A node receives a packet addressed to
+//! itself without a further hop, while a router forwarding a packet to a
+//! host behind it is one. So for a packet from a host behind a router:
 //!
 //! | IP TTL | how far it gets |
 //! | --- | --- |
 //! | 1 | dies at the host's own router (time exceeded); no mapping is created |
-//! | 2 | leaves the own router (its NAT mapping is created) and dies in the internet namespace; it still reaches the relay and public hosts, which hang off the internet directly |
-//! | 3 | reaches the far router itself (its `input` chain), not the hosts behind it |
+//! | 2 | leaves the own router (its NAT mapping is created) and dies in the internet namespace: it reaches no other node, not even the relay |
+//! | 3 | reaches the far router itself (its `input` chain, where an open router confirms a conntrack entry), the relay and public hosts, but not hosts behind a router |
 //! | 4 | reaches hosts behind the far router |
 //!
 //! TTL 2 is therefore the only value that leaves a host's own router but

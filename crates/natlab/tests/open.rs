@@ -336,5 +336,40 @@ fn ttl_2_leaves_the_own_router_and_dies_before_the_far_one_which_ttl_3_reaches()
             [(1, false, false), (2, true, false), (3, true, true)],
             "(ttl, left its own router, reached the far router) with delay {delay:?}"
         );
+
+        // The relay is one forwarding hop (the internet) away from the
+        // router, like the far router: TTL 2 misses it too, TTL 3 reaches it.
+        let relay = lab.relay();
+        let server = relay.bind_udp((relay.ip(), 5000)).expect("bind");
+        let socket = host.bind_udp((ANY, 41010)).expect("bind");
+        let mut arrived = Vec::new();
+        for ttl in [LOW_TTL, LOW_TTL + 1] {
+            socket.set_ttl(ttl).expect("ttl");
+            send(
+                &socket,
+                &[u8::try_from(ttl).expect("small")],
+                addr(relay.ip(), 5000),
+            );
+            if let Some((payload, _)) = recv(&server, Duration::from_millis(300)) {
+                arrived.extend(payload);
+            }
+        }
+        assert_eq!(arrived, [3], "TTLs that reached the relay, delay {delay:?}");
+
+        // A host behind the far router, whose mapping to us is open, is one
+        // hop further: TTL 4.
+        let b0 = lab.host("b0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
+        let a0 = host.bind_udp((ANY, 41020)).expect("bind");
+        send(&b0, b"open b's mapping", addr(router_a.wan_ip(), 41020));
+        sleep(Duration::from_millis(30) + 2 * delay);
+        let mut arrived = Vec::new();
+        for ttl in [3_u8, 4] {
+            a0.set_ttl(u32::from(ttl)).expect("ttl");
+            send(&a0, &[ttl], far);
+            if let Some((payload, _)) = recv(&b0, Duration::from_millis(300)) {
+                arrived.extend(payload);
+            }
+        }
+        assert_eq!(arrived, [4], "TTLs that reached b0, delay {delay:?}");
     }
 }
