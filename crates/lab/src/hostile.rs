@@ -1,6 +1,7 @@
 //! A hostile DCUtR peer: it reaches a victim through the relay and answers
 //! the victim's CONNECT with whatever addresses it is given, junk included,
-//! in a message of up to DCUtR's maximum size.
+//! in a message of up to DCUtR's maximum size; and, if asked, answers
+//! punchport's birthday negotiation with a lie ([`Lie`]).
 
 use std::time::Duration;
 
@@ -15,6 +16,76 @@ use libp2p::{
 
 /// DCUtR's protocol name.
 const DCUTR: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
+/// punchport's birthday negotiation.
+const BIRTHDAY: StreamProtocol = StreamProtocol::new("/punchport/birthday/2");
+
+/// The birthday protocol's wire messages, the `prost` types punchport
+/// itself uses (docs/birthday-protocol.md): the liar can say anything.
+#[path = "../../dcutr/src/birthday/generated/mod.rs"]
+#[allow(unreachable_pub)]
+mod birthday_proto;
+
+/// What the hostile peer claims in punchport's birthday negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lie {
+    /// That its NAT maps endpoint-dependently (then it also says its
+    /// sockets are ready at once), or endpoint-independently.
+    pub hard: bool,
+    /// The public address of its punch socket: a victim's, say.
+    pub public: std::net::SocketAddr,
+}
+
+impl Lie {
+    /// Its hello (and `Ready`, when it claims to be hard), framed.
+    fn messages(self) -> Vec<u8> {
+        use birthday_proto::{Hello, Message, Ready, hello::Mapping, message::Type};
+        let empty = Message {
+            r#type: 0,
+            hello: None,
+            ready: None,
+            won: None,
+            done: None,
+        };
+        let mapping = if self.hard {
+            Mapping::EndpointDependent
+        } else {
+            Mapping::EndpointIndependent
+        };
+        let public = punchport::QuicAddr {
+            socket: self.public,
+            peer_id: None,
+        }
+        .to_multiaddr()
+        .to_vec();
+        let mut messages = vec![Message {
+            r#type: Type::Hello as i32,
+            hello: Some(Hello {
+                version: 2,
+                enabled: true,
+                mapping: mapping as i32,
+                port_preserved: Some(!self.hard),
+                public: Some(public),
+                nonce: vec![0x42; 16],
+                attempt: 1,
+            }),
+            ..empty.clone()
+        }];
+        if self.hard {
+            messages.push(Message {
+                r#type: Type::Ready as i32,
+                ready: Some(Ready { sockets: 256 }),
+                ..empty
+            });
+        }
+        let mut framed = Vec::new();
+        for message in messages {
+            let body = prost::Message::encode_to_vec(&message);
+            varint(body.len() as u64, &mut framed);
+            framed.extend(body);
+        }
+        framed
+    }
+}
 /// libp2p-dcutr's largest message.
 pub const MAX_MESSAGE: usize = 4096;
 
@@ -32,6 +103,8 @@ pub struct Report {
     pub answered: usize,
     /// Whether the relayed connection to the victim opened.
     pub relayed: bool,
+    /// Birthday negotiations it answered with its lie.
+    pub lied: usize,
 }
 
 /// A HolePunch protobuf: field 1 `type`, field 2 repeated `ObsAddrs`.
@@ -101,6 +174,17 @@ pub async fn run(
     addrs: Vec<Vec<u8>>,
     duration: Duration,
 ) -> Report {
+    run_with(relay, victim, addrs, None, duration).await
+}
+
+/// [`run`], answering punchport's birthday negotiation with `lie` too.
+pub async fn run_with(
+    relay: Multiaddr,
+    victim: PeerId,
+    addrs: Vec<Vec<u8>>,
+    lie: Option<Lie>,
+    duration: Duration,
+) -> Report {
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_quic()
@@ -123,6 +207,12 @@ pub async fn run(
         .new_control()
         .accept(DCUTR)
         .expect("DCUtR is not accepted twice");
+    let mut birthday = swarm
+        .behaviour()
+        .stream
+        .new_control()
+        .accept(BIRTHDAY)
+        .expect("the birthday protocol is not accepted twice");
     let circuit = relay
         .clone()
         .with(Protocol::P2pCircuit)
@@ -144,6 +234,20 @@ pub async fn run(
                     if peer_id == victim && endpoint.is_relayed() => report.relayed = true,
                 _ => {}
             },
+            Some((_, mut stream)) = birthday.next(), if lie.is_some() => {
+                // Their hello, then our lie; the stream stays open.
+                let Some(lie) = lie else { continue };
+                if read_message(&mut stream).await.is_ok()
+                    && stream.write_all(&lie.messages()).await.is_ok()
+                    && stream.flush().await.is_ok()
+                {
+                    report.lied += 1;
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        drop(stream);
+                    });
+                }
+            }
             Some((_, mut stream)) = incoming.next() => {
                 // The victim's CONNECT, then our junk, then its SYNC.
                 if read_message(&mut stream).await.is_ok()

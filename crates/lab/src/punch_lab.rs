@@ -6,7 +6,7 @@ use std::{
 };
 
 use libp2p::{Multiaddr, PeerId};
-use natlab::{Host, Lab, RouterKind};
+use natlab::{Host, Input, Lab, RouterKind};
 use punchport::{PortRange, QuicAddr, quic::InitiatorRole};
 use punchport_node::{NodeEvent, PeerSummary, TransportKind, cli::RelayArgs};
 
@@ -36,9 +36,26 @@ pub struct PunchLabBuilder {
     wan_loss_percent: f64,
     range: PortRange,
     a_hosts: usize,
+    inputs: (Option<Input>, Option<Input>),
+    public_hosts: Vec<String>,
 }
 
 impl PunchLabBuilder {
+    /// Adds a host with a public address and no firewall, on the internet
+    /// (a bystander, say, that a hostile peer names).
+    pub fn public_host(mut self, name: impl Into<String>) -> Self {
+        self.public_hosts.push(name.into());
+        self
+    }
+
+    /// Whether routers `a` and `b` accept unsolicited packets addressed to
+    /// themselves ([`Input::Accept`], as a Kubernetes node or a plain SNAT
+    /// box does) or drop them; `None` keeps the kind's default.
+    pub fn inputs(mut self, a: Option<Input>, b: Option<Input>) -> Self {
+        self.inputs = (a, b);
+        self
+    }
+
     /// How many hosts sit behind router `a` (`a0`, `a1`, ...; 1 by default).
     pub fn a_hosts(mut self, count: usize) -> Self {
         self.a_hosts = count;
@@ -66,10 +83,17 @@ impl PunchLabBuilder {
     /// Builds the namespaces and finds the node binaries.
     pub fn build(self) -> Result<PunchLab, Error> {
         let binaries = Binaries::locate()?;
-        let lab = Lab::builder()
+        let input = |kind: RouterKind, input: Option<Input>| input.unwrap_or(kind.default_input());
+        let mut builder = Lab::builder();
+        for name in self.public_hosts {
+            builder = builder.public_host(name);
+        }
+        let lab = builder
             .router("a", self.a)
             .hosts(self.a_hosts)
+            .input(input(self.a, self.inputs.0))
             .router("b", self.b)
+            .input(input(self.b, self.inputs.1))
             .wan_delay(self.wan_delay)
             .wan_loss_percent(self.wan_loss_percent)
             .build()?;
@@ -101,6 +125,8 @@ impl PunchLab {
             wan_loss_percent: 0.0,
             range: PortRange::default(),
             a_hosts: 1,
+            inputs: (None, None),
+            public_hosts: Vec::new(),
         }
     }
 

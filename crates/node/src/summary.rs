@@ -34,6 +34,14 @@ pub struct BirthdayAttempt {
     pub winning_port: Option<u16>,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
+    /// Datagrams this side sent.
+    pub datagrams: u32,
+    /// The bytes they took on the wire.
+    pub bytes: u64,
+    /// From the start of its datagrams to its end, in milliseconds.
+    pub window_ms: Option<u64>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
 }
 
 /// What one peer reported.
@@ -109,6 +117,10 @@ impl PeerSummary {
                 probes,
                 winning_port,
                 duration_ms,
+                datagrams,
+                bytes,
+                window_ms,
+                error,
                 ..
             } if method == "birthday" => self.birthdays.push(BirthdayAttempt {
                 role: role.clone(),
@@ -117,6 +129,10 @@ impl PeerSummary {
                 probes: *probes,
                 winning_port: *winning_port,
                 duration_ms: *duration_ms,
+                datagrams: *datagrams,
+                bytes: *bytes,
+                window_ms: *window_ms,
+                error: error.clone(),
             }),
             NodeEvent::Nat {
                 mapping,
