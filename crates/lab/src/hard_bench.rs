@@ -6,7 +6,7 @@
 
 use std::{fmt::Write as _, time::Duration};
 
-use natlab::{KubeNode, Nat, PUNCH_PORTS, RouterKind};
+use natlab::{Input, KubeNode, Nat, PUNCH_PORTS, RouterKind};
 use punchport_node::TransportKind;
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +25,25 @@ pub struct Cell {
     pub b: RouterKind,
     /// One-way delay on each router's WAN link.
     pub delay: Duration,
+    /// Whether a router accepts unsolicited packets (`None`: its kind's
+    /// default), A and B.
+    pub inputs: (Option<Input>, Option<Input>),
 }
 
 impl Cell {
     /// `a / b`, short.
     pub fn pairing(&self) -> String {
-        format!("{} / {}", short(self.a), short(self.b))
+        let open = |input: Option<Input>| match input {
+            Some(Input::Accept) => " (open)",
+            _ => "",
+        };
+        format!(
+            "{}{} / {}{}",
+            short(self.a),
+            open(self.inputs.0),
+            short(self.b),
+            open(self.inputs.1)
+        )
     }
 }
 
@@ -49,22 +62,28 @@ fn short(kind: RouterKind) -> String {
     }
 }
 
-/// The cells: the issue's pairings at 0 and 25 ms where both matter, the
-/// others at 0 ms.
+/// The cells: hard against each easy kind, whichever side reserves, at 0
+/// and 25 ms; the others at 0 ms.
 pub fn cells() -> Vec<Cell> {
     let hard = RouterKind::Nat(Nat::Symmetric);
     let cell = |a, b, ms| Cell {
         a,
         b,
         delay: Duration::from_millis(ms),
+        inputs: (None, None),
     };
     let mut cells = Vec::new();
     for ms in [0, 25] {
-        for easy in [Nat::PortRestricted, Nat::Firewall, Nat::FullCone] {
+        for easy in [Nat::PortRestricted, Nat::Firewall] {
             cells.push(cell(hard, easy.into(), ms));
         }
+        cells.push(cell(Nat::PortRestricted.into(), hard, ms));
     }
-    cells.push(cell(Nat::PortRestricted.into(), hard, 0));
+    cells.push(Cell {
+        inputs: (None, Some(Input::Accept)),
+        ..cell(hard, Nat::PortRestricted.into(), 0)
+    });
+    cells.push(cell(hard, Nat::FullCone.into(), 0));
     cells.push(cell(hard, hard, 0));
     cells.push(cell(
         KubeNode::FULLY_RANDOM.into(),
@@ -141,6 +160,55 @@ pub struct Record {
     pub cpu_ms: (Option<u64>, Option<u64>),
     /// Why it failed.
     pub failure: Option<String>,
+    /// Whether the first birthday attempt connected (`None`: there was none).
+    #[serde(default)]
+    pub first_attempt_direct: Option<bool>,
+    /// What the hard side's first birthday attempt cost, by its own count.
+    #[serde(default)]
+    pub hard_first: Option<AttemptCost>,
+    /// The same for the easy side.
+    #[serde(default)]
+    pub easy_first: Option<AttemptCost>,
+    /// What router A and router B saw their peer send to the other peer's
+    /// public IP over the trial (conntrack accounting: datagrams, bytes).
+    #[serde(default)]
+    pub router_sent: ((u64, u64), (u64, u64)),
+}
+
+/// What one side's birthday attempt cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptCost {
+    /// Datagrams it sent.
+    pub datagrams: u32,
+    /// Their bytes on the wire (IP and UDP headers included).
+    pub bytes: u64,
+    /// The process's CPU time from the relayed connection to the end of
+    /// the attempt (negotiation, plain DCUtR's dials and the attempt), in
+    /// microseconds.
+    pub cpu_us: Option<u64>,
+}
+
+fn first_cost(side: &punchport_node::PeerSummary, role: &str) -> Option<AttemptCost> {
+    let first = side.birthdays.first().filter(|b| b.role == role)?;
+    Some(AttemptCost {
+        datagrams: first.datagrams,
+        bytes: first.bytes,
+        cpu_us: first
+            .cpu_us
+            .zip(side.relayed_cpu_us)
+            .map(|(end, start)| end.saturating_sub(start)),
+    })
+}
+
+fn router_sent(side: &crate::Side) -> (u64, u64) {
+    let Some(me) = side.public_ip else {
+        return (0, 0);
+    };
+    side.flows
+        .iter()
+        .filter(|flow| flow.original.dst.ip() != me && flow.reply.dst.ip() == me)
+        .filter_map(|flow| flow.original_counts)
+        .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes))
 }
 
 impl Record {
@@ -161,6 +229,14 @@ impl Record {
             conntrack: (outcome.a.conntrack_entries, outcome.b.conntrack_entries),
             cpu_ms: (outcome.a.cpu_ms, outcome.b.cpu_ms),
             failure: outcome.failure().map(str::to_owned),
+            first_attempt_direct: a
+                .birthdays
+                .first()
+                .or(b.birthdays.first())
+                .map(|first| first.direct),
+            hard_first: first_cost(a, "hard").or(first_cost(b, "hard")),
+            easy_first: first_cost(a, "easy").or(first_cost(b, "easy")),
+            router_sent: (router_sent(&outcome.a), router_sent(&outcome.b)),
         }
     }
 }
@@ -194,6 +270,55 @@ pub struct Summary {
     pub median_conntrack: (Option<u64>, Option<u64>),
     /// Median CPU time of peer A and B, in milliseconds.
     pub median_cpu_ms: (Option<u64>, Option<u64>),
+    /// Trials with a birthday attempt, and of those, how many connected at
+    /// the first.
+    #[serde(default)]
+    pub first_attempts: (usize, usize),
+    /// Median and largest datagrams and bytes of the hard side's first
+    /// attempt, by its own count.
+    #[serde(default)]
+    pub hard_first: Option<CostFigures>,
+    /// The same for the easy side.
+    #[serde(default)]
+    pub easy_first: Option<CostFigures>,
+    /// The largest datagrams and bytes a router saw its peer send to the
+    /// other peer over a trial (A, B).
+    #[serde(default)]
+    pub router_max: ((u64, u64), (u64, u64)),
+}
+
+/// Figures of one side's first attempts over a cell's trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostFigures {
+    /// Median datagrams.
+    pub median_datagrams: u64,
+    /// The most datagrams.
+    pub max_datagrams: u64,
+    /// Median bytes.
+    pub median_bytes: u64,
+    /// The most bytes.
+    pub max_bytes: u64,
+    /// Median CPU time, microseconds.
+    pub median_cpu_us: Option<u64>,
+    /// 90th percentile CPU time, microseconds.
+    pub p90_cpu_us: Option<u64>,
+}
+
+fn cost_figures(costs: &[AttemptCost]) -> Option<CostFigures> {
+    if costs.is_empty() {
+        return None;
+    }
+    let datagrams: Vec<u64> = costs.iter().map(|c| u64::from(c.datagrams)).collect();
+    let bytes: Vec<u64> = costs.iter().map(|c| c.bytes).collect();
+    let cpu: Vec<u64> = costs.iter().filter_map(|c| c.cpu_us).collect();
+    Some(CostFigures {
+        median_datagrams: stats::quantile(&datagrams, 0.5)?,
+        max_datagrams: datagrams.iter().copied().max()?,
+        median_bytes: stats::quantile(&bytes, 0.5)?,
+        max_bytes: bytes.iter().copied().max()?,
+        median_cpu_us: stats::quantile(&cpu, 0.5),
+        p90_cpu_us: stats::quantile(&cpu, 0.9),
+    })
 }
 
 fn median(values: impl Iterator<Item = u64>) -> Option<u64> {
@@ -223,6 +348,38 @@ fn summarise(records: &[&Record]) -> Option<Summary> {
         median_cpu_ms: (
             median(records.iter().filter_map(|r| r.cpu_ms.0)),
             median(records.iter().filter_map(|r| r.cpu_ms.1)),
+        ),
+        first_attempts: (
+            records
+                .iter()
+                .filter(|r| r.first_attempt_direct.is_some())
+                .count(),
+            records
+                .iter()
+                .filter(|r| r.first_attempt_direct == Some(true))
+                .count(),
+        ),
+        hard_first: cost_figures(
+            &records
+                .iter()
+                .filter_map(|r| r.hard_first)
+                .collect::<Vec<_>>(),
+        ),
+        easy_first: cost_figures(
+            &records
+                .iter()
+                .filter_map(|r| r.easy_first)
+                .collect::<Vec<_>>(),
+        ),
+        router_max: (
+            (
+                records.iter().map(|r| r.router_sent.0.0).max().unwrap_or(0),
+                records.iter().map(|r| r.router_sent.0.1).max().unwrap_or(0),
+            ),
+            (
+                records.iter().map(|r| r.router_sent.1.0).max().unwrap_or(0),
+                records.iter().map(|r| r.router_sent.1.1).max().unwrap_or(0),
+            ),
         ),
     })
 }
@@ -276,6 +433,7 @@ pub fn run(
     for cell in cells {
         let lab = PunchLab::builder(cell.a, cell.b)
             .wan_delay(cell.delay)
+            .inputs(cell.inputs.0, cell.inputs.1)
             .build()?;
         for trial in 0..trials.max(controls) {
             for variant in [Variant::Birthday, Variant::Plain, Variant::Stock] {
@@ -328,6 +486,39 @@ pub fn markdown(report: &Report) -> String {
             n(s.median_conntrack.1),
             ms(s.median_cpu_ms.0),
             ms(s.median_cpu_ms.1),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### What a birthday attempt costs (punchport, birthday on; first attempts)\n\n\
+         | pairing (A / B) | delay | 1st attempt direct | hard: datagrams median / max | hard: bytes median / max | hard: CPU median / p90 | easy: datagrams median / max | easy: bytes median / max | easy: CPU median / p90 | routers' count, most: A / B |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let cpu = |v: Option<u64>| {
+        v.map_or("–".to_owned(), |us| {
+            format!("{:.1} ms", us as f64 / 1000.0)
+        })
+    };
+    let figures = |f: &Option<CostFigures>| match f {
+        Some(f) => (
+            format!("{} / {}", f.median_datagrams, f.max_datagrams),
+            format!("{} / {}", f.median_bytes, f.max_bytes),
+            format!("{} / {}", cpu(f.median_cpu_us), cpu(f.p90_cpu_us)),
+        ),
+        None => ("–".into(), "–".into(), "–".into()),
+    };
+    for s in report
+        .summaries
+        .iter()
+        .filter(|s| s.variant == Variant::Birthday.name() && s.first_attempts.0 > 0)
+    {
+        let (hd, hb, hc) = figures(&s.hard_first);
+        let (ed, eb, ec) = figures(&s.easy_first);
+        let ((ap, ab), (bp, bb)) = s.router_max;
+        let _ = writeln!(
+            out,
+            "| {} | {} ms | {}/{} | {hd} | {hb} | {hc} | {ed} | {eb} | {ec} | {ap} dgr, {ab} B / {bp} dgr, {bb} B |",
+            s.pairing, s.delay_ms, s.first_attempts.1, s.first_attempts.0,
         );
     }
     out
@@ -423,12 +614,13 @@ pub fn document(report: &Report) -> String {
 
 const READING: &str = "## How to read it
 
-- **pairing**: the router in front of the reserving peer (A, DCUtR's initiator) and the one in front of the dialing peer (B). *symmetric* is `snat ... fully-random`, an endpoint-dependent (\"hard\") NAT; *k8s fully-random* is a Kubernetes node whose CNI masquerades pod egress with `masquerade fully-random` (flannel's and Calico's rule), *+ exemption* adds the SNAT rule without random ports for the punch range ahead of it (docs/deploy/punch-snat-exemption.md). The others map endpoint-independently (or, the firewall, do not translate).
+- **pairing**: the router in front of the reserving peer (A, DCUtR's initiator) and the one in front of the dialing peer (B). *symmetric* is `snat ... fully-random`, an endpoint-dependent (\"hard\") NAT; *(open)*: that router accepts unsolicited packets addressed to itself (as a Kubernetes node does) instead of dropping them; *k8s fully-random* is a Kubernetes node whose CNI masquerades pod egress with `masquerade fully-random` (flannel's and Calico's rule), *+ exemption* adds the SNAT rule without random ports for the punch range ahead of it (docs/deploy/punch-snat-exemption.md). The others map endpoint-independently (or, the firewall, do not translate).
 - **direct**: trials in which the dialing peer had a direct connection within the timeout, with the Wilson 95 % interval; **by birthday**: of those, how many a birthday attempt connected (the rest plain punching did).
 - **median, p90**: relayed to first direct connection at the dialing peer, over the successes.
 - **sockets (hard)**: sockets the endpoint-dependent side opened in the trial, over its attempts (at most 256 each, two attempts at most); **probes (easy)**: probes the other side sent (at most 1024 each). Medians over the trials.
 - **conntrack A / B**: entries in each router's conntrack table at the end of the trial (tables are flushed before each): what the punch cost the NATs. Medians.
 - **CPU A / B**: user + system CPU time of each peer process over the trial (start, reservation, punch), in milliseconds (from /proc, 100 ticks per second). Medians.
+- **What a birthday attempt costs**: over the trials of the birthday variant that made a birthday attempt. *1st attempt direct*: how many connected at their first attempt. *datagrams*, *bytes*: what each side's first attempt sent, by its own count (the node's `attempt` line; bytes include IP and UDP headers). *CPU*: the peer process's CPU time (`getrusage`) from its relayed connection to the end of its first attempt: the negotiation, plain DCUtR's dials and the attempt. *routers' count*: the most datagrams and bytes router A and router B saw their peer send to the other peer's public IP in one trial (conntrack accounting: the birthday attempts, plain DCUtR's dials and the direct connection's first half second).
 ";
 
 /// Reads an earlier run's JSON.
@@ -457,6 +649,14 @@ mod tests {
             conntrack: (260, 310),
             cpu_ms: (Some(120), Some(340)),
             failure: (!direct).then(|| "timeout".into()),
+            first_attempt_direct: (variant == Variant::Birthday).then_some(direct),
+            hard_first: (variant == Variant::Birthday).then_some(AttemptCost {
+                datagrams: 256,
+                bytes: 13_000,
+                cpu_us: Some(9000),
+            }),
+            easy_first: None,
+            router_sent: ((280, 31_000), (120, 17_000)),
         }
     }
 
@@ -487,6 +687,10 @@ mod tests {
         let (success, times) = plots(&report);
         assert!(success.contains("<svg") && times.matches("<circle").count() == 2);
         assert!(document(&report).contains("benchmarks-hard-nat-success.svg"));
+        assert!(
+            table.contains("| symmetric / port-restricted | 0 ms | 2/2 | 256 / 256 | 13000 / 13000 | 9.0 ms / 9.0 ms |"),
+            "{table}"
+        );
         let again = read_report(&serde_json::to_string(&report).unwrap()).unwrap();
         assert_eq!(again.summaries.len(), 3);
     }

@@ -264,7 +264,11 @@ impl PunchLab {
         for router in self.lab.routers() {
             router.flush_conntrack()?;
         }
-        let (relay, relay_addr) = self.start_relay_as(trial.relay, self.relay_args())?;
+        let mut relay_args = self.relay_args();
+        if trial.relay_on_one_address {
+            relay_args.listen.truncate(1);
+        }
+        let (relay, relay_addr) = self.start_relay_as(trial.relay, relay_args)?;
         let (a_host, b_host) = (self.lab.host("a0"), self.lab.host("b0"));
         let side = |host| Side {
             peer: PeerSummary::new(),

@@ -127,6 +127,9 @@ pub struct Trial {
     pub range: Option<PortRange>,
     /// The port of the ordinary listener in [`Layout::With443`].
     pub ordinary_port: u16,
+    /// Whether the relay listens on one address only (peers cannot then
+    /// classify their NAT, only see whether it kept their port).
+    pub relay_on_one_address: bool,
 }
 
 impl Trial {
@@ -152,7 +155,14 @@ impl Trial {
             birthday: true,
             range: None,
             ordinary_port: 443,
+            relay_on_one_address: false,
         }
+    }
+
+    /// The relay listens on one address only.
+    pub fn relay_on_one_address(mut self) -> Self {
+        self.relay_on_one_address = true;
+        self
     }
 
     /// punchport in the seed layout (443 plus the punch range).

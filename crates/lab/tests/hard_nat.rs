@@ -215,3 +215,46 @@ fn pods_behind_a_plain_masquerade_punch_plainly() {
         .unwrap();
     assert!(outcome.direct(), "{outcome:#?}");
 }
+
+/// With the relay on one address, no side can classify its NAT: the hard
+/// side only sees its punch port rewritten, the easy side sees its own
+/// kept. The hard side's plain punch fails first; then it punches the
+/// birthday way, whichever side holds the reservation.
+#[test]
+fn with_a_relay_on_one_address_a_rewritten_port_punches_by_birthday_once_plain_failed() {
+    require_lab!();
+    for (a, b) in [(Symmetric, PortRestricted), (PortRestricted, Symmetric)] {
+        let lab = PunchLab::builder(a, b).build().unwrap();
+        let outcome = lab
+            .run(
+                &Trial::port_aware()
+                    .relay_on_one_address()
+                    .timeout(Duration::from_secs(45)),
+            )
+            .unwrap();
+        if missed_twice(&outcome) {
+            eprintln!("{a} / {b}: both birthday attempts missed (about 0.1 % of punches)");
+            continue;
+        }
+        assert!(outcome.direct(), "{a} / {b}: {outcome:#?}");
+        let hard = if a == Symmetric {
+            &outcome.a
+        } else {
+            &outcome.b
+        };
+        assert!(
+            hard.peer
+                .nat
+                .iter()
+                .all(|(mapping, _)| mapping == "unknown"),
+            "{:?}",
+            hard.peer.nat
+        );
+        let last = hard.peer.birthdays.last();
+        assert!(
+            last.is_some_and(|b| b.role == "hard" && b.direct),
+            "{a} / {b}: not a birthday punch: {outcome:#?}"
+        );
+        eprintln!("{a} / {b}: direct in {:?} ms", outcome.elapsed_ms());
+    }
+}

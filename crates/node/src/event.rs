@@ -34,6 +34,9 @@ pub enum NodeEvent {
     Relayed {
         /// The remote peer.
         peer: PeerId,
+        /// This process's CPU time (user + system) so far, in microseconds.
+        #[serde(default)]
+        cpu_us: Option<u64>,
     },
     /// A direct (non-relayed) connection to `peer` is established. Reported
     /// for every direct connection; the first one also yields [`NodeEvent::Direct`].
@@ -156,6 +159,9 @@ pub enum NodeEvent {
         /// Birthday: from the start of this side's datagrams to the end.
         #[serde(default)]
         window_ms: Option<u64>,
+        /// This process's CPU time (user + system) so far, in microseconds.
+        #[serde(default)]
+        cpu_us: Option<u64>,
     },
     /// The NAT rewrote the punch port (another node behind it holds the
     /// same port), so the punch socket moved to another port of the range.
@@ -240,6 +246,7 @@ impl NodeEvent {
             datagrams: sent.datagrams,
             bytes: sent.bytes,
             window_ms: window.map(|w| w.as_millis() as u64),
+            cpu_us: cpu_us(),
         }
     }
 
@@ -272,6 +279,17 @@ fn plain() -> String {
 
 /// Reports `event`. A closed receiver means nobody listens any more; the
 /// node keeps running.
+/// This process's CPU time (user + system) so far, in microseconds, from
+/// `getrusage` (which the kernel keeps from the scheduler's own account, not
+/// from ticks); `None` where it cannot be read.
+pub(crate) fn cpu_us() -> Option<u64> {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
+    let micros = |t: nix::sys::time::TimeVal| -> Option<u64> {
+        Some(u64::try_from(t.tv_sec()).ok()? * 1_000_000 + u64::try_from(t.tv_usec()).ok()?)
+    };
+    Some(micros(usage.user_time())? + micros(usage.system_time())?)
+}
+
 pub(crate) fn send(events: &tokio::sync::mpsc::UnboundedSender<NodeEvent>, event: NodeEvent) {
     let _ = events.send(event);
 }

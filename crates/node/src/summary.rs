@@ -42,6 +42,8 @@ pub struct BirthdayAttempt {
     pub window_ms: Option<u64>,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// The process's CPU time when it ended, in microseconds.
+    pub cpu_us: Option<u64>,
 }
 
 /// What one peer reported.
@@ -63,6 +65,9 @@ pub struct PeerSummary {
     pub birthdays: Vec<BirthdayAttempt>,
     /// Its `nat` lines: mapping, port preserved.
     pub nat: Vec<(String, Option<bool>)>,
+    /// The process's CPU time when its first relayed connection opened, in
+    /// microseconds.
+    pub relayed_cpu_us: Option<u64>,
 }
 
 impl PeerSummary {
@@ -121,6 +126,7 @@ impl PeerSummary {
                 bytes,
                 window_ms,
                 error,
+                cpu_us,
                 ..
             } if method == "birthday" => self.birthdays.push(BirthdayAttempt {
                 role: role.clone(),
@@ -133,11 +139,15 @@ impl PeerSummary {
                 bytes: *bytes,
                 window_ms: *window_ms,
                 error: error.clone(),
+                cpu_us: *cpu_us,
             }),
             NodeEvent::Nat {
                 mapping,
                 port_preserved,
             } => self.nat.push((mapping.clone(), *port_preserved)),
+            NodeEvent::Relayed { cpu_us, .. } => {
+                self.relayed_cpu_us = self.relayed_cpu_us.or(*cpu_us);
+            }
             _ => {}
         }
     }

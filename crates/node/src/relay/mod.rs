@@ -247,8 +247,8 @@ async fn run(
         None => None,
     };
     if listen.len() < 2 {
-        tracing::warn!(
-            "the relay listens on one address: peers cannot tell whether their NAT maps endpoint-dependently (which needs a second observer address), so they cannot birthday-punch through one. Listen on a second UDP port too, e.g. --listen /ip4/0.0.0.0/udp/4443/quic-v1"
+        tracing::info!(
+            "the relay listens on one address: a peer behind a NAT that maps endpoint-dependently sees its port rewritten but cannot tell that from a busy port-preserving NAT, so its birthday punch waits for a plain punch to fail first (about 5 s). A second UDP port (e.g. --listen /ip4/0.0.0.0/udp/4443/quic-v1) lets peers classify their NAT at once"
         );
     }
     let mut waiting = HashSet::new();

@@ -157,7 +157,13 @@ impl State {
                 }
                 self.relayed_connections.insert(connection_id, peer_id);
                 self.stock.relayed(peer_id, Instant::now());
-                send(&self.events, NodeEvent::Relayed { peer: peer_id });
+                send(
+                    &self.events,
+                    NodeEvent::Relayed {
+                        peer: peer_id,
+                        cpu_us: crate::event::cpu_us(),
+                    },
+                );
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
