@@ -422,3 +422,101 @@ async fn dials_to_addresses_nobody_can_answer_from_are_refused_before_sending() 
         }
     }
 }
+
+/// Receives datagrams on `socket` for `within`: each one's payload length,
+/// the TTL it arrived with, and when.
+fn datagrams_with_ttl(
+    socket: &UdpSocket,
+    within: Duration,
+) -> Vec<(usize, u8, std::time::Instant)> {
+    use std::{io::IoSliceMut, os::fd::AsRawFd};
+
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let end = std::time::Instant::now() + within;
+    let mut got = Vec::new();
+    while std::time::Instant::now() < end {
+        let mut buf = [0u8; 2048];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!(i32);
+        let Ok(message) = recvmsg::<SockaddrStorage>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        ) else {
+            continue;
+        };
+        let ttl = message
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                ControlMessageOwned::Ipv4Ttl(ttl) => Some(u8::try_from(ttl).unwrap()),
+                _ => None,
+            })
+            .unwrap();
+        got.push((message.bytes, ttl, std::time::Instant::now()));
+    }
+    got
+}
+
+/// A hole-punch dial first sends two short-TTL openers from the punch
+/// socket, and its QUIC handshake starts after them; an ordinary dial sends
+/// none.
+#[tokio::test]
+async fn a_punch_dial_sends_short_ttl_openers_before_its_handshake_and_an_ordinary_dial_none() {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let (range, held) = hold_free_ports(1);
+    drop(held);
+    let mut transport = Transport::new(
+        Config::new(&Keypair::generate_ed25519())
+            .with_range(range)
+            .with_opener_ttl(3),
+    );
+    transport
+        .listen_on(ListenerId::next(), quic("/ip4/127.0.0.1/udp/0/quic-v1"))
+        .unwrap();
+    let punch = new_address(&mut transport).await.socket;
+    let peer = Keypair::generate_ed25519().public().to_peer_id();
+    for (role, openers) in [(Endpoint::Listener, 2), (Endpoint::Dialer, 0)] {
+        let remote = UdpSocket::bind("127.0.0.1:0").unwrap();
+        setsockopt(&remote, sockopt::Ipv4RecvTtl, &true).unwrap();
+        let addr = quic(&format!(
+            "/ip4/127.0.0.1/udp/{}/quic-v1/p2p/{peer}",
+            remote.local_addr().unwrap().port()
+        ));
+        let dial = transport
+            .dial(
+                addr,
+                DialOpts {
+                    role,
+                    port_use: PortUse::Reuse,
+                },
+            )
+            .unwrap();
+        let handshake = tokio::spawn(dial);
+        let got = tokio::task::spawn_blocking(move || {
+            datagrams_with_ttl(&remote, Duration::from_millis(400))
+        })
+        .await
+        .unwrap();
+        handshake.abort();
+        let (small, quic_packets): (Vec<_>, Vec<_>) = got.iter().partition(|(len, ..)| *len < 64);
+        assert_eq!(small.len(), openers, "{role:?}: {got:?}");
+        assert!(
+            small.iter().all(|(len, ttl, _)| *len == 8 && *ttl == 3),
+            "{got:?}"
+        );
+        let first_quic = quic_packets.first().expect("a QUIC Initial");
+        assert!(first_quic.0 >= 1200 && first_quic.1 == 64, "{got:?}");
+        if let Some(opener) = small.first() {
+            assert!(
+                first_quic.2.duration_since(opener.2) >= Duration::from_millis(10),
+                "the handshake did not wait for the openers: {got:?}"
+            );
+        }
+    }
+    assert!(range.contains(punch.port()));
+}
