@@ -428,23 +428,28 @@ fn socket_multiaddr(socket: std::net::SocketAddr) -> Multiaddr {
 }
 
 impl Behaviour {
-    /// This side's NAT, as the birthday negotiation tells it: the family
-    /// of the IPv4 punch socket if one is bound, else the IPv6 one.
+    /// This side's punch sockets and their NATs, as the birthday
+    /// negotiation tells them.
     fn mine(&self) -> Mine {
-        let family = if self.sockets.get(Family::Ipv4).is_some() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        };
-        let status = self.mapping.nat(family);
+        let sockets = [Family::Ipv4, Family::Ipv6]
+            .into_iter()
+            .filter_map(|family| {
+                let socket = self.sockets.get(family)?;
+                let status = self.mapping.nat(family);
+                Some(birthday::MineSocket {
+                    family,
+                    class: birthday::Class {
+                        mapping: status.mapping,
+                        port_preserved: status.port_preserved,
+                    },
+                    public: self.mapping.public(family),
+                    punch: socket.bound,
+                })
+            })
+            .collect();
         Mine {
-            class: birthday::protocol::Class {
-                mapping: status.mapping,
-                port_preserved: status.port_preserved,
-            },
-            public: self.mapping.public(family),
+            sockets,
             probing: self.mapping.probing(),
-            punch: self.sockets.get(family).map(|socket| socket.bound),
         }
     }
 
@@ -635,7 +640,7 @@ impl NetworkBehaviour for Behaviour {
                     );
                     let mine = self.mine();
                     if let Some(punch) = self.attempts.punch_mut(&peer) {
-                        self.birthday.relayed(peer, punch, mine, now);
+                        self.birthday.relayed(peer, punch, &mine, now);
                     }
                 } else {
                     let role = if endpoint.is_dialer() {
@@ -701,7 +706,7 @@ impl NetworkBehaviour for Behaviour {
             return Poll::Ready(ToSwarm::GenerateEvent(event));
         }
         let mine = self.mine();
-        while let Poll::Ready(action) = self.birthday.poll(cx, &mut self.attempts, mine) {
+        while let Poll::Ready(action) = self.birthday.poll(cx, &mut self.attempts, &mine) {
             if let Some(request) = self.birthday_action(action) {
                 return Poll::Ready(request);
             }

@@ -38,7 +38,7 @@ pub struct Lie {
 impl Lie {
     /// Its hello (and `Ready`, when it claims to be hard), framed.
     fn messages(self) -> Vec<u8> {
-        use birthday_proto::{Hello, Message, Ready, hello::Mapping, message::Type};
+        use birthday_proto::{Hello, Message, Ready, hello, hello::Mapping, message::Type};
         let empty = Message {
             r#type: 0,
             hello: None,
@@ -62,11 +62,18 @@ impl Lie {
             hello: Some(Hello {
                 version: 2,
                 enabled: true,
-                mapping: mapping as i32,
-                port_preserved: Some(!self.hard),
-                public: Some(public),
                 nonce: vec![0x42; 16],
                 attempt: 1,
+                sockets: vec![hello::Socket {
+                    family: if self.public.is_ipv4() {
+                        hello::Family::Ipv4
+                    } else {
+                        hello::Family::Ipv6
+                    } as i32,
+                    mapping: mapping as i32,
+                    port_preserved: Some(!self.hard),
+                    public: Some(public),
+                }],
             }),
             ..empty.clone()
         }];

@@ -13,10 +13,10 @@
 //! | `libp2p_holepunch_candidates_total` | `decision` | the candidate filter's decisions |
 //! | `libp2p_holepunch_nat` | `ipv`, `mapping`, `port_preserved` | 1 for the current NAT classification of each family's punch socket, 0 for earlier ones |
 //! | `libp2p_holepunch_punch_socket_moves_total` | | moves of the punch socket to another port |
-//! | `libp2p_holepunch_birthday_attempts_total` | `role`, `outcome` | birthday punches (one side's NAT maps endpoint-dependently), by this side's role (`hard`/`easy`) and outcome |
-//! | `libp2p_holepunch_birthday_flows_total` | `role` | sockets the hard side opened and probes the easy side sent |
-//! | `libp2p_holepunch_birthday_datagrams_total` | `role` | datagrams birthday punches sent |
-//! | `libp2p_holepunch_birthday_bytes_total` | `role` | bytes those datagrams took on the wire (IP and UDP headers included) |
+//! | `libp2p_holepunch_birthday_attempts_total` | `role`, `ipv`, `outcome` | birthday punches (one side's NAT maps endpoint-dependently), by this side's role (`hard`/`easy`) and outcome |
+//! | `libp2p_holepunch_birthday_flows_total` | `role`, `ipv` | sockets the hard side opened and probes the easy side sent |
+//! | `libp2p_holepunch_birthday_datagrams_total` | `role`, `ipv` | datagrams birthday punches sent |
+//! | `libp2p_holepunch_birthday_bytes_total` | `role`, `ipv` | bytes those datagrams took on the wire (IP and UDP headers included) |
 //!
 //! ```
 //! use libp2p_metrics::Recorder;
@@ -194,21 +194,25 @@ impl libp2p_metrics::Recorder<Event> for Metrics {
                     return;
                 };
                 let role = stats.role.as_str();
+                let ipv = match stats.family {
+                    punchport_core::Family::Ipv4 => "ip4",
+                    punchport_core::Family::Ipv6 => "ip6",
+                };
                 let outcome = match &report.outcome {
                     AttemptOutcome::Direct { .. } => "success",
                     AttemptOutcome::Failed { .. } => "failed",
                 };
                 self.birthday_attempts
-                    .get_or_create(&BirthdayLabels { role, outcome })
+                    .get_or_create(&BirthdayLabels { role, ipv, outcome })
                     .inc();
                 self.birthday_flows
-                    .get_or_create(&RoleLabels { role })
+                    .get_or_create(&RoleLabels { role, ipv })
                     .inc_by(u64::from(stats.sockets) + u64::from(stats.probes));
                 self.birthday_datagrams
-                    .get_or_create(&RoleLabels { role })
+                    .get_or_create(&RoleLabels { role, ipv })
                     .inc_by(u64::from(stats.sent.datagrams));
                 self.birthday_bytes
-                    .get_or_create(&RoleLabels { role })
+                    .get_or_create(&RoleLabels { role, ipv })
                     .inc_by(stats.sent.bytes);
             }
             Event::Attempt(report) => {
@@ -318,12 +322,14 @@ struct OutcomeLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BirthdayLabels {
     role: &'static str,
+    ipv: &'static str,
     outcome: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RoleLabels {
     role: &'static str,
+    ipv: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -395,6 +401,7 @@ mod tests {
         let mut birthday = report(AttemptOutcome::Direct { address: addr() });
         birthday.method = Method::Birthday(punchport_dcutr::BirthdayStats {
             role: punchport_dcutr::Role::Easy,
+            family: punchport_core::Family::Ipv4,
             sockets: 0,
             probes: 217,
             sent: punchport_dcutr::Cost {
@@ -450,10 +457,10 @@ mod tests {
         )));
         let text = text(&registry);
         for line in [
-            r#"libp2p_holepunch_birthday_attempts_total{role="easy",outcome="success"} 1"#,
-            r#"libp2p_holepunch_birthday_flows_total{role="easy"} 217"#,
-            r#"libp2p_holepunch_birthday_datagrams_total{role="easy"} 217"#,
-            r#"libp2p_holepunch_birthday_bytes_total{role="easy"} 11284"#,
+            r#"libp2p_holepunch_birthday_attempts_total{role="easy",ipv="ip4",outcome="success"} 1"#,
+            r#"libp2p_holepunch_birthday_flows_total{role="easy",ipv="ip4"} 217"#,
+            r#"libp2p_holepunch_birthday_datagrams_total{role="easy",ipv="ip4"} 217"#,
+            r#"libp2p_holepunch_birthday_bytes_total{role="easy",ipv="ip4"} 11284"#,
             r#"libp2p_holepunch_direct_dials_total{outcome="failed"} 1"#,
             r#"libp2p_holepunch_direct_dials_total{outcome="success"} 1"#,
             r#"libp2p_holepunch_address_outcomes_total{side="initiator",num_attempts="1",ipv="ip4",transport="quic",outcome="success"} 1"#,

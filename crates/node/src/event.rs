@@ -149,6 +149,9 @@ pub enum NodeEvent {
         /// Birthday: the port that won.
         #[serde(default)]
         winning_port: Option<u16>,
+        /// Birthday: the IP family it punched in, `ip4` or `ip6`.
+        #[serde(default)]
+        family: Option<String>,
         /// Birthday: datagrams this side sent.
         #[serde(default)]
         datagrams: u32,
@@ -214,6 +217,16 @@ impl NodeEvent {
             AttemptOutcome::Direct { address } => ("direct", Some(address.clone()), None),
             AttemptOutcome::Failed { error } => ("failed", None, Some(error.clone())),
         };
+        let family = match &report.method {
+            Method::Birthday(stats) => Some(
+                match stats.family {
+                    punchport::Family::Ipv4 => "ip4",
+                    punchport::Family::Ipv6 => "ip6",
+                }
+                .to_owned(),
+            ),
+            _ => None,
+        };
         let (birthday_role, sockets, probes, winning_port, sent, window) = match &report.method {
             Method::Birthday(stats) => (
                 Some(stats.role.as_str().to_owned()),
@@ -243,6 +256,7 @@ impl NodeEvent {
             sockets,
             probes,
             winning_port,
+            family,
             datagrams: sent.datagrams,
             bytes: sent.bytes,
             window_ms: window.map(|w| w.as_millis() as u64),

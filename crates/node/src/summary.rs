@@ -34,6 +34,8 @@ pub struct BirthdayAttempt {
     pub winning_port: Option<u16>,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
+    /// The IP family, `ip4` or `ip6`.
+    pub family: Option<String>,
     /// Datagrams this side sent.
     pub datagrams: u32,
     /// The bytes they took on the wire.
@@ -122,6 +124,7 @@ impl PeerSummary {
                 probes,
                 winning_port,
                 duration_ms,
+                family,
                 datagrams,
                 bytes,
                 window_ms,
@@ -135,6 +138,7 @@ impl PeerSummary {
                 probes: *probes,
                 winning_port: *winning_port,
                 duration_ms: *duration_ms,
+                family: family.clone(),
                 datagrams: *datagrams,
                 bytes: *bytes,
                 window_ms: *window_ms,

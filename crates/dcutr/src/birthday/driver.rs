@@ -99,7 +99,7 @@ impl Birthday {
     /// A relayed connection to `peer` opened (its record is in
     /// `attempts`); the side that accepted it (DCUtR's initiator) opens the
     /// negotiation.
-    pub(crate) fn relayed(&mut self, peer: PeerId, punch: &mut Punch, mine: Mine, now: Instant) {
+    pub(crate) fn relayed(&mut self, peer: PeerId, punch: &mut Punch, mine: &Mine, now: Instant) {
         if punch.side != Side::Initiator {
             return;
         }
@@ -203,21 +203,21 @@ impl Birthday {
         &mut self,
         cx: &mut Context<'_>,
         attempts: &mut Attempts,
-        mine: Mine,
+        mine: &Mine,
     ) -> Poll<Action> {
         let now = Instant::now();
         if let Some(action) = self.queued.pop_front() {
             return Poll::Ready(action);
         }
-        self.accept(cx, attempts, mine, now);
-        self.release_held(attempts, mine, now);
+        self.accept(cx, attempts, &mine, now);
+        self.release_held(attempts, &mine, now);
         while let Poll::Ready(Some((peer, result))) = self.opening.poll_next_unpin(cx) {
             match result {
                 Ok(stream) => {
                     let Some(punch) = attempts.punch_mut(&peer) else {
                         continue;
                     };
-                    let hello = self.negotiator.hello(&mut punch.birthday, &mine, None);
+                    let hello = self.negotiator.hello(&mut punch.birthday, mine, None);
                     let mut state = LinkState {
                         link: protocol::link(stream),
                         outbox: VecDeque::new(),
@@ -238,7 +238,7 @@ impl Birthday {
                 }
             }
         }
-        self.read_links(cx, attempts, mine, now);
+        self.read_links(cx, attempts, &mine, now);
         self.drive(cx, attempts, now);
         self.write_links(cx);
         if let Some(action) = self.queued.pop_front() {
@@ -249,7 +249,7 @@ impl Birthday {
     }
 
     /// Takes the peers' negotiation streams.
-    fn accept(&mut self, cx: &mut Context<'_>, attempts: &mut Attempts, mine: Mine, now: Instant) {
+    fn accept(&mut self, cx: &mut Context<'_>, attempts: &mut Attempts, mine: &Mine, now: Instant) {
         while let Some(incoming) = self.incoming.as_mut()
             && let Poll::Ready(next) = incoming.poll_next_unpin(cx)
         {
@@ -283,7 +283,7 @@ impl Birthday {
 
     /// Opens and answers the negotiations that waited for this side's
     /// class.
-    fn release_held(&mut self, attempts: &mut Attempts, mine: Mine, now: Instant) {
+    fn release_held(&mut self, attempts: &mut Attempts, mine: &Mine, now: Instant) {
         let ready = |at: &Instant| !mine.unsettled() || now >= *at;
         let (opens, held): (Vec<_>, Vec<_>) =
             self.held_opens.drain(..).partition(|(_, at)| ready(at));
@@ -325,7 +325,7 @@ impl Birthday {
         &mut self,
         cx: &mut Context<'_>,
         attempts: &mut Attempts,
-        mine: Mine,
+        mine: &Mine,
         now: Instant,
     ) {
         let ttl = self.sockets.opener_ttl();
@@ -357,7 +357,7 @@ impl Birthday {
                         if !state.said {
                             let hello = self.negotiator.hello(
                                 &mut punch.birthday,
-                                &mine,
+                                mine,
                                 Some(theirs.attempt),
                             );
                             state.outbox.push_back(Message::Hello(hello));
@@ -368,18 +368,15 @@ impl Birthday {
                             self.negotiator
                                 .decide(*peer, &mut punch.birthday, &theirs, ttl, now);
                         log_decision(*peer, &decision);
-                        if let Decision::Started(role) = decision {
+                        if let Decision::Started(role, family) = decision {
                             self.hard.remove(peer);
                             self.probes.remove(peer);
-                            let bind = mine.punch.map(|p| p.ip());
-                            match (role, bind) {
-                                (Role::Hard, Some(ip)) => {
-                                    self.hard.insert(*peer, io::HardSockets::new(ip));
+                            match (role, mine.punch(family)) {
+                                (Role::Hard, Some(punch)) => {
+                                    self.hard.insert(*peer, io::HardSockets::new(punch.ip()));
                                 }
-                                (Role::Easy, Some(_)) => {
-                                    if let Some(punch_addr) = mine.punch {
-                                        self.probes.insert(*peer, io::Probes::new(punch_addr));
-                                    }
+                                (Role::Easy, Some(punch)) => {
+                                    self.probes.insert(*peer, io::Probes::new(punch));
                                 }
                                 _ => {}
                             }
@@ -555,6 +552,7 @@ impl Birthday {
             },
             method: crate::attempts::Method::Birthday(BirthdayStats {
                 role: stats.role,
+                family: punchport_core::Family::of(attempt.target().ip()),
                 sockets: stats.sockets,
                 probes: stats.probes,
                 sent: stats.sent,
@@ -640,8 +638,8 @@ fn log_decision(peer: PeerId, decision: &Decision) {
             tracing::debug!(%peer, "the peer did not say its public address: no birthday punch")
         }
         Decision::Refused(refusal) => tracing::warn!(%peer, "no birthday punch: {refusal}"),
-        Decision::Started(role) => {
-            tracing::info!(%peer, role = role.as_str(), "birthday punch starts")
+        Decision::Started(role, family) => {
+            tracing::info!(%peer, role = role.as_str(), %family, "birthday punch starts")
         }
     }
 }

@@ -28,6 +28,8 @@ pub(crate) mod protocol;
 
 use std::{net::SocketAddr, time::Duration};
 
+use punchport_core::Family;
+
 pub use config::{BirthdayConfig, BudgetError, MAX_PROBES, MAX_SOCKETS};
 pub use limits::{Cost, Refusal};
 pub use machine::AttemptError;
@@ -35,13 +37,15 @@ pub use plan::Role;
 
 pub(crate) use driver::{Action, Birthday};
 pub(crate) use negotiate::Record;
-use protocol::Class;
+pub(crate) use protocol::Class;
 
 /// What a birthday attempt did on this side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BirthdayStats {
     /// This side's part.
     pub role: Role,
+    /// The IP family it punched in.
+    pub family: Family,
     /// Sockets opened (hard side).
     pub sockets: u16,
     /// Probes sent (easy side).
@@ -56,21 +60,41 @@ pub struct BirthdayStats {
     pub window_used: Option<Duration>,
 }
 
-/// This side's NAT as the behaviour knows it, for its [`Hello`].
-#[derive(Debug, Clone, Copy)]
+/// This side's punch sockets as the behaviour knows them, for its hello.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Mine {
-    pub(crate) class: Class,
-    pub(crate) public: Option<SocketAddr>,
-    /// A probe that may classify the NAT is under way.
+    pub(crate) sockets: Vec<MineSocket>,
+    /// A probe that may classify a NAT is under way.
     pub(crate) probing: bool,
-    /// The punch socket the attempt would use, as bound.
-    pub(crate) punch: Option<SocketAddr>,
+}
+
+/// One punch socket of this side.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MineSocket {
+    pub(crate) family: Family,
+    pub(crate) class: Class,
+    /// Its public address, as observers agree on it.
+    pub(crate) public: Option<SocketAddr>,
+    /// Where it is bound.
+    pub(crate) punch: SocketAddr,
 }
 
 impl Mine {
-    /// The class is unknown but a probe may tell it soon: the negotiation
+    /// A class is unknown but a probe may tell it soon: the negotiation
     /// waits for it (at most two seconds).
     fn unsettled(&self) -> bool {
-        self.class.mapping == crate::nat::MappingKind::Unknown && self.probing
+        self.probing
+            && self
+                .sockets
+                .iter()
+                .any(|s| s.class.mapping == crate::nat::MappingKind::Unknown)
+    }
+
+    /// The punch socket of `family`, as bound.
+    fn punch(&self, family: Family) -> Option<SocketAddr> {
+        self.sockets
+            .iter()
+            .find(|s| s.family == family)
+            .map(|s| s.punch)
     }
 }

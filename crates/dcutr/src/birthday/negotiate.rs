@@ -16,8 +16,9 @@ use super::{
     limits::Limits,
     machine::{Attempt, Setup},
     plan::{self, Plan},
-    protocol::{Hello, Nonce},
+    protocol::{Hello, Nonce, SocketHello},
 };
+use punchport_core::Family;
 
 /// How long a negotiation waits for this side's own probe to classify the
 /// NAT (a probe takes one handshake and one identify exchange).
@@ -79,8 +80,8 @@ pub(crate) enum Decision {
     NoAddress,
     /// The limits refused.
     Refused(Refusal),
-    /// An attempt started in `role`.
-    Started(Role),
+    /// An attempt started in `role`, in `family`.
+    Started(Role, Family),
 }
 
 /// Decides negotiations and builds attempts: pure logic, the time and the
@@ -111,10 +112,17 @@ impl Negotiator {
         let within = record.negotiated < ATTEMPTS_PER_RELAYED && attempt <= ATTEMPTS_PER_RELAYED;
         let hello = Hello {
             enabled: self.config.enabled && within,
-            class: mine.class,
-            public: mine.public,
             nonce: Nonce(self.rng.random()),
             attempt: attempt.clamp(1, ATTEMPTS_PER_RELAYED),
+            sockets: mine
+                .sockets
+                .iter()
+                .map(|s| SocketHello {
+                    family: s.family,
+                    class: s.class,
+                    public: s.public,
+                })
+                .collect(),
         };
         record.hello = Some(hello.clone());
         hello
@@ -141,12 +149,30 @@ impl Negotiator {
         if !(mine.enabled && theirs.enabled) {
             return Decision::Plain;
         }
-        let (role, deferred) = match plan::plan(mine.class, theirs.class) {
-            Plan::Plain => return Decision::Plain,
-            Plan::BothHard => return Decision::BothHard,
-            Plan::Birthday { role, deferred } => (role, deferred),
+        // Per family both sides have a punch socket of; the first family
+        // (IPv4, then IPv6) whose classes call for a birthday punch gets it.
+        let mut both_hard = false;
+        let mut chosen = None;
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let (Some(ours), Some(peers)) = (mine.socket(family), theirs.socket(family)) else {
+                continue;
+            };
+            match plan::plan(ours.class, peers.class) {
+                Plan::Birthday { role, deferred } if chosen.is_none() => {
+                    chosen = Some((family, role, deferred, peers.public));
+                }
+                Plan::BothHard => both_hard = true,
+                _ => {}
+            }
+        }
+        let Some((family, role, deferred, target)) = chosen else {
+            return if both_hard {
+                Decision::BothHard
+            } else {
+                Decision::Plain
+            };
         };
-        let Some(target) = theirs.public else {
+        let Some(target) = target else {
             return Decision::NoAddress;
         };
         let (count, size) = match role {
@@ -186,7 +212,7 @@ impl Negotiator {
             attempt.handle_plain_failed(now);
         }
         record.attempt = Some((id, attempt));
-        Decision::Started(role)
+        Decision::Started(role, family)
     }
 
     /// The attempt `id` ended having sent `sent`.
@@ -204,17 +230,35 @@ impl Negotiator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{birthday::protocol::Class, nat::MappingKind};
+    use crate::{
+        birthday::{MineSocket, protocol::Class},
+        nat::MappingKind,
+    };
 
     fn mine(mapping: MappingKind, kept: bool, public: &str) -> Mine {
         Mine {
+            sockets: vec![socket(mapping, kept, public)],
+            probing: false,
+        }
+    }
+
+    fn socket(mapping: MappingKind, kept: bool, public: &str) -> MineSocket {
+        let public: SocketAddr = public.parse().unwrap();
+        MineSocket {
+            family: Family::of(public.ip()),
             class: Class {
                 mapping,
                 port_preserved: Some(kept),
             },
-            public: Some(public.parse().unwrap()),
-            probing: false,
-            punch: Some("0.0.0.0:40000".parse().unwrap()),
+            public: Some(public),
+            punch: SocketAddr::new(
+                if public.is_ipv4() {
+                    "0.0.0.0".parse().unwrap()
+                } else {
+                    "::".parse().unwrap()
+                },
+                40000,
+            ),
         }
     }
 
@@ -259,7 +303,10 @@ mod tests {
             let decided = negotiate((&mut na, &mut ra, &hard()), (&mut nb, &mut rb, &easy()), t);
             assert_eq!(
                 decided,
-                (Decision::Started(Role::Hard), Decision::Started(Role::Easy))
+                (
+                    Decision::Started(Role::Hard, Family::Ipv4),
+                    Decision::Started(Role::Easy, Family::Ipv4)
+                )
             );
             // Each attempt ends, having sent nothing.
             let (ida, _) = ra.attempt.take().unwrap();
@@ -291,17 +338,20 @@ mod tests {
             let mut record = Record::default();
             let theirs = Hello {
                 enabled: true,
-                class: Class {
-                    mapping: MappingKind::EndpointDependent,
-                    port_preserved: Some(false),
-                },
-                public: Some("192.0.2.66:31000".parse().unwrap()),
                 nonce: Nonce([n; 16]),
                 attempt: 1,
+                sockets: vec![SocketHello {
+                    family: Family::Ipv4,
+                    class: Class {
+                        mapping: MappingKind::EndpointDependent,
+                        port_preserved: Some(false),
+                    },
+                    public: Some("192.0.2.66:31000".parse().unwrap()),
+                }],
             };
             honest.hello(&mut record, &easy(), Some(1));
             match honest.decide(PeerId::random(), &mut record, &theirs, 2, t) {
-                Decision::Started(Role::Easy) => {
+                Decision::Started(Role::Easy, Family::Ipv4) => {
                     started += 1;
                     // Every probe is sent.
                     let (id, _) = record.attempt.take().unwrap();
@@ -354,12 +404,75 @@ mod tests {
         assert_eq!(decided, (Decision::Plain, Decision::Plain));
         // No public address to aim at.
         let mut nowhere = easy();
-        nowhere.public = None;
+        nowhere.sockets[0].public = None;
         let decided = negotiate(
             (&mut na, &mut Record::default(), &hard()),
             (&mut nb, &mut Record::default(), &nowhere),
             t,
         );
         assert_eq!(decided.0, Decision::NoAddress);
+    }
+
+    #[test]
+    fn each_family_is_planned_on_its_own_and_the_first_that_calls_for_it_is_punched() {
+        let t = Instant::now();
+        let (mut na, mut nb) = (
+            Negotiator::new(BirthdayConfig::new(), 8),
+            Negotiator::new(BirthdayConfig::new(), 9),
+        );
+        // IPv4 hard on both sides (stays relayed), IPv6 hard against a
+        // firewall: the birthday punch runs over IPv6.
+        let a = Mine {
+            sockets: vec![
+                socket(MappingKind::EndpointDependent, false, "203.0.113.30:31999"),
+                socket(
+                    MappingKind::EndpointDependent,
+                    false,
+                    "[2001:db8:1::10]:50123",
+                ),
+            ],
+            probing: false,
+        };
+        let b = Mine {
+            sockets: vec![
+                socket(MappingKind::EndpointDependent, false, "198.51.100.20:41234"),
+                socket(
+                    MappingKind::EndpointIndependent,
+                    true,
+                    "[2001:db8:2::10]:40000",
+                ),
+            ],
+            probing: false,
+        };
+        let decided = negotiate(
+            (&mut na, &mut Record::default(), &a),
+            (&mut nb, &mut Record::default(), &b),
+            t,
+        );
+        assert_eq!(
+            decided,
+            (
+                Decision::Started(Role::Hard, Family::Ipv6),
+                Decision::Started(Role::Easy, Family::Ipv6)
+            )
+        );
+        // An IPv6-only side against a dual-stack one: the shared family.
+        let v6_only = Mine {
+            sockets: vec![socket(
+                MappingKind::EndpointDependent,
+                false,
+                "[2001:db8:1::10]:50123",
+            )],
+            probing: false,
+        };
+        let mut ra = Record::default();
+        let decided = negotiate(
+            (&mut na, &mut ra, &v6_only),
+            (&mut nb, &mut Record::default(), &b),
+            t,
+        );
+        assert_eq!(decided.0, Decision::Started(Role::Hard, Family::Ipv6));
+        let (_, attempt) = ra.attempt.take().unwrap();
+        assert!(attempt.target().is_ipv6());
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use asynchronous_codec::Framed;
 use libp2p_swarm::{Stream, StreamProtocol};
-use punchport_core::QuicAddr;
+use punchport_core::{Family, QuicAddr};
 
 use super::generated as proto;
 use crate::nat::MappingKind;
@@ -42,16 +42,32 @@ pub(crate) struct Class {
     pub(crate) port_preserved: Option<bool>,
 }
 
+/// What a side says of one of its punch sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SocketHello {
+    pub(crate) family: Family,
+    pub(crate) class: Class,
+    /// The punch socket's public address, as an observer saw it (of the
+    /// socket's family).
+    pub(crate) public: Option<SocketAddr>,
+}
+
 /// Each side's first message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hello {
     pub(crate) enabled: bool,
-    pub(crate) class: Class,
-    /// The punch socket's public address, as an observer saw it.
-    pub(crate) public: Option<SocketAddr>,
     pub(crate) nonce: Nonce,
     /// The attempt over this relayed connection: 1 or 2.
     pub(crate) attempt: u8,
+    /// At most one per family.
+    pub(crate) sockets: Vec<SocketHello>,
+}
+
+impl Hello {
+    /// What it says of its socket of `family`.
+    pub(crate) fn socket(&self, family: Family) -> Option<&SocketHello> {
+        self.sockets.iter().find(|s| s.family == family)
+    }
 }
 
 /// A message of the protocol.
@@ -83,8 +99,10 @@ pub(crate) enum InvalidMessage {
     Nonce(usize),
     #[error("a birthday hello for attempt {0}, outside 1-2")]
     Attempt(u32),
-    #[error("a birthday hello whose public address is no QUIC address")]
+    #[error("a birthday hello whose public address is no QUIC address of its socket's family")]
     Public,
+    #[error("a birthday hello with two sockets of one family")]
+    Family,
     #[error("a birthday message field of {0} is out of range")]
     Range(u32),
 }
@@ -105,24 +123,36 @@ impl From<Message> for proto::Message {
                 out.hello = Some(proto::Hello {
                     version: VERSION,
                     enabled: hello.enabled,
-                    mapping: match hello.class.mapping {
-                        MappingKind::Unknown => proto::hello::Mapping::Unknown,
-                        MappingKind::EndpointIndependent => {
-                            proto::hello::Mapping::EndpointIndependent
-                        }
-                        MappingKind::EndpointDependent => proto::hello::Mapping::EndpointDependent,
-                    } as i32,
-                    port_preserved: hello.class.port_preserved,
-                    public: hello.public.map(|socket| {
-                        QuicAddr {
-                            socket,
-                            peer_id: None,
-                        }
-                        .to_multiaddr()
-                        .to_vec()
-                    }),
                     nonce: hello.nonce.0.to_vec(),
                     attempt: u32::from(hello.attempt),
+                    sockets: hello
+                        .sockets
+                        .iter()
+                        .map(|socket| proto::hello::Socket {
+                            family: match socket.family {
+                                Family::Ipv4 => proto::hello::Family::Ipv4,
+                                Family::Ipv6 => proto::hello::Family::Ipv6,
+                            } as i32,
+                            mapping: match socket.class.mapping {
+                                MappingKind::Unknown => proto::hello::Mapping::Unknown,
+                                MappingKind::EndpointIndependent => {
+                                    proto::hello::Mapping::EndpointIndependent
+                                }
+                                MappingKind::EndpointDependent => {
+                                    proto::hello::Mapping::EndpointDependent
+                                }
+                            } as i32,
+                            port_preserved: socket.class.port_preserved,
+                            public: socket.public.map(|socket| {
+                                QuicAddr {
+                                    socket,
+                                    peer_id: None,
+                                }
+                                .to_multiaddr()
+                                .to_vec()
+                            }),
+                        })
+                        .collect(),
                 });
             }
             Message::Ready { sockets } => {
@@ -172,35 +202,55 @@ impl TryFrom<proto::Message> for Message {
                     2 => 2,
                     other => return Err(InvalidMessage::Attempt(other)),
                 };
-                let mapping = match proto::hello::Mapping::try_from(hello.mapping) {
-                    Ok(proto::hello::Mapping::EndpointIndependent) => {
-                        MappingKind::EndpointIndependent
+                let mut sockets: Vec<SocketHello> = Vec::new();
+                for socket in hello.sockets {
+                    // A family of a later version: not this side's concern.
+                    let family = match proto::hello::Family::try_from(socket.family) {
+                        Ok(proto::hello::Family::Ipv4) => Family::Ipv4,
+                        Ok(proto::hello::Family::Ipv6) => Family::Ipv6,
+                        Err(_) => continue,
+                    };
+                    if sockets.iter().any(|s| s.family == family) {
+                        return Err(InvalidMessage::Family);
                     }
-                    Ok(proto::hello::Mapping::EndpointDependent) => MappingKind::EndpointDependent,
-                    // An unknown value from a later version: unknown.
-                    _ => MappingKind::Unknown,
-                };
-                let public = match hello.public {
-                    Some(bytes) => {
-                        let addr = libp2p_core::Multiaddr::try_from(bytes)
-                            .map_err(|_| InvalidMessage::Public)?;
-                        Some(
-                            QuicAddr::parse(&addr)
+                    let mapping = match proto::hello::Mapping::try_from(socket.mapping) {
+                        Ok(proto::hello::Mapping::EndpointIndependent) => {
+                            MappingKind::EndpointIndependent
+                        }
+                        Ok(proto::hello::Mapping::EndpointDependent) => {
+                            MappingKind::EndpointDependent
+                        }
+                        // An unknown value from a later version: unknown.
+                        _ => MappingKind::Unknown,
+                    };
+                    let public = match socket.public {
+                        Some(bytes) => {
+                            let addr = libp2p_core::Multiaddr::try_from(bytes)
+                                .map_err(|_| InvalidMessage::Public)?;
+                            let socket = QuicAddr::parse(&addr)
                                 .map_err(|_| InvalidMessage::Public)?
-                                .socket,
-                        )
-                    }
-                    None => None,
-                };
+                                .socket;
+                            if Family::of(socket.ip()) != family {
+                                return Err(InvalidMessage::Public);
+                            }
+                            Some(socket)
+                        }
+                        None => None,
+                    };
+                    sockets.push(SocketHello {
+                        family,
+                        class: Class {
+                            mapping,
+                            port_preserved: socket.port_preserved,
+                        },
+                        public,
+                    });
+                }
                 Message::Hello(Hello {
                     enabled: hello.enabled,
-                    class: Class {
-                        mapping,
-                        port_preserved: hello.port_preserved,
-                    },
-                    public,
                     nonce: Nonce(nonce),
                     attempt,
+                    sockets,
                 })
             }
             Type::Ready => Message::Ready {
@@ -253,13 +303,26 @@ mod tests {
     fn hello() -> Hello {
         Hello {
             enabled: true,
-            class: Class {
-                mapping: MappingKind::EndpointDependent,
-                port_preserved: Some(false),
-            },
-            public: Some("198.51.100.1:31000".parse().unwrap()),
             nonce: Nonce([7; 16]),
             attempt: 2,
+            sockets: vec![
+                SocketHello {
+                    family: Family::Ipv4,
+                    class: Class {
+                        mapping: MappingKind::EndpointDependent,
+                        port_preserved: Some(false),
+                    },
+                    public: Some("198.51.100.1:31000".parse().unwrap()),
+                },
+                SocketHello {
+                    family: Family::Ipv6,
+                    class: Class {
+                        mapping: MappingKind::EndpointIndependent,
+                        port_preserved: Some(true),
+                    },
+                    public: Some("[2001:db8::1]:40000".parse().unwrap()),
+                },
+            ],
         }
     }
 
@@ -273,11 +336,18 @@ mod tests {
         for message in [
             Message::Hello(hello()),
             Message::Hello(Hello {
-                public: None,
-                class: Class {
-                    mapping: MappingKind::Unknown,
-                    port_preserved: None,
-                },
+                sockets: vec![SocketHello {
+                    family: Family::Ipv6,
+                    class: Class {
+                        mapping: MappingKind::Unknown,
+                        port_preserved: None,
+                    },
+                    public: None,
+                }],
+                ..hello()
+            }),
+            Message::Hello(Hello {
+                sockets: Vec::new(),
                 ..hello()
             }),
             Message::Ready { sockets: 256 },
@@ -297,12 +367,16 @@ mod tests {
         // READY (2) with sockets = 256 in field 3.
         let bytes = proto::Message::from(Message::Ready { sockets: 256 }).encode_to_vec();
         assert_eq!(bytes, [0x08, 0x02, 0x1a, 0x03, 0x08, 0x80, 0x02]);
-        // A hello's fields 1-7 in order.
+        // A hello: version 2 (field 1), enabled (2), the nonce (6), the
+        // attempt (7), then each socket (8): family, mapping, port kept.
         let bytes = proto::Message::from(Message::Hello(hello())).encode_to_vec();
         let inner = &bytes[4..];
         assert_eq!(&bytes[..2], [0x08, 0x01]);
-        assert_eq!(&inner[..6], [0x08, 0x02, 0x10, 0x01, 0x18, 0x02]);
-        assert_eq!(&inner[6..8], [0x20, 0x00]);
+        assert_eq!(&inner[..6], [0x08, 0x02, 0x10, 0x01, 0x32, 0x10]);
+        let socket = &inner[6 + 16..];
+        assert_eq!(&socket[..2], [0x38, 0x02]);
+        assert_eq!(&socket[2..3], [0x42]);
+        assert_eq!(&socket[4..10], [0x08, 0x04, 0x10, 0x02, 0x18, 0x00]);
     }
 
     #[test]
@@ -317,8 +391,17 @@ mod tests {
         wrong.hello.as_mut().unwrap().attempt = 3;
         assert_eq!(Message::try_from(wrong), Err(InvalidMessage::Attempt(3)));
         let mut wrong = proto::Message::from(Message::Hello(hello()));
-        wrong.hello.as_mut().unwrap().public = Some(b"junk".to_vec());
+        wrong.hello.as_mut().unwrap().sockets[0].public = Some(b"junk".to_vec());
         assert_eq!(Message::try_from(wrong), Err(InvalidMessage::Public));
+        // An IPv6 address for the IPv4 socket.
+        let mut wrong = proto::Message::from(Message::Hello(hello()));
+        let v6 = wrong.hello.as_ref().unwrap().sockets[1].public.clone();
+        wrong.hello.as_mut().unwrap().sockets[0].public = v6;
+        assert_eq!(Message::try_from(wrong), Err(InvalidMessage::Public));
+        let mut wrong = proto::Message::from(Message::Hello(hello()));
+        let first = wrong.hello.as_ref().unwrap().sockets[0].clone();
+        wrong.hello.as_mut().unwrap().sockets.push(first);
+        assert_eq!(Message::try_from(wrong), Err(InvalidMessage::Family));
         let mut wrong = proto::Message::from(Message::Won { port: 1 });
         wrong.won = None;
         assert_eq!(

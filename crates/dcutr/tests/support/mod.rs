@@ -359,7 +359,7 @@ pub async fn remote(listen: &[&str], answer: Answer) -> Remote {
 /// address, then `Ready` at once: what a scripted remote says to make a
 /// punchport peer probe.
 pub fn hard_hello(public: SocketAddr) -> Vec<birthday_proto::Message> {
-    use birthday_proto::{Hello, Message, Ready, hello::Mapping, message::Type};
+    use birthday_proto::{Hello, Message, Ready, hello, hello::Mapping, message::Type};
     let empty = Message {
         r#type: 0,
         hello: None,
@@ -373,11 +373,18 @@ pub fn hard_hello(public: SocketAddr) -> Vec<birthday_proto::Message> {
             hello: Some(Hello {
                 version: 2,
                 enabled: true,
-                mapping: Mapping::EndpointDependent as i32,
-                port_preserved: Some(false),
-                public: Some(quic(public).to_vec()),
                 nonce: vec![7; 16],
                 attempt: 1,
+                sockets: vec![hello::Socket {
+                    family: if public.is_ipv4() {
+                        hello::Family::Ipv4
+                    } else {
+                        hello::Family::Ipv6
+                    } as i32,
+                    mapping: Mapping::EndpointDependent as i32,
+                    port_preserved: Some(false),
+                    public: Some(quic(public).to_vec()),
+                }],
             }),
             ..empty.clone()
         },

@@ -37,16 +37,12 @@ pub struct Hello {
     pub version: u32,
     #[prost(bool, required, tag = "2")]
     pub enabled: bool,
-    #[prost(enumeration = "hello::Mapping", required, tag = "3")]
-    pub mapping: i32,
-    #[prost(bool, optional, tag = "4")]
-    pub port_preserved: Option<bool>,
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub public: Option<Vec<u8>>,
     #[prost(bytes = "vec", required, tag = "6")]
     pub nonce: Vec<u8>,
     #[prost(uint32, required, tag = "7")]
     pub attempt: u32,
+    #[prost(message, repeated, tag = "8")]
+    pub sockets: Vec<hello::Socket>,
 }
 
 pub mod hello {
@@ -56,6 +52,25 @@ pub mod hello {
         Unknown = 0,
         EndpointIndependent = 1,
         EndpointDependent = 2,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+    #[repr(i32)]
+    pub enum Family {
+        Ipv4 = 4,
+        Ipv6 = 6,
+    }
+
+    #[derive(Clone, PartialEq, Eq, ::prost::Message)]
+    pub struct Socket {
+        #[prost(enumeration = "Family", required, tag = "1")]
+        pub family: i32,
+        #[prost(enumeration = "Mapping", required, tag = "2")]
+        pub mapping: i32,
+        #[prost(bool, optional, tag = "3")]
+        pub port_preserved: Option<bool>,
+        #[prost(bytes = "vec", optional, tag = "4")]
+        pub public: Option<Vec<u8>>,
     }
 }
 
