@@ -209,8 +209,8 @@ impl Birthday {
         if let Some(action) = self.queued.pop_front() {
             return Poll::Ready(action);
         }
-        self.accept(cx, attempts, &mine, now);
-        self.release_held(attempts, &mine, now);
+        self.accept(cx, attempts, mine, now);
+        self.release_held(attempts, mine, now);
         while let Poll::Ready(Some((peer, result))) = self.opening.poll_next_unpin(cx) {
             match result {
                 Ok(stream) => {
@@ -238,7 +238,7 @@ impl Birthday {
                 }
             }
         }
-        self.read_links(cx, attempts, &mine, now);
+        self.read_links(cx, attempts, mine, now);
         self.drive(cx, attempts, now);
         self.write_links(cx);
         if let Some(action) = self.queued.pop_front() {
