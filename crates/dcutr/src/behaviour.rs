@@ -159,9 +159,10 @@ impl Behaviour {
         observed: &Multiaddr,
         remote_listen_addrs: &[Multiaddr],
     ) -> Observation {
-        let (observation, actions) =
+        let (observation, mut actions) =
             self.mapping
                 .observed(connection, observed, remote_listen_addrs);
+        actions.extend(self.mapping.reach(connection, remote_listen_addrs));
         let observed_ip = QuicAddr::parse(observed).ok().map(|q| q.socket.ip());
         let socket_aware = self.filter.config().candidates == CandidateMode::SocketAware;
         match observation {
@@ -301,6 +302,15 @@ impl Behaviour {
                         .condition(PeerCondition::Always)
                         .build(),
                 },
+                Action::Reach { family, peer, addr } => {
+                    tracing::debug!(%family, %peer, %addr, "dialing an observer so that the punch socket of this family is seen");
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(vec![addr])
+                        .condition(PeerCondition::Always)
+                        .build();
+                    self.mapping.reach_started(opts.connection_id());
+                    ToSwarm::Dial { opts }
+                }
                 Action::Probe { family, peer, addr } => {
                     let opts = DialOpts::peer_id(peer)
                         .addresses(vec![addr])

@@ -96,6 +96,15 @@ pub(crate) enum Action {
         peer: PeerId,
         addr: Multiaddr,
     },
+    /// Dial `addr` of `peer`, an observer, from the punch socket of
+    /// `family`, which no observer has seen yet (a dual-stack node whose
+    /// relay connection is of the other family); report the connection id
+    /// with [`Mapping::reach_started`]. It closes once observed.
+    Reach {
+        family: Family,
+        peer: PeerId,
+        addr: Multiaddr,
+    },
     /// Close the probe connection `id` to `peer`: its observation is in,
     /// and an older connection to the same peer carries everything else.
     /// A rust relay client reserves and dials on its first connection to a
@@ -121,6 +130,9 @@ struct Connection {
     /// The punch socket the connection uses, if it uses one.
     local: Option<SocketAddr>,
     probe: bool,
+    /// It was dialed to reach a family's punch socket: it closes once
+    /// observed.
+    reach: bool,
 }
 
 #[derive(Debug)]
@@ -151,6 +163,9 @@ struct SocketState {
     moving: Option<Move>,
     classifier: Classifier,
     port: PortState,
+    /// An observer was dialed from this family's punch socket to have it
+    /// seen at all.
+    reached: bool,
 }
 
 #[derive(Debug)]
@@ -160,6 +175,7 @@ pub(crate) struct Mapping {
     mode: CandidateMode,
     connections: HashMap<ConnectionId, Connection>,
     probes: HashSet<ConnectionId>,
+    reaching: HashSet<ConnectionId>,
     families: HashMap<Family, SocketState>,
     rng: StdRng,
 }
@@ -178,6 +194,7 @@ impl Mapping {
             mode,
             connections: HashMap::new(),
             probes: HashSet::new(),
+            reaching: HashSet::new(),
             families: HashMap::new(),
             rng: StdRng::seed_from_u64(seed),
         }
@@ -254,6 +271,7 @@ impl Mapping {
                 remote: endpoint.get_remote_address().clone(),
                 local,
                 probe: self.probes.remove(&id),
+                reach: self.reaching.remove(&id),
             },
         );
     }
@@ -272,6 +290,61 @@ impl Mapping {
         self.families
             .values()
             .any(|state| state.port.probe.is_some())
+    }
+
+    /// The dial asked for by [`Action::Reach`] is `id`.
+    pub(crate) fn reach_started(&mut self, id: ConnectionId) {
+        self.reaching.insert(id);
+    }
+
+    /// After an observation on connection `id`: for each family whose punch
+    /// socket no observer has seen, a dial to an address of that family
+    /// among the observer's own (`listen_addrs`, from identify), once per
+    /// family. Without it a dual-stack node whose relay connection is IPv4
+    /// has no IPv6 observation, so neither an IPv6 candidate nor an IPv6
+    /// class.
+    pub(crate) fn reach(&mut self, id: ConnectionId, listen_addrs: &[Multiaddr]) -> Vec<Action> {
+        let Some(connection) = self.connections.get(&id) else {
+            return Vec::new();
+        };
+        let peer = connection.peer;
+        let Ok(remote) = QuicAddr::parse(&connection.remote) else {
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            if self.sockets.get(family).is_none() || Family::of(remote.socket.ip()) == family {
+                continue;
+            }
+            let state = self.families.entry(family).or_default();
+            if state.reached || state.classifier.public().is_some() {
+                continue;
+            }
+            let target = listen_addrs
+                .iter()
+                .filter_map(|a| QuicAddr::parse(a).ok())
+                .find(|q| {
+                    let ip = q.socket.ip();
+                    Family::of(ip) == family
+                        && q.socket.port() != 0
+                        && !ip.is_unspecified()
+                        && ip.is_loopback() == remote.socket.ip().is_loopback()
+                        && !is_link_local(ip)
+                });
+            if let Some(target) = target {
+                state.reached = true;
+                actions.push(Action::Reach {
+                    family,
+                    peer,
+                    addr: QuicAddr {
+                        socket: target.socket,
+                        peer_id: None,
+                    }
+                    .to_multiaddr(),
+                });
+            }
+        }
+        actions
     }
 
     /// The probe asked for by [`Action::Probe`] for `family` is dialed as `id`.
@@ -303,6 +376,31 @@ impl Mapping {
     /// A remote observed `observed` on connection `id`; `listen_addrs` are
     /// the remote's own addresses (from identify), candidates for a probe.
     pub(crate) fn observed(
+        &mut self,
+        id: ConnectionId,
+        observed: &Multiaddr,
+        listen_addrs: &[Multiaddr],
+    ) -> (Observation, Vec<Action>) {
+        let (observation, mut actions) = self.observe(id, observed, listen_addrs);
+        // A connection dialed to reach a family closes once observed, if an
+        // older connection to the observer carries the rest.
+        if let Some(connection) = self.connections.get_mut(&id)
+            && connection.reach
+        {
+            connection.reach = false;
+            let peer = connection.peer;
+            let older = self
+                .connections
+                .iter()
+                .any(|(other, c)| *other != id && c.peer == peer && !c.probe && !c.reach);
+            if older {
+                actions.push(Action::Close { peer, id });
+            }
+        }
+        (observation, actions)
+    }
+
+    fn observe(
         &mut self,
         id: ConnectionId,
         observed: &Multiaddr,
@@ -536,6 +634,11 @@ impl Mapping {
 /// observer. Another IP is best; another port of the same IP also tells,
 /// because NATs that map endpoint-dependently (Linux `random-fully`, cloud
 /// NAT gateways) change the mapping when only the destination port changes.
+/// An IPv6 link-local address (fe80::/10): not reachable off the link.
+fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
+}
+
 fn probe_target(remote: &Multiaddr, listen_addrs: &[Multiaddr]) -> Option<Multiaddr> {
     let remote = QuicAddr::parse(remote).ok()?.socket;
     let usable = |candidate: &QuicAddr| {
@@ -1029,5 +1132,64 @@ mod tests {
                 .mapping
                 .observed(unknown, &addr("/ip4/1.2.3.4/udp/1/quic-v1"), &[]);
         assert_eq!(observation, Observation::Unrelated);
+    }
+
+    #[test]
+    fn a_dual_stack_node_reaches_an_observer_in_the_family_no_one_has_seen() {
+        let mut setup = setup_in(8, CandidateMode::SocketAware);
+        let v6 = ListenerId::next();
+        setup.table.bound(v6, "[::]:40003".parse().unwrap());
+        let listen = [
+            addr(RELAY),
+            addr("/ip6/fe80::1/udp/443/quic-v1"),
+            addr("/ip6/2001:db8:113::10/udp/443/quic-v1"),
+        ];
+        setup.mapping.observed(
+            setup.relay,
+            &addr("/ip4/198.51.100.1/udp/40000/quic-v1"),
+            &listen,
+        );
+        let actions = setup.mapping.reach(setup.relay, &listen);
+        let [
+            Action::Reach {
+                family, addr: to, ..
+            },
+        ] = &actions[..]
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(*family, Family::Ipv6);
+        assert_eq!(to, &addr("/ip6/2001:db8:113::10/udp/443/quic-v1"));
+        // Once per family.
+        assert!(setup.mapping.reach(setup.relay, &listen).is_empty());
+        // Its connection is observed like any other, then closes (the
+        // IPv4 relay connection carries the rest).
+        let reach = ConnectionId::new_unchecked(9);
+        setup.mapping.reach_started(reach);
+        setup.dial(reach, "/ip6/2001:db8:113::10/udp/443/quic-v1");
+        let (observation, actions) = setup.mapping.observed(
+            reach,
+            &addr("/ip6/2001:db8:1::10/udp/40003/quic-v1"),
+            &listen,
+        );
+        assert_eq!(observation, Observation::Preserved { port: 40003 });
+        assert!(
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Close { id, .. } if *id == reach)),
+            "{actions:?}"
+        );
+        assert_eq!(
+            setup.mapping.public(Family::Ipv6),
+            Some("[2001:db8:1::10]:40003".parse().unwrap())
+        );
+        // Without an IPv6 punch socket nothing is dialed.
+        let mut v4_only = setup_in(8, CandidateMode::SocketAware);
+        v4_only.mapping.observed(
+            v4_only.relay,
+            &addr("/ip4/198.51.100.1/udp/40000/quic-v1"),
+            &listen,
+        );
+        assert!(v4_only.mapping.reach(v4_only.relay, &listen).is_empty());
     }
 }
