@@ -11,7 +11,7 @@ use punchport_node::TransportKind;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Error, Layout, Outcome, PunchLab, Trial,
+    Error, Implementation, Layout, Outcome, PunchLab, Trial,
     plot::{self, Bar},
     stats,
 };
@@ -28,6 +28,40 @@ pub struct Cell {
     /// Whether a router accepts unsolicited packets (`None`: its kind's
     /// default), A and B.
     pub inputs: (Option<Input>, Option<Input>),
+    /// The peers' listeners.
+    pub layout: Layout,
+    /// What runs in it.
+    pub variants: &'static [Variant],
+}
+
+/// Which document a run writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Endpoint-dependent NATs: `--hard-nat`, docs/benchmarks-hard-nat.md.
+    #[default]
+    HardNat,
+    /// Routers that accept unsolicited packets: `--open-routers`,
+    /// docs/benchmarks-open-routers.md.
+    OpenRouters,
+}
+
+impl Scenario {
+    /// Its cells.
+    pub fn cells(self) -> Vec<Cell> {
+        match self {
+            Scenario::HardNat => cells(),
+            Scenario::OpenRouters => open_cells(),
+        }
+    }
+
+    /// Its document's file name, without extension.
+    pub fn stem(self) -> &'static str {
+        match self {
+            Scenario::HardNat => "benchmarks-hard-nat",
+            Scenario::OpenRouters => "benchmarks-open-routers",
+        }
+    }
 }
 
 impl Cell {
@@ -71,6 +105,8 @@ pub fn cells() -> Vec<Cell> {
         b,
         delay: Duration::from_millis(ms),
         inputs: (None, None),
+        layout: Layout::With443,
+        variants: &[Variant::Birthday, Variant::Plain, Variant::Stock],
     };
     let mut cells = Vec::new();
     for ms in [0, 25] {
@@ -98,15 +134,60 @@ pub fn cells() -> Vec<Cell> {
     cells
 }
 
-/// What runs in each cell.
+/// The cells of routers that accept unsolicited packets: port-restricted
+/// NATs (Linux SNAT) on both sides, one or both of them open, with the
+/// variants each pairing asks about. Every peer listens on the punch port
+/// only, so that stock's socket choice does not decide.
+pub fn open_cells() -> Vec<Cell> {
+    use Variant::*;
+    let cell = |a: bool, b: bool, ms, variants| Cell {
+        a: Nat::PortRestricted.into(),
+        b: Nat::PortRestricted.into(),
+        delay: Duration::from_millis(ms),
+        inputs: (a.then_some(Input::Accept), b.then_some(Input::Accept)),
+        layout: Layout::PunchOnly,
+        variants,
+    };
+    vec![
+        cell(
+            true,
+            true,
+            0,
+            &[
+                Birthday,
+                Stock,
+                OursReservingStock,
+                StockReservingOurs,
+                OursReservingGo,
+                GoReservingOurs,
+            ],
+        ),
+        cell(true, true, 1, &[Birthday, Stock]),
+        cell(true, true, 25, &[Birthday, Stock]),
+        cell(true, false, 0, &[OursReservingStock, OursReservingGo]),
+        cell(false, true, 0, &[StockReservingOurs, GoReservingOurs]),
+        cell(true, false, 25, &[OursReservingStock, OursReservingGo]),
+        cell(false, true, 25, &[StockReservingOurs, GoReservingOurs]),
+    ]
+}
+
+/// What runs in a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
-    /// punchport as shipped: birthday punching on.
+    /// punchport as shipped (birthday punching on) on both sides.
     Birthday,
     /// punchport with birthday punching off: plain punching only.
     Plain,
-    /// stock rust-libp2p.
+    /// stock rust-libp2p on both sides.
     Stock,
+    /// punchport reserving, stock rust-libp2p dialing.
+    OursReservingStock,
+    /// stock rust-libp2p reserving, punchport dialing.
+    StockReservingOurs,
+    /// punchport reserving, go-libp2p dialing.
+    OursReservingGo,
+    /// go-libp2p reserving, punchport dialing.
+    GoReservingOurs,
 }
 
 impl Variant {
@@ -116,17 +197,34 @@ impl Variant {
             Variant::Birthday => "punchport (birthday on)",
             Variant::Plain => "punchport, plain only",
             Variant::Stock => "stock",
+            Variant::OursReservingStock => "punchport ← stock",
+            Variant::StockReservingOurs => "stock ← punchport",
+            Variant::OursReservingGo => "punchport ← go",
+            Variant::GoReservingOurs => "go ← punchport",
         }
     }
 
-    fn trial(self, timeout: Duration) -> Trial {
-        let kind = match self {
-            Variant::Stock => TransportKind::Stock,
-            _ => TransportKind::PortAware,
+    /// A control: run `--control-trials` times in the hard-NAT cells.
+    fn control(self) -> bool {
+        matches!(self, Variant::Plain | Variant::Stock)
+    }
+
+    fn trial(self, timeout: Duration, layout: Layout) -> Trial {
+        let ours = Implementation::Rust(TransportKind::PortAware);
+        let stock = Implementation::Rust(TransportKind::Stock);
+        let (reserving, dialing) = match self {
+            Variant::Birthday | Variant::Plain => (ours, ours),
+            Variant::Stock => (stock, stock),
+            Variant::OursReservingStock => (ours, stock),
+            Variant::StockReservingOurs => (stock, ours),
+            Variant::OursReservingGo => (ours, Implementation::Go),
+            Variant::GoReservingOurs => (Implementation::Go, ours),
         };
-        Trial::new(kind, Layout::With443)
+        Trial::port_aware()
+            .reserving(reserving, layout)
+            .dialing(dialing, layout)
             .timeout(timeout)
-            .birthday(self == Variant::Birthday)
+            .birthday(self != Variant::Plain)
     }
 }
 
@@ -387,6 +485,9 @@ fn summarise(records: &[&Record]) -> Option<Summary> {
 /// Everything a run measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
+    /// Which benchmark.
+    #[serde(default)]
+    pub scenario: Scenario,
     /// The command that made it.
     pub command: String,
     /// Trials of the birthday variant per cell; of each control.
@@ -436,16 +537,12 @@ pub fn run(
             .inputs(cell.inputs.0, cell.inputs.1)
             .build()?;
         for trial in 0..trials.max(controls) {
-            for variant in [Variant::Birthday, Variant::Plain, Variant::Stock] {
-                let wanted = if variant == Variant::Birthday {
-                    trials
-                } else {
-                    controls
-                };
+            for &variant in cell.variants {
+                let wanted = if variant.control() { controls } else { trials };
                 if trial >= wanted {
                     continue;
                 }
-                let outcome = lab.run(&variant.trial(timeout))?;
+                let outcome = lab.run(&variant.trial(timeout, cell.layout))?;
                 let record = Record::new(cell, variant, trial, &outcome);
                 progress(&record);
                 report.records.push(record);
@@ -538,26 +635,31 @@ pub fn plots(report: &Report) -> (String, String) {
         cells
     };
     let labels: Vec<String> = cells.iter().map(|(p, d)| format!("{p}, {d} ms")).collect();
-    let series: Vec<(String, Vec<Option<Bar>>)> =
-        [Variant::Birthday, Variant::Plain, Variant::Stock]
-            .iter()
-            .map(|v| {
-                let bars = cells
-                    .iter()
-                    .map(|(p, d)| {
-                        report
-                            .summaries
-                            .iter()
-                            .find(|s| &s.pairing == p && s.delay_ms == *d && s.variant == v.name())
-                            .map(|s| Bar {
-                                value: 100.0 * s.direct as f64 / s.trials.max(1) as f64,
-                                interval: Some((100.0 * s.wilson_95.0, 100.0 * s.wilson_95.1)),
-                            })
-                    })
-                    .collect();
-                (v.name().to_owned(), bars)
-            })
-            .collect();
+    let mut variants: Vec<String> = Vec::new();
+    for s in &report.summaries {
+        if !variants.contains(&s.variant) {
+            variants.push(s.variant.clone());
+        }
+    }
+    let series: Vec<(String, Vec<Option<Bar>>)> = variants
+        .iter()
+        .map(|v| {
+            let bars = cells
+                .iter()
+                .map(|(p, d)| {
+                    report
+                        .summaries
+                        .iter()
+                        .find(|s| &s.pairing == p && s.delay_ms == *d && &s.variant == v)
+                        .map(|s| Bar {
+                            value: 100.0 * s.direct as f64 / s.trials.max(1) as f64,
+                            interval: Some((100.0 * s.wilson_95.0, 100.0 * s.wilson_95.1)),
+                        })
+                })
+                .collect();
+            (v.clone(), bars)
+        })
+        .collect();
     let success = plot::bars(
         "Direct connections, by pairing (bars: Wilson 95 %)",
         "%",
@@ -596,6 +698,22 @@ pub fn plots(report: &Report) -> (String, String) {
 
 /// The Markdown document.
 pub fn document(report: &Report) -> String {
+    if report.scenario == Scenario::OpenRouters {
+        return format!(
+            "# Hole punching through routers that accept unsolicited packets\n\n\
+             Written by `{}`. Per cell and variant {} trials, the variants interleaved trial by \
+             trial on the same topology: two port-restricted NATs (Linux SNAT, port-preserving), \
+             one or both of which accept unsolicited packets addressed to themselves and answer \
+             them with ICMP port unreachable, as a Kubernetes node does (*(open)*); every peer \
+             listens on one port of the punch range; a relay with two addresses. The raw trials \
+             are in the JSON file next to this one; the plots are written by the same run.\n\n{}\n\
+             ![success by pairing](benchmarks-open-routers-success.svg)\n\n\
+             ![time to direct](benchmarks-open-routers-times.svg)\n\n{OPEN_READING}",
+            report.command,
+            report.trials.0,
+            markdown(report)
+        );
+    }
     format!(
         "# Hole punching through endpoint-dependent NATs\n\n\
          Written by `{}`. Per cell {} trials of punchport as shipped (birthday punching on) \
@@ -611,6 +729,16 @@ pub fn document(report: &Report) -> String {
         markdown(report)
     )
 }
+
+const OPEN_READING: &str = "## How to read it
+
+- **pairing**: the router in front of the reserving peer (A, DCUtR's initiator) and the one in front of the dialing peer (B); *(open)* accepts unsolicited packets (INPUT accepted, as a Kubernetes node's), the other drops them.
+- **variant**: who runs each side, reserving side first: *punchport (birthday on)* on both sides is punchport as shipped; *stock* is stock rust-libp2p 0.57 on both sides; *punchport ← stock* has punchport reserving and stock dialing, and so on; *go* is the go-libp2p v0.52.0 node of `tests/interop/go`.
+- **direct**: trials in which the dialing peer had a direct connection within the timeout, with the Wilson 95 % interval.
+- **median, p90**: relayed to first direct connection at the dialing peer, over the successes.
+- The birthday, sockets, probes and cost columns do not apply here (no NAT maps endpoint-dependently).
+- Why an open router fails a punch, and what punchport's openers do about it: docs/troubleshooting.md, *Routers that accept unsolicited packets*.
+";
 
 const READING: &str = "## How to read it
 
@@ -669,6 +797,7 @@ mod tests {
             record(Variant::Stock, false, 0),
         ];
         let report = Report {
+            scenario: Scenario::HardNat,
             command: "bench --hard-nat".into(),
             trials: (2, 1),
             summaries: summaries(&records),

@@ -6,8 +6,8 @@ use std::{
 };
 
 use libp2p::{Multiaddr, PeerId};
-use natlab::{Host, Input, Lab, RouterKind};
-use punchport::{PortRange, QuicAddr, quic::InitiatorRole};
+use natlab::{Host, Input, Ipv6Kind, Lab, LabBuilder, RouterKind};
+use punchport::{Family, PortRange, QuicAddr, quic::InitiatorRole};
 use punchport_node::{NodeEvent, PeerSummary, TransportKind, cli::RelayArgs};
 
 use crate::{
@@ -38,9 +38,26 @@ pub struct PunchLabBuilder {
     a_hosts: usize,
     inputs: (Option<Input>, Option<Input>),
     public_hosts: Vec<String>,
+    ipv6: (Option<Ipv6Kind>, Option<Ipv6Kind>),
+    ipv6_only: (bool, bool),
 }
 
 impl PunchLabBuilder {
+    /// Makes the lab dual-stack, with these IPv6 kinds for routers `a` and
+    /// `b` (`None`: that router's hosts get no IPv6). The relay gets its
+    /// IPv6 addresses too, and peers listen on every family their host has.
+    pub fn ipv6(mut self, a: Option<Ipv6Kind>, b: Option<Ipv6Kind>) -> Self {
+        self.ipv6 = (a, b);
+        self
+    }
+
+    /// Gives the hosts behind router `a` and/or `b` no IPv4 at all (with
+    /// an IPv6 kind from [`ipv6`](Self::ipv6)).
+    pub fn ipv6_only(mut self, a: bool, b: bool) -> Self {
+        self.ipv6_only = (a, b);
+        self
+    }
+
     /// Adds a host with a public address and no firewall, on the internet
     /// (a bystander, say, that a hostile peer names).
     pub fn public_host(mut self, name: impl Into<String>) -> Self {
@@ -88,12 +105,24 @@ impl PunchLabBuilder {
         for name in self.public_hosts {
             builder = builder.public_host(name);
         }
-        let lab = builder
+        let family = |builder: LabBuilder, kind: Option<Ipv6Kind>, only: bool| {
+            let builder = match kind {
+                Some(kind) => builder.ipv6(kind),
+                None => builder,
+            };
+            if only { builder.ipv6_only() } else { builder }
+        };
+        if self.ipv6 != (None, None) {
+            builder = builder.dual_stack();
+        }
+        let builder = builder
             .router("a", self.a)
             .hosts(self.a_hosts)
-            .input(input(self.a, self.inputs.0))
+            .input(input(self.a, self.inputs.0));
+        let builder = family(builder, self.ipv6.0, self.ipv6_only.0)
             .router("b", self.b)
-            .input(input(self.b, self.inputs.1))
+            .input(input(self.b, self.inputs.1));
+        let lab = family(builder, self.ipv6.1, self.ipv6_only.1)
             .wan_delay(self.wan_delay)
             .wan_loss_percent(self.wan_loss_percent)
             .build()?;
@@ -127,6 +156,8 @@ impl PunchLab {
             a_hosts: 1,
             inputs: (None, None),
             public_hosts: Vec::new(),
+            ipv6: (None, None),
+            ipv6_only: (false, false),
         }
     }
 
@@ -146,12 +177,49 @@ impl PunchLab {
     }
 
     /// The address other peers reach `host` at: its router's WAN address, or
-    /// its own behind a firewall.
+    /// its own behind a firewall (IPv4 if the host has it, else IPv6).
     pub fn public_ip(&self, host: &Host) -> IpAddr {
-        match self.lab.router_of(host) {
-            Some(router) if router.nat().translates() => router.wan_ip(),
-            _ => host.ip(),
+        match host.ip4() {
+            Some(_) => self.public_ip_of(host, Family::Ipv4),
+            None => self.public_ip_of(host, Family::Ipv6),
         }
+    }
+
+    /// The same in `family` (the host's own address when it has none).
+    pub fn public_ip_of(&self, host: &Host, family: Family) -> IpAddr {
+        let router = self.lab.router_of(host);
+        match family {
+            Family::Ipv4 => match router {
+                Some(router) if router.nat().translates() => router.wan_ip(),
+                _ => host.ip4().unwrap_or(host.ip()),
+            },
+            Family::Ipv6 => match router.and_then(|r| r.ipv6().zip(r.wan_ip6())) {
+                Some((kind, wan)) if kind.translates() => wan,
+                _ => host.ip6().unwrap_or(host.ip()),
+            },
+        }
+    }
+
+    /// `relay` (an address of the relay with `/p2p/`) as `host` reaches it:
+    /// the relay's IPv6 address for a host without IPv4.
+    fn relay_for(&self, host: &Host, relay: &Multiaddr) -> Multiaddr {
+        if host.ip4().is_some() {
+            return relay.clone();
+        }
+        let Some(v6) = self.lab.relay().ip6() else {
+            return relay.clone();
+        };
+        let mut addr = Multiaddr::empty();
+        for protocol in relay.iter() {
+            addr.push(match protocol {
+                libp2p::multiaddr::Protocol::Ip4(_) => match v6 {
+                    IpAddr::V6(v6) => libp2p::multiaddr::Protocol::Ip6(v6),
+                    IpAddr::V4(v4) => libp2p::multiaddr::Protocol::Ip4(v4),
+                },
+                other => other,
+            });
+        }
+        addr
     }
 
     /// The relay's flags in this lab: UDP 443 on both of its addresses
@@ -225,9 +293,15 @@ impl PunchLab {
             Some(_) => PeerRole::Dialing,
             None => PeerRole::Reserving,
         };
-        let mut args = trial.peer_args(role, relay, self.range);
+        let relay = self.relay_for(host, relay);
+        let mut args = trial.peer_args(role, &relay, self.range);
         args.dial = dial;
-        match trial.peer(role).implementation {
+        let implementation = trial.peer(role).implementation;
+        if self.lab.dual_stack() && implementation == Implementation::Rust(TransportKind::PortAware)
+        {
+            args.listen = listen_for(host, &args.listen);
+        }
+        match implementation {
             Implementation::Rust(_) => {
                 LabNode::spawn(host, host.name(), &self.binaries.peer, args.to_args())
             }
@@ -272,7 +346,10 @@ impl PunchLab {
         let (a_host, b_host) = (self.lab.host("a0"), self.lab.host("b0"));
         let side = |host| Side {
             peer: PeerSummary::new(),
-            public_ip: Some(self.public_ip(host)),
+            public_ip: Some(match trial.family {
+                Some(family) => self.public_ip_of(host, family),
+                None => self.public_ip(host),
+            }),
             ..Side::default()
         };
         let (mut a, mut b) = (side(a_host), side(b_host));
@@ -316,6 +393,44 @@ impl PunchLab {
             exit_code,
         })
     }
+}
+
+/// The listen addresses of a port-aware peer on `host` in a dual-stack lab:
+/// the trial's ordinary listeners in every family the host has, and a
+/// punch socket (port 0) in each.
+fn listen_for(host: &Host, ordinary: &[Multiaddr]) -> Vec<Multiaddr> {
+    let mut listen = Vec::new();
+    let families = [
+        (host.ip4().is_some(), IpAddr::from([0, 0, 0, 0])),
+        (
+            host.ip6().is_some(),
+            IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+        ),
+    ];
+    for (has, any) in families {
+        if !has {
+            continue;
+        }
+        for addr in ordinary {
+            if let Ok(quic) = QuicAddr::parse(addr) {
+                listen.push(
+                    QuicAddr {
+                        socket: (any, quic.socket.port()).into(),
+                        peer_id: None,
+                    }
+                    .to_multiaddr(),
+                );
+            }
+        }
+        listen.push(
+            QuicAddr {
+                socket: (any, 0).into(),
+                peer_id: None,
+            }
+            .to_multiaddr(),
+        );
+    }
+    listen
 }
 
 /// With `PUNCHPORT_LAB_LOGS=<dir>`, writes each node's stderr of the trial

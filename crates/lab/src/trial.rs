@@ -130,6 +130,9 @@ pub struct Trial {
     /// Whether the relay listens on one address only (peers cannot then
     /// classify their NAT, only see whether it kept their port).
     pub relay_on_one_address: bool,
+    /// The IP family whose flows the outcome reads from the routers
+    /// (`None`: IPv4 where the host has it).
+    pub family: Option<punchport::Family>,
 }
 
 impl Trial {
@@ -156,7 +159,14 @@ impl Trial {
             range: None,
             ordinary_port: 443,
             relay_on_one_address: false,
+            family: None,
         }
+    }
+
+    /// Reads the routers' flows of `family` (in a dual-stack lab).
+    pub fn inspect(mut self, family: punchport::Family) -> Self {
+        self.family = Some(family);
+        self
     }
 
     /// The relay listens on one address only.

@@ -64,6 +64,12 @@ struct Args {
     /// With --hard-nat: trials of each control per cell.
     #[arg(long, default_value_t = 5)]
     control_trials: usize,
+    /// The cells of routers that accept unsolicited packets instead
+    /// (punchport, stock and go in the pairings each asks about, --trials
+    /// each; needs Go): writes docs/benchmarks-open-routers.{md,json} and
+    /// its plots.
+    #[arg(long)]
+    open_routers: bool,
     /// With --interop: only the variants of these names (as in the table,
     /// e.g. `port-aware ← go`; repeatable).
     #[arg(long, value_name = "VARIANT")]
@@ -87,7 +93,7 @@ fn main() -> ExitCode {
     if args.interop {
         return interop_main(args);
     }
-    if args.hard_nat {
+    if args.hard_nat || args.open_routers {
         return hard_nat_main(args);
     }
     if let Some(json) = &args.render {
@@ -347,10 +353,16 @@ fn interop_main(args: Args) -> ExitCode {
     write_interop(&report, &out)
 }
 
-/// `--hard-nat`: run (or `--render`, or `--merge`) the endpoint-dependent
-/// NAT cells.
+/// `--hard-nat` or `--open-routers`: run (or `--render`, or `--merge`) the
+/// endpoint-dependent NAT cells, or the cells of routers that accept
+/// unsolicited packets.
 fn hard_nat_main(args: Args) -> ExitCode {
     let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let scenario = if args.open_routers {
+        hard_bench::Scenario::OpenRouters
+    } else {
+        hard_bench::Scenario::HardNat
+    };
     let read = |json: &std::path::Path| {
         std::fs::read_to_string(json)
             .map_err(|e| e.to_string())
@@ -365,7 +377,10 @@ fn hard_nat_main(args: Args) -> ExitCode {
         return write_hard_nat(&report, &json.with_extension("md"));
     }
     if !args.merge.is_empty() {
-        let mut merged = hard_bench::Report::default();
+        let mut merged = hard_bench::Report {
+            scenario,
+            ..hard_bench::Report::default()
+        };
         for json in &args.merge {
             let Some(report) = read(json) else {
                 return ExitCode::FAILURE;
@@ -380,10 +395,10 @@ fn hard_nat_main(args: Args) -> ExitCode {
         merged.summaries = hard_bench::summaries(&merged.records);
         let out = args
             .out
-            .unwrap_or_else(|| docs.join("benchmarks-hard-nat.md"));
+            .unwrap_or_else(|| docs.join(format!("{}.md", scenario.stem())));
         return write_hard_nat(&merged, &out);
     }
-    let cells = hard_bench::cells();
+    let cells = scenario.cells();
     let cells = match args.cells {
         Some((from, to)) if to <= cells.len() => cells[from - 1..to].to_vec(),
         Some((_, to)) => {
@@ -406,7 +421,12 @@ fn hard_nat_main(args: Args) -> ExitCode {
     );
     // A missed birthday attempt is tried once more: two windows of ~16 s.
     let timeout = Duration::from_secs(args.timeout_secs.unwrap_or(45));
-    let report = hard_bench::run(&cells, args.trials, args.control_trials, timeout, |r| {
+    // Every variant of the open-router cells is a row of its own.
+    let controls = match scenario {
+        hard_bench::Scenario::HardNat => args.control_trials,
+        hard_bench::Scenario::OpenRouters => args.trials,
+    };
+    let report = hard_bench::run(&cells, args.trials, controls, timeout, |r| {
         eprintln!(
             "{} | {} ms | {} #{}: {}",
             r.pairing,
@@ -434,10 +454,11 @@ fn hard_nat_main(args: Args) -> ExitCode {
         }
     };
     report.command = command;
+    report.scenario = scenario;
     println!("{}", hard_bench::markdown(&report));
     let out = args.out.unwrap_or_else(|| match args.cells {
-        Some((from, to)) => docs.join(format!("benchmarks-hard-nat-cells-{from}-{to}.md")),
-        None => docs.join("benchmarks-hard-nat.md"),
+        Some((from, to)) => docs.join(format!("{}-cells-{from}-{to}.md", scenario.stem())),
+        None => docs.join(format!("{}.md", scenario.stem())),
     });
     write_hard_nat(&report, &out)
 }
