@@ -6,7 +6,7 @@
 
 use std::{fmt::Write as _, time::Duration};
 
-use natlab::{Input, KubeNode, Nat, PUNCH_PORTS, RouterKind};
+use natlab::{Input, Ipv6Kind, KubeNode, Nat, PUNCH_PORTS, RouterKind};
 use punchport_node::TransportKind;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,10 @@ pub struct Cell {
     pub layout: Layout,
     /// What runs in it.
     pub variants: &'static [Variant],
+    /// IPv6 behind routers A and B (a dual-stack lab when either is set).
+    pub ipv6: (Option<Ipv6Kind>, Option<Ipv6Kind>),
+    /// Whether the hosts behind A and B have no IPv4.
+    pub ipv6_only: (bool, bool),
 }
 
 /// Which document a run writes.
@@ -44,6 +48,8 @@ pub enum Scenario {
     /// Routers that accept unsolicited packets: `--open-routers`,
     /// docs/benchmarks-open-routers.md.
     OpenRouters,
+    /// IPv6 and dual-stack pods: `--ipv6`, docs/benchmarks-ipv6.md.
+    Ipv6,
 }
 
 impl Scenario {
@@ -52,6 +58,7 @@ impl Scenario {
         match self {
             Scenario::HardNat => cells(),
             Scenario::OpenRouters => open_cells(),
+            Scenario::Ipv6 => ipv6_cells(),
         }
     }
 
@@ -60,6 +67,7 @@ impl Scenario {
         match self {
             Scenario::HardNat => "benchmarks-hard-nat",
             Scenario::OpenRouters => "benchmarks-open-routers",
+            Scenario::Ipv6 => "benchmarks-ipv6",
         }
     }
 }
@@ -71,13 +79,24 @@ impl Cell {
             Some(Input::Accept) => " (open)",
             _ => "",
         };
+        let side = |kind: RouterKind, v6: Option<Ipv6Kind>, only: bool, input| match (v6, only) {
+            (Some(v6), true) => format!("IPv6-only {}{}", short6(v6), open(input)),
+            (Some(v6), false) => format!("{} + {}{}", short(kind), short6(v6), open(input)),
+            (None, _) => format!("{}{}", short(kind), open(input)),
+        };
         format!(
-            "{}{} / {}{}",
-            short(self.a),
-            open(self.inputs.0),
-            short(self.b),
-            open(self.inputs.1)
+            "{} / {}",
+            side(self.a, self.ipv6.0, self.ipv6_only.0, self.inputs.0),
+            side(self.b, self.ipv6.1, self.ipv6_only.1, self.inputs.1)
         )
+    }
+}
+
+fn short6(kind: Ipv6Kind) -> &'static str {
+    match kind {
+        Ipv6Kind::Firewall => "v6 firewall",
+        Ipv6Kind::Masquerade => "NAT66",
+        Ipv6Kind::MasqueradeFullyRandom => "NAT66 fully-random",
     }
 }
 
@@ -107,6 +126,8 @@ pub fn cells() -> Vec<Cell> {
         inputs: (None, None),
         layout: Layout::With443,
         variants: &[Variant::Birthday, Variant::Plain, Variant::Stock],
+        ipv6: (None, None),
+        ipv6_only: (false, false),
     };
     let mut cells = Vec::new();
     for ms in [0, 25] {
@@ -147,6 +168,8 @@ pub fn open_cells() -> Vec<Cell> {
         inputs: (a.then_some(Input::Accept), b.then_some(Input::Accept)),
         layout: Layout::PunchOnly,
         variants,
+        ipv6: (None, None),
+        ipv6_only: (false, false),
     };
     vec![
         cell(
@@ -168,6 +191,43 @@ pub fn open_cells() -> Vec<Cell> {
         cell(false, true, 0, &[StockReservingOurs, GoReservingOurs]),
         cell(true, false, 25, &[OursReservingStock, OursReservingGo]),
         cell(false, true, 25, &[StockReservingOurs, GoReservingOurs]),
+    ]
+}
+
+/// The IPv6 and dual-stack cells: punchport as shipped, the seed layout in
+/// every family a host has.
+pub fn ipv6_cells() -> Vec<Cell> {
+    use Ipv6Kind::{Firewall, Masquerade, MasqueradeFullyRandom};
+    let cell = |a: Nat, a6, a_only, b: Nat, b6, b_only, ms| Cell {
+        a: a.into(),
+        b: b.into(),
+        delay: Duration::from_millis(ms),
+        inputs: (None, None),
+        layout: Layout::With443,
+        variants: &[Variant::Birthday],
+        ipv6: (Some(a6), Some(b6)),
+        ipv6_only: (a_only, b_only),
+    };
+    let pr = Nat::PortRestricted;
+    let sym = Nat::Symmetric;
+    vec![
+        cell(pr, Firewall, true, pr, Firewall, true, 0),
+        cell(pr, Masquerade, true, pr, Firewall, true, 0),
+        cell(pr, MasqueradeFullyRandom, true, pr, Firewall, true, 0),
+        cell(pr, MasqueradeFullyRandom, true, pr, Firewall, true, 25),
+        cell(pr, Firewall, true, pr, Firewall, false, 0),
+        cell(pr, Firewall, false, pr, Firewall, false, 0),
+        cell(pr, Firewall, false, pr, Firewall, false, 25),
+        cell(sym, Firewall, false, sym, Firewall, false, 0),
+        cell(
+            pr,
+            MasqueradeFullyRandom,
+            false,
+            pr,
+            MasqueradeFullyRandom,
+            false,
+            0,
+        ),
     ]
 }
 
@@ -271,6 +331,10 @@ pub struct Record {
     /// public IP over the trial (conntrack accounting: datagrams, bytes).
     #[serde(default)]
     pub router_sent: ((u64, u64), (u64, u64)),
+    /// The IP family of the dialing peer's first direct connection (`ip4`,
+    /// `ip6`).
+    #[serde(default)]
+    pub family: Option<String>,
 }
 
 /// What one side's birthday attempt cost.
@@ -335,6 +399,7 @@ impl Record {
             hard_first: first_cost(a, "hard").or(first_cost(b, "hard")),
             easy_first: first_cost(a, "easy").or(first_cost(b, "easy")),
             router_sent: (router_sent(&outcome.a), router_sent(&outcome.b)),
+            family: b.connections.first().and_then(|c| c.family.clone()),
         }
     }
 }
@@ -383,6 +448,9 @@ pub struct Summary {
     /// other peer over a trial (A, B).
     #[serde(default)]
     pub router_max: ((u64, u64), (u64, u64)),
+    /// Direct connections over IPv4 and over IPv6.
+    #[serde(default)]
+    pub families: (usize, usize),
 }
 
 /// Figures of one side's first attempts over a cell's trials.
@@ -469,6 +537,16 @@ fn summarise(records: &[&Record]) -> Option<Summary> {
                 .filter_map(|r| r.easy_first)
                 .collect::<Vec<_>>(),
         ),
+        families: (
+            records
+                .iter()
+                .filter(|r| r.direct && r.family.as_deref() == Some("ip4"))
+                .count(),
+            records
+                .iter()
+                .filter(|r| r.direct && r.family.as_deref() == Some("ip6"))
+                .count(),
+        ),
         router_max: (
             (
                 records.iter().map(|r| r.router_sent.0.0).max().unwrap_or(0),
@@ -535,6 +613,8 @@ pub fn run(
         let lab = PunchLab::builder(cell.a, cell.b)
             .wan_delay(cell.delay)
             .inputs(cell.inputs.0, cell.inputs.1)
+            .ipv6(cell.ipv6.0, cell.ipv6.1)
+            .ipv6_only(cell.ipv6_only.0, cell.ipv6_only.1)
             .build()?;
         for trial in 0..trials.max(controls) {
             for &variant in cell.variants {
@@ -698,6 +778,32 @@ pub fn plots(report: &Report) -> (String, String) {
 
 /// The Markdown document.
 pub fn document(report: &Report) -> String {
+    if report.scenario == Scenario::Ipv6 {
+        let mut families = String::from(
+            "| pairing (A / B) | delay | direct over IPv4 | direct over IPv6 |\n|---|---|---|---|\n",
+        );
+        for s in &report.summaries {
+            let _ = writeln!(
+                families,
+                "| {} | {} ms | {} | {} |",
+                s.pairing, s.delay_ms, s.families.0, s.families.1
+            );
+        }
+        return format!(
+            "# IPv6 and dual-stack pods\n\n\
+             Written by `{}`. Per cell {} trials of punchport as shipped, in a dual-stack lab: the \
+             relay on two IPv4 and two IPv6 addresses, each peer in the seed layout (443 and a \
+             punch socket) in every family its host has. *IPv6-only* hosts have no IPv4 at all; \
+             the others are dual-stack. The raw trials are in the JSON file next to this one; the \
+             plots are written by the same run.\n\n{}\n\
+             ### Which family the direct connection used\n\n{families}\n\
+             ![success by pairing](benchmarks-ipv6-success.svg)\n\n\
+             ![time to direct](benchmarks-ipv6-times.svg)\n\n{IPV6_READING}",
+            report.command,
+            report.trials.0,
+            markdown(report)
+        );
+    }
     if report.scenario == Scenario::OpenRouters {
         return format!(
             "# Hole punching through routers that accept unsolicited packets\n\n\
@@ -729,6 +835,14 @@ pub fn document(report: &Report) -> String {
         markdown(report)
     )
 }
+
+const IPV6_READING: &str = "## How to read it
+
+- **pairing**: each side's IPv4 router kind and IPv6 router kind. *v6 firewall* is a stateful firewall in front of global addresses (2001:db8::/32); *NAT66* is `masquerade` on an IPv6 ULA subnet, port-preserving; *NAT66 fully-random* is `masquerade fully-random`, endpoint-dependent; *symmetric* (IPv4) is `snat ... fully-random`.
+- **direct**, **median**, **p90**: as in docs/benchmarks-hard-nat.md; *by birthday*: punches a birthday attempt connected (the NAT66 fully-random rows).
+- **Which family**: the family of the dialing peer's first direct connection.
+- The rows with one family blocked (symmetric IPv4 on both sides, or NAT66 fully-random on both sides) show the other family carrying the punch, with no `punch_failed`.
+";
 
 const OPEN_READING: &str = "## How to read it
 
@@ -785,6 +899,7 @@ mod tests {
             }),
             easy_first: None,
             router_sent: ((280, 31_000), (120, 17_000)),
+            family: direct.then(|| "ip4".to_owned()),
         }
     }
 

@@ -17,6 +17,8 @@ pub struct DirectConnection {
     pub remote_port: u16,
     /// The local port, when known.
     pub local_port: Option<u16>,
+    /// The IP family, `ip4` or `ip6`.
+    pub family: Option<String>,
 }
 
 /// A birthday attempt as one side reported it.
@@ -98,6 +100,9 @@ impl PeerSummary {
                         dialer: endpoint == "dialer",
                         remote_port,
                         local_port: *local_port,
+                        family: punchport::QuicAddr::parse(remote_address)
+                            .ok()
+                            .map(|q| if q.socket.is_ipv4() { "ip4" } else { "ip6" }.to_owned()),
                     });
                 }
             }

@@ -70,6 +70,10 @@ struct Args {
     /// its plots.
     #[arg(long)]
     open_routers: bool,
+    /// The IPv6 and dual-stack cells instead (--trials each): writes
+    /// docs/benchmarks-ipv6.{md,json} and its plots.
+    #[arg(long)]
+    ipv6: bool,
     /// With --interop: only the variants of these names (as in the table,
     /// e.g. `port-aware ← go`; repeatable).
     #[arg(long, value_name = "VARIANT")]
@@ -93,7 +97,7 @@ fn main() -> ExitCode {
     if args.interop {
         return interop_main(args);
     }
-    if args.hard_nat || args.open_routers {
+    if args.hard_nat || args.open_routers || args.ipv6 {
         return hard_nat_main(args);
     }
     if let Some(json) = &args.render {
@@ -360,6 +364,8 @@ fn hard_nat_main(args: Args) -> ExitCode {
     let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs");
     let scenario = if args.open_routers {
         hard_bench::Scenario::OpenRouters
+    } else if args.ipv6 {
+        hard_bench::Scenario::Ipv6
     } else {
         hard_bench::Scenario::HardNat
     };
@@ -424,7 +430,7 @@ fn hard_nat_main(args: Args) -> ExitCode {
     // Every variant of the open-router cells is a row of its own.
     let controls = match scenario {
         hard_bench::Scenario::HardNat => args.control_trials,
-        hard_bench::Scenario::OpenRouters => args.trials,
+        hard_bench::Scenario::OpenRouters | hard_bench::Scenario::Ipv6 => args.trials,
     };
     let report = hard_bench::run(&cells, args.trials, controls, timeout, |r| {
         eprintln!(
