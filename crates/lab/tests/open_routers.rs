@@ -5,7 +5,8 @@
 //! another port. punchport sends short-TTL openers from the punch socket
 //! first, so that its router maps the flow before anything arrives. Each
 //! row is a pairing; every trial must end direct, with conntrack showing
-//! the direct flows on the punch ports on both routers.
+//! the direct flows on the punch ports on both routers. punchport runs in
+//! the seed layout (443 and the punch range).
 
 #![allow(clippy::unwrap_used)]
 
@@ -45,9 +46,16 @@ fn punches(
         .build()
         .unwrap();
     for n in 0..TRIALS {
+        // punchport in the seed layout (443 and the punch range); stock and
+        // go on the punch port alone, so that their socket choice among
+        // two listeners does not decide.
+        let layout = |implementation| match implementation {
+            OURS => Layout::With443,
+            _ => Layout::PunchOnly,
+        };
         let trial = Trial::port_aware()
-            .reserving(reserving, Layout::PunchOnly)
-            .dialing(dialing, Layout::PunchOnly)
+            .reserving(reserving, layout(reserving))
+            .dialing(dialing, layout(dialing))
             .punch_range(range(n))
             .timeout(Duration::from_secs(30));
         let outcome = lab.run(&trial).unwrap();
