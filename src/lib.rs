@@ -45,8 +45,15 @@
 //!
 //! Another range, initiator role or candidate mode is set once, in
 //! [`Config`]: `punchport::with_config(punchport::Config::new(&keypair).with_range("41000-41100".parse()?))`.
+//!
+//! A relay server that runs libp2p-relay takes [`relay::Behaviour`] in place
+//! of `libp2p::relay::Behaviour`: it closes a restarted peer's older
+//! reserving connection, so that circuits reach the new one, and sends a
+//! destination one circuit request at a time, so that none stalls (both in
+//! a stock relay swarm: `tests/relay.rs`).
 
 mod config;
+pub mod relay;
 
 pub use config::{Config, new, with_config};
 pub use punchport_core::{
