@@ -1,11 +1,10 @@
 //! The relay node: circuit relay v2 server, identify and ping.
 //!
-//! The server is libp2p-relay's behind [`server::Server`], which keeps one
-//! reserving connection per peer (a peer that restarts is reachable at once)
+//! The server is libp2p-relay's behind [`punchport::relay::Behaviour`], which
+//! keeps one reserving connection per peer (a peer that restarts is
+//! reachable at once), sends a destination one circuit request at a time,
 //! and counts what the relay holds; the node logs those counts as a
 //! `relay load` line at most once a second, when they change.
-
-mod server;
 
 use std::{collections::HashSet, time::Duration};
 
@@ -197,10 +196,7 @@ impl RelayConfig {
             .with_tokio()
             .with_quic()
             .with_behaviour(|key| RelayBehaviour {
-                relay: server::Server::new(relay::Behaviour::new(
-                    key.public().to_peer_id(),
-                    limits,
-                )),
+                relay: punchport::relay::Behaviour::new(key.public().to_peer_id(), limits),
                 identify: identify::Behaviour::new(identify::Config::new(
                     PROTOCOL_VERSION.into(),
                     key.public(),
@@ -219,7 +215,7 @@ const LOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(NetworkBehaviour)]
 struct RelayBehaviour {
-    relay: server::Server,
+    relay: punchport::relay::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
 }
@@ -266,7 +262,7 @@ async fn run(
         swarm.add_external_address(addr);
     }
     let mut load_tick = tokio::time::interval(LOAD_INTERVAL);
-    let mut logged_load = server::RelayLoad::default();
+    let mut logged_load = punchport::relay::Load::default();
     loop {
         let event = tokio::select! {
             event = swarm.select_next_some() => event,
@@ -274,7 +270,7 @@ async fn run(
                 let load = swarm.behaviour().relay.load();
                 if *load != logged_load {
                     logged_load = load.clone();
-                    tracing::info!("relay load {}", load.to_line());
+                    tracing::info!("relay load {load}");
                 }
                 continue;
             }
