@@ -3,6 +3,14 @@
 //! two routers; a trial reports whether the peers ended up directly
 //! connected, how fast, and which flows the routers' conntrack tables hold.
 //!
+//! The crate has two parts. The harness (the crate root: [`PunchLab`],
+//! [`Trial`], [`Outcome`], [`LabNode`], the go node in [`go`], hostile peers
+//! in [`hostile`], and the lab experiments [`scale`], [`busy`], [`soak`],
+//! [`throughput`]) is what the lab tests use. The benchmark application
+//! ([`bench`]) runs it and writes the benchmark documents in `docs/`, with
+//! the thin binaries `bench`, `scale`, `throughput` and `soak` in front of
+//! it. [`stats`] holds the figures both use.
+//!
 //! ```no_run
 //! use natlab::Nat;
 //! use punchport_lab::{Layout, PunchLab, Trial};
@@ -15,32 +23,7 @@
 //! ```
 
 pub mod bench;
-mod binaries;
-pub mod busy;
-mod error;
-pub mod go;
-pub mod hard_bench;
-pub mod hostile;
-pub mod interop;
-mod node;
-mod outcome;
-pub mod plot;
-pub mod procstat;
-mod punch_lab;
-pub mod relay_load;
-pub mod report;
-pub mod scale;
-pub mod soak;
+mod harness;
 pub mod stats;
-pub mod throughput;
-mod trial;
-pub mod usage;
 
-pub use binaries::Binaries;
-pub use error::Error;
-pub use node::LabNode;
-pub use outcome::{Outcome, Punch, QuicRole, Side, Winner};
-pub use punch_lab::{Pair, PunchLab, PunchLabBuilder};
-pub use trial::{Implementation, Layout, PeerRole, PeerSetup, RelayImpl, Trial};
-
-pub use natlab::{self, require_lab};
+pub use harness::*;

@@ -3,40 +3,27 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use punchport_lab::{
-    bench::{self, Variant},
+    bench::{self, Document, Plan, Vary, pairings},
     require_lab,
 };
 
 #[test]
 fn the_benchmark_runs_and_reports() {
     require_lab!();
-    let cells = bench::smoke_cells();
-    let variants = Variant::stock_and_port_aware();
-    let report = bench::run(
-        &cells,
-        &variants,
-        1,
-        Duration::from_secs(20),
-        bench::Vary {
-            punch_port: true,
-            ordinary_port: true,
-        },
-        |_| {},
-    )
-    .unwrap();
+    let mut plan = Plan::new(&pairings::SMOKE, 1);
+    plan.trials = 1;
+    plan.vary = Vary::BOTH;
+    let report = bench::run(&plan, |_| {}).unwrap();
     assert_eq!(report.records.len(), 2);
     assert_eq!(report.summaries.len(), 2);
     let port_aware = &report.summaries[1];
-    assert_eq!(port_aware.transport, "port-aware");
+    assert_eq!(port_aware.variant, "port-aware");
     assert_eq!(port_aware.direct, 1, "{report:#?}");
     assert!(port_aware.median_ms.is_some());
-    let table = bench::markdown(&report);
-    assert!(table.contains("| port-aware |"), "{table}");
-    assert!(table.contains("1/1 (100%)"), "{table}");
-    let doc = bench::document(&report, "Smoke", "cargo test", &table);
+    let doc = report.markdown("benchmarks-smoke");
+    assert!(doc.contains("| port-aware |"), "{doc}");
+    assert!(doc.contains("1/1 (100%)"), "{doc}");
     assert!(doc.contains("UDP 443 + n"), "{doc}");
     let path =
         std::env::temp_dir().join(format!("punchport-bench-smoke-{}.md", std::process::id()));

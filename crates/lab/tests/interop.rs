@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use punchport::PortRange;
 use punchport_lab::{
-    Implementation, PeerRole, PunchLab, QuicRole, RelayImpl,
-    interop::{self, Variant},
-    require_go, require_lab,
+    Implementation, PeerRole, QuicRole, RelayImpl, bench::interop, require_go, require_lab,
 };
 use punchport_node::NodeEvent;
 
@@ -32,16 +30,16 @@ fn punchport_and_go_punch_each_other_in_both_roles() {
     require_go!();
     eprintln!("go node ready after {:?}", started.elapsed());
     let cell = interop::smoke_cell();
-    let lab = PunchLab::builder(cell.ours, cell.theirs).build().unwrap();
+    let lab = cell.lab(false).build().unwrap();
     for trial in 0..TRIALS {
-        for variant in Variant::port_aware_both_roles() {
-            let spec = variant
-                .trial(&cell)
+        for variant in &cell.variants {
+            let spec = cell
+                .trial(variant)
                 .timeout(Duration::from_secs(30))
                 .punch_range(range(trial))
                 .ordinary_port(443 + trial as u16);
             let outcome = lab.run(&spec).unwrap();
-            let name = variant.name();
+            let name = &variant.name;
             eprintln!(
                 "{name} #{trial}: direct={} in {:?} ms, winner {:?}, A {:?}, B {:?}, a {:?}, b {:?}",
                 outcome.direct(),
@@ -61,7 +59,7 @@ fn punchport_and_go_punch_each_other_in_both_roles() {
             );
             // The go side logged its attempts with go's roles: as the
             // initiator, QUIC server first; as the receiver, QUIC client.
-            let (go, role, go_initiates) = if variant.ours_reserves {
+            let (go, role, go_initiates) = if variant.dialing == Implementation::Go {
                 (&outcome.b, PeerRole::Dialing, false)
             } else {
                 (&outcome.a, PeerRole::Reserving, true)
@@ -92,19 +90,18 @@ fn punchport_and_go_punch_each_other_in_both_roles() {
 fn punchport_reserving_on_a_go_relay_is_punched_by_a_go_peer() {
     require_lab!();
     require_go!();
-    let cell = interop::Cell {
+    let cell = punchport_lab::bench::Cell {
         relay: RelayImpl::Go,
         ..interop::smoke_cell()
     };
-    let variant = Variant {
-        ours: Implementation::Rust(punchport_node::TransportKind::PortAware),
-        ours_reserves: true,
-    };
-    let (a, b) = variant.routers(&cell);
-    let lab = PunchLab::builder(a, b).build().unwrap();
+    let variant = interop::variant(
+        Implementation::Rust(punchport_node::TransportKind::PortAware),
+        true,
+    );
+    let lab = cell.lab(variant.swapped).build().unwrap();
     for trial in 0..2 {
-        let spec = variant
-            .trial(&cell)
+        let spec = cell
+            .trial(&variant)
             .timeout(Duration::from_secs(30))
             .punch_range(range(trial))
             .ordinary_port(443 + trial as u16);
@@ -130,8 +127,7 @@ fn punchport_reserving_on_a_go_relay_is_punched_by_a_go_peer() {
 fn a_stock_go_node_does_not_punch_from_documentation_addresses() {
     require_lab!();
     let go = require_go!();
-    let cell = interop::smoke_cell();
-    let lab = PunchLab::builder(cell.ours, cell.theirs).build().unwrap();
+    let lab = interop::smoke_cell().lab(false).build().unwrap();
     let trial = punchport_lab::Trial::port_aware().timeout(Duration::from_secs(15));
     let (_relay, relay_addr) = lab.start_relay().unwrap();
     let reserving = lab

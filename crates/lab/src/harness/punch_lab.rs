@@ -11,8 +11,8 @@ use punchport::{Family, PortRange, QuicAddr, quic::InitiatorRole};
 use punchport_node::{NodeEvent, PeerSummary, TransportKind, cli::RelayArgs};
 
 use crate::{
-    Binaries, Error, Implementation, LabNode, Outcome, PeerRole, RelayImpl, Side, Trial,
-    outcome::{Punch, QuicRole},
+    Binaries, Error, Implementation, LabNode, Outcome, PeerRole, Punch, QuicRole, RelayImpl, Side,
+    Trial,
 };
 
 /// How long nodes get to start and reserve.

@@ -10,15 +10,14 @@
 use std::time::{Duration, Instant};
 
 use natlab::{KubeNode, Lab};
-use punchport::QuicAddr;
 use punchport_node::{RelayLimits, cli::PeerArgs};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Binaries, Error, LabNode,
+    Binaries, Error, LabNode, Layout,
     procstat::ProcStat,
     relay_load::RelayLoad,
-    scale::{Pod, relay_args, spread, start_relay},
+    scale::{Pod, circuit_errors, relay_args, spread, start_relay},
 };
 
 /// How long a wave's last dialers get to finish, and its circuits to close.
@@ -118,13 +117,7 @@ pub fn run(config: &BusyConfig) -> Result<BusyRun, Error> {
     let relay_pid = relay.pid();
     let rss_empty_kib = ProcStat::of(relay_pid).unwrap_or_default().rss_kib;
     let mut target_args = PeerArgs::new(&relay_addr);
-    target_args.listen = vec![
-        QuicAddr {
-            socket: ([0, 0, 0, 0], 443).into(),
-            peer_id: None,
-        }
-        .to_multiaddr(),
-    ];
+    target_args.listen = Layout::With443.listen(443);
     let mut targets = (0..config.targets)
         .map(|i| Pod::spawn(&binaries, lab.host(&format!("a{i}")), &target_args))
         .collect::<Result<Vec<_>, _>>()?;
@@ -216,12 +209,7 @@ pub fn run(config: &BusyConfig) -> Result<BusyRun, Error> {
         let after = ProcStat::of(relay_pid).unwrap_or_default();
         let direct: Vec<u64> = done.iter().filter_map(|p| p.record.direct_ms).collect();
         let punch: Vec<u64> = done.iter().filter_map(|p| p.record.punch_ms).collect();
-        let mut circuit_errors: Vec<String> = done
-            .iter()
-            .flat_map(|p| p.record.circuit_errors.clone())
-            .collect();
-        circuit_errors.sort();
-        circuit_errors.dedup();
+        let circuit_errors = circuit_errors(&done);
         waves.push(BusyWave {
             punches: started,
             direct: direct.len(),

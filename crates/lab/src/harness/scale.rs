@@ -20,7 +20,7 @@ use punchport_node::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{Binaries, Error, LabNode, procstat::ProcStat, relay_load::RelayLoad, stats};
+use crate::{Binaries, Error, LabNode, Layout, procstat::ProcStat, relay_load::RelayLoad, stats};
 
 /// How long pods get to start and reserve.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -382,6 +382,17 @@ pub fn public_ip(lab: &Lab, host: &Host) -> IpAddr {
     }
 }
 
+/// Why the dials of `pods` through the relay failed, each reason once.
+pub fn circuit_errors(pods: &[Pod]) -> Vec<String> {
+    let mut errors: Vec<String> = pods
+        .iter()
+        .flat_map(|p| p.record.circuit_errors.clone())
+        .collect();
+    errors.sort();
+    errors.dedup();
+    errors
+}
+
 /// Median, p90 and max.
 pub fn spread(values: &[u64]) -> Option<(u64, u64, u64)> {
     Some((
@@ -413,13 +424,7 @@ pub fn run(config: &ScaleConfig) -> Result<ScaleRun, Error> {
     let (relay, relay_addr) = start_relay(&lab, &binaries, &relay_args(&lab, &limits))?;
     let peer_args = |dial: Option<PeerId>| {
         let mut args = PeerArgs::new(&relay_addr);
-        args.listen = vec![
-            QuicAddr {
-                socket: ([0, 0, 0, 0], 443).into(),
-                peer_id: None,
-            }
-            .to_multiaddr(),
-        ];
+        args.listen = Layout::With443.listen(443);
         args.punch_range = config.range;
         args.candidates = config.candidates;
         args.dial = dial;
@@ -498,12 +503,7 @@ pub fn run(config: &ScaleConfig) -> Result<ScaleRun, Error> {
         .iter()
         .filter_map(|p| p.record.direct_port)
         .collect();
-    let mut circuit_errors: Vec<String> = dialing
-        .iter()
-        .flat_map(|p| p.record.circuit_errors.clone())
-        .collect();
-    circuit_errors.sort();
-    circuit_errors.dedup();
+    let circuit_errors = circuit_errors(&dialing);
     Ok(ScaleRun {
         config: config.clone(),
         max_reservations: limits.max_reservations,

@@ -10,12 +10,11 @@
 use std::time::{Duration, Instant};
 
 use natlab::{Lab, Nat};
-use punchport::QuicAddr;
 use punchport_node::{NodeEvent, RelayLimits, cli::PeerArgs};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Binaries, Error, LabNode,
+    Binaries, Error, LabNode, Layout,
     procstat::ProcStat,
     relay_load::RelayLoad,
     scale::{Pod, relay_args, start_relay},
@@ -148,13 +147,7 @@ pub fn run(config: &SoakConfig, mut on_sample: impl FnMut(&Sample)) -> Result<So
     };
     let (relay, relay_addr) = start_relay(&lab, &binaries, &relay_args(&lab, &limits))?;
     let mut args = PeerArgs::new(&relay_addr);
-    args.listen = vec![
-        QuicAddr {
-            socket: ([0, 0, 0, 0], 443).into(),
-            peer_id: None,
-        }
-        .to_multiaddr(),
-    ];
+    args.listen = Layout::With443.listen(443);
     let sample_secs = config.sample.as_secs().max(1);
     args.maps_interval_secs = Some(sample_secs);
     let peer = LabNode::spawn(lab.host("a0"), "a0", &binaries.peer, args.to_args())?;

@@ -1,7 +1,8 @@
-//! Small SVG plots that the benchmarks write next to their Markdown: a
-//! grouped bar chart (success by cell and variant, with intervals) and a
-//! strip plot (each trial's time as a dot, per row). Plain SVG text, so
-//! that a document shows it and no plotting library or font is needed.
+//! The SVG plots every benchmark writes next to its Markdown: a grouped bar
+//! chart (success by cell and variant, with intervals; rates with their
+//! range), a strip plot (each trial's or pod's time as a dot, per row), and
+//! panels of lines over time (the soak's samples). Plain SVG text, so that
+//! a document shows it and no plotting library or font is needed.
 
 use std::fmt::Write as _;
 
@@ -164,6 +165,91 @@ pub fn strip(title: &str, unit: &str, x_max: f64, rows: &[(String, Vec<f64>)]) -
     out
 }
 
+/// The axis end for `rows`: the largest value (at least 1), rounded up.
+pub fn ceiling(rows: &[(String, Vec<f64>)]) -> f64 {
+    rows.iter()
+        .flat_map(|(_, values)| values.iter().copied())
+        .fold(1.0, f64::max)
+        .ceil()
+}
+
+/// One line of a [`Panel`]: its name and its values, one per x.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// The name, written at the right.
+    pub name: &'static str,
+    /// The values.
+    pub values: Vec<f64>,
+    /// Drawn dashed.
+    pub dashed: bool,
+}
+
+/// A panel of [`lines`]: its title and its lines, on an axis of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// The title, above it.
+    pub title: &'static str,
+    /// The lines.
+    pub lines: Vec<Line>,
+}
+
+/// Panels of lines over a shared x axis from 0 to the last of `x` (at
+/// least 1), labelled in `x_unit`; each panel's y axis runs from 0 to its
+/// largest value and a sixth more.
+pub fn lines(title: &str, x: &[f64], x_unit: &str, panels: &[Panel]) -> String {
+    let (panel_height, gap) = (150.0, 40.0);
+    let height = TOP + panels.len() as f64 * (panel_height + gap);
+    let x_max = x.last().copied().unwrap_or(1.0).max(1.0);
+    let mut out = String::new();
+    header(&mut out, height, title);
+    for (p, panel) in panels.iter().enumerate() {
+        let y0 = TOP + p as f64 * (panel_height + gap) + 20.0;
+        let (left, right) = (LEFT, WIDTH - 140.0);
+        let y_max = panel
+            .lines
+            .iter()
+            .flat_map(|line| line.values.iter().copied())
+            .fold(1.0, f64::max)
+            * 1.15;
+        let sx = |m: f64| left + (right - left) * m / x_max;
+        let sy = |v: f64| y0 + panel_height - panel_height * v / y_max;
+        let bottom = y0 + panel_height;
+        let _ = write!(
+            out,
+            r##"<text x="{left}" y="{}">{}</text><line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" stroke="#999"/><line x1="{left}" x2="{left}" y1="{y0}" y2="{bottom}" stroke="#999"/><text x="{}" y="{}" text-anchor="end">{y_max:.0}</text><text x="{}" y="{bottom}" text-anchor="end">0</text><text x="{right}" y="{}" text-anchor="end">{x_max:.0}{x_unit}</text>"##,
+            y0 - 6.0,
+            escape(panel.title),
+            left - 4.0,
+            y0 + 10.0,
+            left - 4.0,
+            bottom + 14.0,
+        );
+        for (i, line) in panel.lines.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let dash = if line.dashed {
+                r#" stroke-dasharray="4 3""#
+            } else {
+                ""
+            };
+            let points: Vec<String> = x
+                .iter()
+                .zip(&line.values)
+                .map(|(m, v)| format!("{:.1},{:.1}", sx(*m), sy(*v)))
+                .collect();
+            let _ = write!(
+                out,
+                r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash} points="{}"/><text x="{}" y="{}" fill="{colour}">{}</text>"#,
+                points.join(" "),
+                right + 8.0,
+                y0 + 14.0 + 14.0 * i as f64,
+                escape(line.name)
+            );
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,7 +290,26 @@ mod tests {
         assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
         assert!(chart.contains("success &lt;by&gt; pairing"));
         assert_eq!(chart.matches("<rect x=").count(), 3 + 2, "bars and legend");
-        let dots = strip("time", " s", 10.0, &[("x".into(), vec![1.0, 2.0, 30.0])]);
+        let rows = [("x".into(), vec![1.0, 2.0, 30.0])];
+        let dots = strip("time", " s", ceiling(&rows), &rows);
         assert_eq!(dots.matches("<circle").count(), 3);
+        assert!(dots.contains(">30.0 s<"), "{dots}");
+        let line = |name, dashed| Line {
+            name,
+            values: vec![1.0, 3.0],
+            dashed,
+        };
+        let panels = lines(
+            "soak",
+            &[0.0, 2.0],
+            " min",
+            &[Panel {
+                title: "fds",
+                lines: vec![line("relay", false), line("relay UDP", true)],
+            }],
+        );
+        assert_eq!(panels.matches("<polyline").count(), 2);
+        assert_eq!(panels.matches("stroke-dasharray").count(), 1);
+        assert!(panels.contains(">2 min<"), "{panels}");
     }
 }

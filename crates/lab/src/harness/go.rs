@@ -14,7 +14,7 @@ use std::{
     sync::OnceLock,
 };
 
-use crate::outcome::{Punch, QuicRole};
+use super::outcome::{Punch, QuicRole};
 
 /// The Go release the node's `go.mod` needs (`go 1.26.0`).
 const GO_NEEDED: (u32, u32) = (1, 26);
@@ -92,7 +92,7 @@ pub fn node() -> Result<&'static Path, GoUnavailable> {
     static NODE: OnceLock<Result<PathBuf, GoUnavailable>> = OnceLock::new();
     NODE.get_or_init(|| match std::env::var_os("PUNCHPORT_GO_NODE") {
         Some(path) => Ok(PathBuf::from(path)),
-        None => build(&crate::binaries::profile_dir().join("go")),
+        None => build(&super::binaries::profile_dir().join("go")),
     })
     .as_ref()
     .map(PathBuf::as_path)
