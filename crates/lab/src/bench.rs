@@ -8,9 +8,9 @@
 //! reports of a run split over processes, and every report, the
 //! [`Report`] of punch trials as well as those of [`scale`],
 //! [`throughput`] and [`soak`], is a [`Document`]: [`read`] from its JSON,
-//! and [`write`]n (JSON, Markdown, plots) or [`render`]ed (Markdown and
-//! plots) by the same functions, with the tables of [`table`] and the plots
-//! of [`plot`].
+//! and [written](fn@write) (JSON, Markdown, plots) or [`render`]ed
+//! (Markdown and plots) by the same functions, with the tables of [`table`]
+//! and the plots of [`plot`].
 //!
 //! The scenarios: [`pairings`] (docs/benchmarks.md, the seed layout with
 //! varied ports, the initiator's roles), [`interop`] (go-libp2p),

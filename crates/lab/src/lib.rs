@@ -7,7 +7,7 @@
 //! [`Trial`], [`Outcome`], [`LabNode`], the go node in [`go`], hostile peers
 //! in [`hostile`], and the lab experiments [`scale`], [`busy`], [`soak`],
 //! [`throughput`]) is what the lab tests use. The benchmark application
-//! ([`bench`]) runs it and writes the benchmark documents in `docs/`, with
+//! ([`bench`](mod@bench)) runs it and writes the benchmark documents in `docs/`, with
 //! the thin binaries `bench`, `scale`, `throughput` and `soak` in front of
 //! it. [`stats`] holds the figures both use.
 //!
