@@ -119,13 +119,9 @@ fn errors(attempts: &[NodeEvent]) -> Vec<String> {
         .collect()
 }
 
-/// A peer that claims to be hard and names a bystander's IP as its own
-/// makes an easy side probe nothing there: the IP is not among the
-/// addresses it advertised in its DCUtR exchange.
-#[test]
-fn a_hard_sides_hello_naming_a_victim_sends_the_victim_nothing() {
-    require_lab!();
-    let (heard, attempts) = lie_about(Nat::PortRestricted, true, false);
+/// The bystander heard nothing, and the honest peer refused the attempt
+/// because the address was not tied to the liar.
+fn nothing_reached((heard, attempts): (Counts, Vec<NodeEvent>)) {
     assert_eq!(heard, Counts::default(), "the victim received datagrams");
     assert!(!attempts.is_empty(), "no birthday attempt was even refused");
     assert!(
@@ -136,20 +132,21 @@ fn a_hard_sides_hello_naming_a_victim_sends_the_victim_nothing() {
     );
 }
 
+/// A peer that claims to be hard and names a bystander's IP as its own
+/// makes an easy side probe nothing there: the IP is not among the
+/// addresses it advertised in its DCUtR exchange.
+#[test]
+fn a_hard_sides_hello_naming_a_victim_sends_the_victim_nothing() {
+    require_lab!();
+    nothing_reached(lie_about(Nat::PortRestricted, true, false));
+}
+
 /// A peer that claims to be easy and names a bystander's address as its
 /// punch socket makes a hard side send nothing there.
 #[test]
 fn an_easy_sides_hello_naming_a_victim_sends_the_victim_nothing() {
     require_lab!();
-    let (heard, attempts) = lie_about(Nat::Symmetric, false, false);
-    assert_eq!(heard, Counts::default(), "the victim received datagrams");
-    assert!(!attempts.is_empty(), "no birthday attempt was even refused");
-    assert!(
-        errors(&attempts)
-            .iter()
-            .all(|e| e.contains("not among the addresses the peer advertised")),
-        "{attempts:#?}"
-    );
+    nothing_reached(lie_about(Nat::Symmetric, false, false));
 }
 
 /// When the liar also puts the victim among its DCUtR candidates, the
