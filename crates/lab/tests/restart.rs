@@ -7,7 +7,7 @@
 //! connection of the destination, so without the relay's fix a circuit to
 //! the restarted peer could take the dead connection and wait for it to
 //! time out. The relay closes a peer's older reserving connections once the
-//! peer reserves on a new one (`crates/node/src/relay/server.rs`).
+//! peer reserves on a new one (`src/relay/`).
 
 #![allow(clippy::unwrap_used)]
 

@@ -10,7 +10,7 @@
 //! the target within one poll, the second waited until the dialer's 10 s
 //! timeout woke the connection: the "stall" after a socket move. Our relay
 //! sends one destination one STOP at a time
-//! (`crates/node/src/relay/server.rs`), and each peer here must be direct
+//! (`src/relay/`), and each peer here must be direct
 //! within [`NO_STALL`]. `PUNCHPORT_STALL_DIR=<dir>` writes every node's
 //! stderr and router a's conntrack table there when a peer took longer than
 //! 5 s (run with `PUNCHPORT_NODE_LOG=debug` for the detail).

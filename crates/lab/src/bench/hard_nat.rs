@@ -350,13 +350,19 @@ const FAMILIES: [Column<Summary>; 4] = [
 /// The tables: every cell and variant, then what the birthday variant's
 /// first attempts cost.
 pub fn markdown(report: &Report) -> String {
-    let costs = report
+    let costs: Vec<&Summary> = report
         .summaries
         .iter()
-        .filter(|s| s.variant == BIRTHDAY && s.first_attempts.0 > 0);
+        .filter(|s| s.variant == BIRTHDAY && s.first_attempts.0 > 0)
+        .collect();
+    let table = table::columns(&COLUMNS, &report.summaries);
+    // Without a birthday attempt (routers that map endpoint-independently)
+    // there is nothing to cost.
+    if costs.is_empty() {
+        return table;
+    }
     format!(
-        "{}\n### What a birthday attempt costs (punchport, birthday on; first attempts)\n\n{}",
-        table::columns(&COLUMNS, &report.summaries),
+        "{table}\n### What a birthday attempt costs (punchport, birthday on; first attempts)\n\n{}",
         table::columns(&COSTS, costs)
     )
 }
@@ -496,7 +502,7 @@ const OPEN_READING: &str = "## How to read it
 - **variant**: who runs each side, reserving side first: *punchport (birthday on)* on both sides is punchport as shipped; *stock* is stock rust-libp2p 0.57 on both sides; *punchport ← stock* has punchport reserving and stock dialing, and so on; *go* is the go-libp2p v0.52.0 node of `tests/interop/go`.
 - **direct**: trials in which the dialing peer had a direct connection within the timeout, with the Wilson 95 % interval.
 - **median, p90**: relayed to first direct connection at the dialing peer, over the successes.
-- The birthday, sockets, probes and cost columns do not apply here (no NAT maps endpoint-dependently).
+- The birthday, sockets and probes columns do not apply here (no NAT maps endpoint-dependently).
 - Why an open router fails a punch, and what punchport's openers do about it: docs/troubleshooting.md, *Routers that accept unsolicited packets*.
 ";
 

@@ -179,14 +179,39 @@ fn document(report: &Report) -> String {
         "# {}\n\n\
          Written by `{}`. {} trials per variant and cell, the variants interleaved trial by \
          trial on the same topology{}. The raw trials are in the JSON file next to this \
-         one.\n\n{notes}{}\n{READING}",
+         one.\n\n{notes}{}\n{}",
         report.heading(),
         report.written_by(),
         report.trials.0,
         report.vary().sentence(),
         table::columns(&COLUMNS, &report.summaries),
+        READING.replace(
+            "{TRANSPORT}",
+            if report.scenario().name == ROLES.name {
+                ROLES_TRANSPORT
+            } else {
+                TRANSPORT
+            }
+        ),
     )
 }
+
+/// What the transport column means, in the roles document.
+const ROLES_TRANSPORT: &str = "- **transport**: *client role* and *server role* are punchport \
+  with the initiator role `InitiatorRole::Client` or `InitiatorRole::Server`: DCUtR's initiator \
+  dials as a QUIC client, or sends random packets and accepts the other side's connection as the \
+  server. Both run the same node binaries with the same swarm settings (including `V1Lazy` stream \
+  negotiation; `swarm_config` in `crates/node/src/peer/swarm.rs`); every punch dial sends its \
+  short-TTL openers first and starts QUIC 15 ms later (docs/architecture.md).
+";
+
+/// What the transport column means, in the other documents.
+const TRANSPORT: &str =
+    "- **transport**: *stock* is `with_quic()` and plain DCUtR; *port-aware, range* and \
+  *port-aware, socket-aware* are punchport with its two candidate modes. All run the same node \
+  binaries with the same swarm settings (including `V1Lazy` stream negotiation; `swarm_config` \
+  in `crates/node/src/peer/swarm.rs`).
+";
 
 const READING: &str = "## How to read it
 
@@ -197,11 +222,7 @@ const READING: &str = "## How to read it
   *Firewall* is a stateful firewall without NAT. `docs/architecture.md` has how the lab builds each.
 - **layout**: *443 + punch range* is the deployment punchport is for: both peers listen on UDP \
   443 and on a port of 40000-40050. *punch port only* has one listener.
-- **transport**: *stock* is `with_quic()` and plain DCUtR; *port-aware, range* and \
-  *port-aware, socket-aware* are punchport with its two candidate modes. All run the same node \
-  binaries with the same swarm settings (including `V1Lazy` stream negotiation; `swarm_config` \
-  in `crates/node/src/peer/swarm.rs`).
-- **direct**: trials in which the dialing peer had a direct connection within the timeout (20 s, \
+{TRANSPORT}- **direct**: trials in which the dialing peer had a direct connection within the timeout (20 s, \
   the `--timeout-secs` default; DCUtR's initiator makes at most three attempts), with the Wilson \
   95 % interval (`wilson_matches_known_values` in `crates/lab/src/stats.rs`).
 - **median, p90**: time from the relayed connection to the first direct connection, at the \

@@ -401,7 +401,7 @@ identify, circuit, DCUtR) to their `direct` line; *relayed to direct* is DCUtR's
 reports it. *moves* counts `punch_port_moved` lines. *failed relayed dials* are dials through the relay \
 that failed (each retried a second later), with the reasons the pods logged. Relay CPU is user plus \
 system time from the dialing pods' start to the end of the run (`/proc/<pid>/stat`); peak RSS is VmHWM. \
-The relay's counts are its `relay load` log line (`crates/node/src/relay/server.rs`).\n\
+The relay's counts are its `relay load` log line (`src/relay/load.rs`).\n\
 - *default limits* are libp2p-relay's (128 reservations, 16 circuits, 4 per peer, per-peer and per-IP \
 rate limits); *sized* are `punchport_lab::scale::sized_limits`: reservations and circuits at least twice \
 the pods of a node, rate limits off (every pod of a node shares the node's IP).\n";

@@ -1,6 +1,6 @@
 //! The relay's `relay load` log line: what it holds and refused.
 //!
-//! The relay (`crates/node/src/relay/server.rs`) logs
+//! The relay (`src/relay/load.rs`) logs
 //! `relay load reservations=.. circuits=.. ...` at most once a second when
 //! the figures change; [`RelayLoad::last_in`] reads the last one from its
 //! stderr.
@@ -76,7 +76,7 @@ mod tests {
     use super::*;
 
     /// The text of `the_load_line_is_key_value_pairs` in
-    /// `crates/node/src/relay/server.rs`.
+    /// `src/relay/load.rs`.
     #[test]
     fn reads_the_relays_line() {
         let stderr = "2026-12-02T00:00:00Z  INFO punchport_node::relay: relay load reservations=1 circuits=0 peak_reservations=1 peak_circuits=0 reservations_accepted=1 reservations_denied=0 circuits_accepted=0 circuits_denied_limit=0 circuits_denied_no_reservation=0 circuits_denied_other=0 stale_closed=0\n\
