@@ -290,6 +290,8 @@ impl Mapping {
         self.families
             .values()
             .any(|state| state.port.probe.is_some())
+            || !self.reaching.is_empty()
+            || self.connections.values().any(|c| c.reach)
     }
 
     /// The dial asked for by [`Action::Reach`] is `id`.
@@ -355,6 +357,7 @@ impl Mapping {
 
     /// A dial failed; if it was a probe, decide without its answer.
     pub(crate) fn dial_failed(&mut self, id: ConnectionId) -> Vec<Action> {
+        self.reaching.remove(&id);
         if !self.probes.remove(&id) {
             return Vec::new();
         }
@@ -1160,19 +1163,25 @@ mod tests {
         };
         assert_eq!(*family, Family::Ipv6);
         assert_eq!(to, &addr("/ip6/2001:db8:113::10/udp/443/quic-v1"));
+        assert!(!setup.mapping.probing());
         // Once per family.
         assert!(setup.mapping.reach(setup.relay, &listen).is_empty());
         // Its connection is observed like any other, then closes (the
         // IPv4 relay connection carries the rest).
         let reach = ConnectionId::new_unchecked(9);
         setup.mapping.reach_started(reach);
+        // Until it is observed, the node's candidates may lack the family:
+        // it counts as a probe under way.
+        assert!(setup.mapping.probing());
         setup.dial(reach, "/ip6/2001:db8:113::10/udp/443/quic-v1");
+        assert!(setup.mapping.probing());
         let (observation, actions) = setup.mapping.observed(
             reach,
             &addr("/ip6/2001:db8:1::10/udp/40003/quic-v1"),
             &listen,
         );
         assert_eq!(observation, Observation::Preserved { port: 40003 });
+        assert!(!setup.mapping.probing());
         assert!(
             actions
                 .iter()

@@ -82,7 +82,7 @@ pub(super) struct State {
     reserve_backoff: std::time::Duration,
     /// The relay identified us while a probe was under way: reserve once it
     /// is done, or at this instant at the latest.
-    reserve_after_probe: Option<Instant>,
+    ready_after_probe: Option<Instant>,
     metrics: Option<NodeMetrics>,
 }
 
@@ -108,7 +108,7 @@ impl State {
             backoff: FIRST_BACKOFF,
             reserve_at: None,
             reserve_backoff: FIRST_BACKOFF,
-            reserve_after_probe: None,
+            ready_after_probe: None,
             metrics,
         }
     }
@@ -309,13 +309,16 @@ impl State {
                     // The punch socket moves (or may) and the relay is dialed
                     // again from it: reserve once that is settled.
                     Some(observation) if observation.unsettled() => {}
-                    // A probe connection to the relay's other address is
-                    // open: reserve once it is observed and closed (its
-                    // identify comes back here), so that no circuit request
-                    // meets it (a go relay may send STOP on it, and the
-                    // relay client denies STOP without a reservation).
-                    _ if probing && self.config.dial.is_none() => {
-                        self.reserve_after_probe
+                    // A probe connection to the relay's other address (or
+                    // to its address of the other family) is open: reserve,
+                    // or dial through the relay, once it is observed and
+                    // closed (its identify comes back here). So no circuit
+                    // request meets it (a go relay may send STOP on it, and
+                    // the relay client denies STOP without a reservation),
+                    // and DCUtR's candidates, taken when the relayed
+                    // connection opens, hold every family's.
+                    _ if probing => {
+                        self.ready_after_probe
                             .get_or_insert(Instant::now() + PROBE_WAIT);
                     }
                     _ => self.on_relay_identified(swarm),

@@ -16,7 +16,7 @@ use crate::{NodeEvent, event::send, peer::behaviour::PeerBehaviour};
 
 impl State {
     pub(in crate::peer) fn on_tick(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
-        if let Some(at) = self.reserve_after_probe {
+        if let Some(at) = self.ready_after_probe {
             let probing = swarm
                 .behaviour()
                 .punchport
@@ -24,7 +24,7 @@ impl State {
                 .is_some_and(|dcutr| dcutr.probing());
             // The probe failed (no identify comes) or took too long.
             if !probing || Instant::now() >= at {
-                self.reserve_after_probe = None;
+                self.ready_after_probe = None;
                 self.on_relay_identified(swarm);
             }
         }
@@ -90,7 +90,7 @@ impl State {
     }
 
     pub(super) fn on_relay_identified(&mut self, swarm: &mut Swarm<PeerBehaviour>) {
-        self.reserve_after_probe = None;
+        self.ready_after_probe = None;
         if self.relay == Relay::Ready {
             return;
         }
