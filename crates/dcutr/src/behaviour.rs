@@ -272,11 +272,14 @@ impl Behaviour {
         }
     }
 
-    /// Whether a probe of the punch socket's mapping is under way: a second
-    /// connection to an observer (the relay's other address), dialed and
-    /// not yet observed. It closes once observed. A node that reserves on a
-    /// relay may wait for it to finish first, so that no circuit request
-    /// meets the probe connection (a go relay may send STOP on it).
+    /// Whether a probe of a punch socket is under way: a second connection
+    /// to an observer (the relay's other address, or its address of the
+    /// family whose punch socket no observer has seen yet), dialed and not
+    /// yet observed. It closes once observed. A node should wait for it to
+    /// finish before it reserves on a relay or dials through one: no circuit
+    /// request then meets the probe connection (a go relay may send STOP on
+    /// it), and DCUtR's candidates, taken when the relayed connection opens,
+    /// hold what the probe found (`a_dual_stack_node_reaches_an_observer_in_the_family_no_one_has_seen`).
     pub fn probing(&self) -> bool {
         self.mapping.probing()
     }
