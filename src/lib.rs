@@ -5,10 +5,10 @@
 //! that they share one table of punch sockets (as `relay::client::new`
 //! hands out a transport and a behaviour that share one state):
 //!
-//! - [`quic::Transport`] replaces `with_quic()`. It binds a punch socket on a
+//! - [`Transport`] replaces `with_quic()`. It binds a punch socket on a
 //!   port of a [`PortRange`] and sends every hole-punch dial from it, never
 //!   from another listener such as 443.
-//! - [`dcutr::Behaviour`] replaces `libp2p::dcutr::Behaviour`. It wraps DCUtR
+//! - [`Behaviour`] replaces `libp2p::dcutr::Behaviour`. It wraps DCUtR
 //!   and hands it only address candidates on the punch range, and reports how
 //!   every punch went.
 //!
@@ -20,7 +20,7 @@
 //!     relay_client: relay::client::Behaviour,
 //!     identify: identify::Behaviour,
 //!     ping: ping::Behaviour,
-//!     dcutr: punchport::dcutr::Behaviour,
+//!     dcutr: punchport::Behaviour,
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,26 +53,28 @@
 //! a stock relay swarm: `tests/relay.rs`).
 
 mod config;
+mod dcutr;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod net;
+mod quic;
 pub mod relay;
 
 pub use config::{Config, new, with_config};
-pub use punchport_core::{
+pub use dcutr::{
+    AttemptOutcome, AttemptReport, Behaviour, BirthdayConfig, BirthdayError, BirthdayStats,
+    BudgetError, CandidateMode, Cost, Decision, DirectReport, DropReason, Event, FailureReport,
+    MAX_PROBES, MAX_SOCKETS, MappingKind, Method, NatStatus, Observation, ParseCandidateModeError,
+    PunchError, Refusal, Role, Side, Source, TooManyCandidates, Tracked, Verdict,
+};
+pub use net::{
     AddrError, AddrErrorReason, Family, NoPunchSocket, NoPunchSocketReason, ParseRangeError,
     PortRange, PunchSocket, PunchSockets, QuicAddr,
 };
-
-/// The port-aware QUIC transport.
-pub mod quic {
-    pub use punchport_quic::*;
-}
-
-/// DCUtR behind the punch-range candidate filter.
-pub mod dcutr {
-    pub use punchport_dcutr::*;
-}
-
-/// Prometheus metrics for hole punching (feature `metrics`).
-#[cfg(feature = "metrics")]
-pub mod metrics {
-    pub use punchport_metrics::*;
-}
+pub use quic::{
+    DEFAULT_OPENER_TTL, Error, InitiatorRole, ParseInitiatorRoleError, PunchSocketTaken,
+    RangeExhausted, Transport,
+};

@@ -19,7 +19,7 @@ struct Behaviour {
     relay_client: relay::client::Behaviour,
     ping: ping::Behaviour,
     identify: identify::Behaviour,
-    dcutr: punchport::dcutr::Behaviour,
+    dcutr: punchport::Behaviour,
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! punch range (the stand-in for 443) and a punch socket inside it. Real QUIC
 //! sockets, a real relay, real identify and DCUtR.
 
-use punchport::{PortRange, quic::InitiatorRole};
+use punchport::{InitiatorRole, PortRange};
 use punchport_node::{TransportKind, loopback};
 
 /// Runs per test: each run has new identities and new ports, so new

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use libp2p_core::Multiaddr;
-use punchport_core::QuicAddr;
+use punchport::QuicAddr;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(addr) = Multiaddr::try_from(data.to_vec()) else {

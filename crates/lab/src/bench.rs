@@ -34,7 +34,7 @@ use std::{
 };
 
 use natlab::{Input, Ipv6Kind, RouterKind};
-use punchport::{dcutr::CandidateMode, quic::InitiatorRole};
+use punchport::{CandidateMode, InitiatorRole};
 use punchport_node::TransportKind;
 use serde::{Deserialize, Deserializer, Serialize};
 

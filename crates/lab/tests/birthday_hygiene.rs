@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use punchport::dcutr::BirthdayConfig;
+use punchport::BirthdayConfig;
 use punchport_lab::{LabNode, PeerRole, PunchLab, Trial, natlab::Nat, require_lab};
 use punchport_node::{NodeEvent, PeerConfig, cli::PeerArgs};
 

@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use punchport::dcutr::CandidateMode;
+use punchport::CandidateMode;
 use punchport_lab::{LabNode, PunchLab, Trial, natlab::Nat, require_lab};
 use punchport_node::NodeEvent;
 

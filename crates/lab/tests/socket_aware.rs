@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use punchport::dcutr::CandidateMode;
+use punchport::CandidateMode;
 use punchport_lab::{PunchLab, Trial, natlab::Nat, require_lab};
 
 fn trial(candidates: CandidateMode) -> Trial {

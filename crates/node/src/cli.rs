@@ -8,7 +8,7 @@ use std::{ffi::OsString, net::IpAddr, process::ExitCode, time::Duration};
 
 use clap::{Parser, error::ErrorKind};
 use libp2p::{Multiaddr, PeerId};
-use punchport::{PortRange, dcutr::CandidateMode, quic::InitiatorRole};
+use punchport::{CandidateMode, InitiatorRole, PortRange};
 
 use crate::{ConfigError, PeerConfig, RelayConfig, RelayLimits, TransportKind, keypair_from_seed};
 
@@ -290,10 +290,10 @@ pub struct PeerArgs {
     #[arg(long, default_value_t = OnOff::On, value_name = "ON|OFF")]
     pub birthday: OnOff,
     /// Birthday: sockets the endpoint-dependent side opens (1-256).
-    #[arg(long, default_value_t = punchport::dcutr::MAX_SOCKETS, value_parser = clap::value_parser!(u16).range(1..=i64::from(punchport::dcutr::MAX_SOCKETS)))]
+    #[arg(long, default_value_t = punchport::MAX_SOCKETS, value_parser = clap::value_parser!(u16).range(1..=i64::from(punchport::MAX_SOCKETS)))]
     pub birthday_sockets: u16,
     /// Birthday: probes the endpoint-independent side sends (1-1024).
-    #[arg(long, default_value_t = punchport::dcutr::MAX_PROBES, value_parser = clap::value_parser!(u16).range(1..=i64::from(punchport::dcutr::MAX_PROBES)))]
+    #[arg(long, default_value_t = punchport::MAX_PROBES, value_parser = clap::value_parser!(u16).range(1..=i64::from(punchport::MAX_PROBES)))]
     pub birthday_probes: u16,
     /// Birthday: datagrams (sockets or probes, each a new NAT flow) per
     /// second on each side (1-5000).
@@ -302,7 +302,7 @@ pub struct PeerArgs {
     /// TTL of the datagrams that must leave this node's NAT but not reach the
     /// other side's (1-64): 2 for a NAT one hop away (a Kubernetes node, a
     /// home router); n + 1 for a NAT n hops away.
-    #[arg(long, default_value_t = punchport::quic::DEFAULT_OPENER_TTL, value_parser = clap::value_parser!(u8).range(1..=64))]
+    #[arg(long, default_value_t = punchport::DEFAULT_OPENER_TTL, value_parser = clap::value_parser!(u8).range(1..=64))]
     pub opener_ttl: u8,
     /// Print a `maps` line with the sizes of punchport's own maps every this
     /// many seconds (off by default).
@@ -348,10 +348,10 @@ impl PeerArgs {
             persist: false,
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             birthday: OnOff::On,
-            birthday_sockets: punchport::dcutr::MAX_SOCKETS,
-            birthday_probes: punchport::dcutr::MAX_PROBES,
+            birthday_sockets: punchport::MAX_SOCKETS,
+            birthday_probes: punchport::MAX_PROBES,
             birthday_pace: 1000,
-            opener_ttl: punchport::quic::DEFAULT_OPENER_TTL,
+            opener_ttl: punchport::DEFAULT_OPENER_TTL,
             maps_interval_secs: None,
         }
     }
@@ -386,18 +386,18 @@ impl PeerArgs {
         args.unless_default(
             "--birthday-sockets",
             self.birthday_sockets,
-            punchport::dcutr::MAX_SOCKETS,
+            punchport::MAX_SOCKETS,
         );
         args.unless_default(
             "--birthday-probes",
             self.birthday_probes,
-            punchport::dcutr::MAX_PROBES,
+            punchport::MAX_PROBES,
         );
         args.unless_default("--birthday-pace", self.birthday_pace, 1000);
         args.unless_default(
             "--opener-ttl",
             self.opener_ttl,
-            punchport::quic::DEFAULT_OPENER_TTL,
+            punchport::DEFAULT_OPENER_TTL,
         );
         args.opt("--maps-interval-secs", self.maps_interval_secs);
         args.0
@@ -412,7 +412,7 @@ impl PeerArgs {
             .initiator_role(self.initiator_role)
             .candidates(self.candidates)
             .birthday(
-                punchport::dcutr::BirthdayConfig::new()
+                punchport::BirthdayConfig::new()
                     .with_enabled(self.birthday == OnOff::On)
                     .with_budget(self.birthday_sockets, self.birthday_probes)
                     .and_then(|b| b.with_pace(self.birthday_pace))

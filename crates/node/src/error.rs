@@ -30,7 +30,7 @@ pub enum ConfigError {
     Swarm(String),
     /// The birthday budget is outside the limits.
     #[error("birthday punching: {0}")]
-    Birthday(#[from] punchport::dcutr::BudgetError),
+    Birthday(#[from] punchport::BudgetError),
     /// Listening failed.
     #[error("cannot listen on `{addr}`: {reason}")]
     Listen {

@@ -210,9 +210,9 @@ pub enum NodeEvent {
 
 impl NodeEvent {
     /// The `attempt` line for `report`.
-    pub fn attempt(report: &punchport::dcutr::AttemptReport) -> Self {
-        use punchport::dcutr::AttemptOutcome;
-        use punchport::dcutr::Method;
+    pub fn attempt(report: &punchport::AttemptReport) -> Self {
+        use punchport::AttemptOutcome;
+        use punchport::Method;
         let (outcome, remote_address, error) = match &report.outcome {
             AttemptOutcome::Direct { address } => ("direct", Some(address.clone()), None),
             AttemptOutcome::Failed { error } => ("failed", None, Some(error.clone())),
@@ -265,7 +265,7 @@ impl NodeEvent {
     }
 
     /// The `maps` line for `tracked`.
-    pub fn maps(tracked: &punchport::dcutr::Tracked) -> Self {
+    pub fn maps(tracked: &punchport::Tracked) -> Self {
         NodeEvent::Maps {
             punches: tracked.punches,
             dials: tracked.dials,

@@ -5,7 +5,7 @@
 
 use std::{fmt::Write as _, time::Duration};
 
-use punchport::{PortRange, dcutr::CandidateMode};
+use punchport::{CandidateMode, PortRange};
 use punchport_node::RelayLimits;
 use serde::{Deserialize, Serialize};
 

@@ -21,7 +21,7 @@ const BIRTHDAY: StreamProtocol = StreamProtocol::new("/punchport/birthday/2");
 
 /// The birthday protocol's wire messages, the `prost` types punchport
 /// itself uses (docs/birthday-protocol.md): the liar can say anything.
-#[path = "../../../dcutr/src/birthday/generated/mod.rs"]
+#[path = "../../../../src/dcutr/birthday/generated/mod.rs"]
 #[allow(unreachable_pub)]
 mod birthday_proto;
 

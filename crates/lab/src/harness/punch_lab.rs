@@ -7,7 +7,7 @@ use std::{
 
 use libp2p::{Multiaddr, PeerId};
 use natlab::{Host, Input, Ipv6Kind, Lab, LabBuilder, RouterKind};
-use punchport::{Family, PortRange, QuicAddr, quic::InitiatorRole};
+use punchport::{Family, InitiatorRole, PortRange, QuicAddr};
 use punchport_node::{NodeEvent, PeerSummary, TransportKind, cli::RelayArgs};
 
 use crate::{

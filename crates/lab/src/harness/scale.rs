@@ -13,7 +13,7 @@ use std::{
 
 use libp2p::{Multiaddr, PeerId};
 use natlab::{Host, KubeNode, Lab, RouterKind};
-use punchport::{PortRange, QuicAddr, dcutr::CandidateMode};
+use punchport::{CandidateMode, PortRange, QuicAddr};
 use punchport_node::{
     NodeEvent, RelayLimits,
     cli::{PeerArgs, RelayArgs},

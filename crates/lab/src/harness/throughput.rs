@@ -155,7 +155,7 @@ impl ThroughputRun {
 struct Peer {
     relay_client: relay::client::Behaviour,
     identify: identify::Behaviour,
-    punchport: Toggle<punchport::dcutr::Behaviour>,
+    punchport: Toggle<punchport::Behaviour>,
     dcutr: Toggle<dcutr::Behaviour>,
     stream: libp2p_stream::Behaviour,
 }
@@ -169,7 +169,7 @@ fn build(kind: PathKind) -> Result<Swarm<Peer>, String> {
     };
     let behaviour = |key: &Keypair,
                      relay_client: relay::client::Behaviour,
-                     punch: Option<punchport::dcutr::Behaviour>| Peer {
+                     punch: Option<punchport::Behaviour>| Peer {
         relay_client,
         identify: identify::Behaviour::new(identify::Config::new(
             "/punchport-throughput/1".into(),

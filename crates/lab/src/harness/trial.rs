@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use punchport::{PortRange, dcutr::CandidateMode, quic::InitiatorRole};
+use punchport::{CandidateMode, InitiatorRole, PortRange};
 use punchport_node::{TransportKind, cli::PeerArgs};
 
 /// The peers' listeners.

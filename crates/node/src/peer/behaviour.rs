@@ -13,7 +13,7 @@ pub(crate) struct PeerBehaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     /// punchport's filtered DCUtR (port-aware nodes).
-    pub(crate) punchport: Toggle<punchport::dcutr::Behaviour>,
+    pub(crate) punchport: Toggle<punchport::Behaviour>,
     /// Plain DCUtR (stock nodes, the control).
     pub(crate) dcutr: Toggle<dcutr::Behaviour>,
 }
@@ -22,7 +22,7 @@ impl PeerBehaviour {
     pub(crate) fn new(
         key: &Keypair,
         relay_client: relay::client::Behaviour,
-        punchport: Option<punchport::dcutr::Behaviour>,
+        punchport: Option<punchport::Behaviour>,
         ping_interval: std::time::Duration,
     ) -> Self {
         let peer_id = key.public().to_peer_id();

@@ -9,7 +9,7 @@ mod swarm;
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
-use punchport::{PortRange, QuicAddr, dcutr::CandidateMode, quic::InitiatorRole};
+use punchport::{CandidateMode, InitiatorRole, PortRange, QuicAddr};
 use tokio::sync::mpsc;
 
 use crate::{ConfigError, Node, NodeEvent};
@@ -62,7 +62,7 @@ pub struct PeerConfig {
     pub(crate) initiator_role: InitiatorRole,
     pub(crate) translation: bool,
     pub(crate) candidates: CandidateMode,
-    pub(crate) birthday: punchport::dcutr::BirthdayConfig,
+    pub(crate) birthday: punchport::BirthdayConfig,
     pub(crate) opener_ttl: u8,
     pub(crate) dial: Option<PeerId>,
     pub(crate) retry_interval: Duration,
@@ -93,8 +93,8 @@ impl PeerConfig {
             initiator_role: InitiatorRole::default(),
             translation: true,
             candidates: CandidateMode::default(),
-            birthday: punchport::dcutr::BirthdayConfig::default(),
-            opener_ttl: punchport::quic::DEFAULT_OPENER_TTL,
+            birthday: punchport::BirthdayConfig::default(),
+            opener_ttl: punchport::DEFAULT_OPENER_TTL,
             dial: None,
             retry_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(15),
@@ -174,7 +174,7 @@ impl PeerConfig {
 
     /// Sets how the peer punches through endpoint-dependent NATs
     /// (port-aware only).
-    pub fn birthday(mut self, birthday: punchport::dcutr::BirthdayConfig) -> Self {
+    pub fn birthday(mut self, birthday: punchport::BirthdayConfig) -> Self {
         self.birthday = birthday;
         self
     }

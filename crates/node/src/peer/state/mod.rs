@@ -22,7 +22,7 @@ use libp2p::{
     ping, relay,
     swarm::{ConnectionId, SwarmEvent},
 };
-use punchport::dcutr::Observation;
+use punchport::Observation;
 use tokio::sync::mpsc;
 
 use super::{
@@ -324,24 +324,22 @@ impl State {
                     _ => self.on_relay_identified(swarm),
                 }
             }
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Nat(status)) => send(
+            PeerBehaviourEvent::Punchport(punchport::Event::Nat(status)) => send(
                 &self.events,
                 NodeEvent::Nat {
                     mapping: status.mapping.as_str().to_owned(),
                     port_preserved: status.port_preserved,
                 },
             ),
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Attempt(report)) => {
+            PeerBehaviourEvent::Punchport(punchport::Event::Attempt(report)) => {
                 send(&self.events, NodeEvent::attempt(&report))
             }
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Mapping(
-                Observation::Rewritten {
-                    local,
-                    observed,
-                    moving_to: Some(to),
-                    ..
-                },
-            )) => send(
+            PeerBehaviourEvent::Punchport(punchport::Event::Mapping(Observation::Rewritten {
+                local,
+                observed,
+                moving_to: Some(to),
+                ..
+            })) => send(
                 &self.events,
                 NodeEvent::PunchPortMoved {
                     from: local,
@@ -367,14 +365,14 @@ impl State {
                 self.reserve_backoff = FIRST_BACKOFF;
                 self.announce_ready(swarm);
             }
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Dcutr(event)) => {
+            PeerBehaviourEvent::Punchport(punchport::Event::Dcutr(event)) => {
                 tracing::debug!(?event, "DCUtR");
             }
             PeerBehaviourEvent::Dcutr(event) => self.on_stock_dcutr(swarm, event),
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Candidate(verdict)) => {
+            PeerBehaviourEvent::Punchport(punchport::Event::Candidate(verdict)) => {
                 tracing::debug!(?verdict, "candidate");
             }
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::Direct(report)) => {
+            PeerBehaviourEvent::Punchport(punchport::Event::Direct(report)) => {
                 let local_port = report
                     .local_addr
                     .as_ref()
@@ -388,7 +386,7 @@ impl State {
                     report.attempts.into(),
                 );
             }
-            PeerBehaviourEvent::Punchport(punchport::dcutr::Event::PunchFailed(report)) => {
+            PeerBehaviourEvent::Punchport(punchport::Event::PunchFailed(report)) => {
                 self.on_punch_failed(
                     swarm,
                     report.remote_peer_id,

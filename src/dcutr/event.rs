@@ -1,0 +1,86 @@
+//! What the behaviour reports, and the errors of the dials it denies.
+
+use crate::dcutr::{
+    attempts::{AttemptReport, DirectReport, FailureReport},
+    filter::Verdict,
+    mapping::Observation,
+    nat::NatStatus,
+};
+
+/// A hole-punch dial refused because the remote advertised more address
+/// candidates than libp2p-dcutr ever sends: a peer that does is not playing
+/// by the protocol, and dialing its list would send packets wherever it says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the remote advertised {count} address candidates, more than the {max} that DCUtR ever sends: not dialing them"
+)]
+pub struct TooManyCandidates {
+    /// How many it advertised.
+    pub count: usize,
+    /// The most DCUtR sends.
+    pub max: usize,
+}
+
+/// How many entries the behaviour's own maps hold (libp2p-dcutr's inside it
+/// are not counted): they should stay bounded however long a node runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tracked {
+    /// Punches followed (one per peer with a relayed connection).
+    pub punches: usize,
+    /// DCUtR dials under way.
+    pub dials: usize,
+    /// Connections whose observations are followed.
+    pub connections: usize,
+    /// Connections whose source socket the transport recorded.
+    pub sources: usize,
+    /// Birthday winners' sockets open (each closes with its connection).
+    pub fresh_sockets: usize,
+    /// Birthday attempts under way.
+    pub birthday_attempts: usize,
+    /// Birthday winners' dials under way.
+    pub birthday_dials: usize,
+    /// Birthday negotiation streams open.
+    pub birthday_peers: usize,
+    /// Peers and destination IPs the birthday limits remember.
+    pub limited: (usize, usize),
+    /// DCUtR dials since the wrapped `libp2p_dcutr::Behaviour` was made: an
+    /// upper bound on the entries of each of its two unpruned maps
+    /// ([`Config::with_dcutr_renewal`](crate::dcutr::Config::with_dcutr_renewal)).
+    pub dcutr_entries: usize,
+    /// How often the wrapped behaviour was replaced to bound them.
+    pub dcutr_renewals: u64,
+}
+
+/// What the [`Behaviour`](crate::dcutr::Behaviour) reports: DCUtR's own events, the filter's
+/// decisions, and how each punch went.
+#[derive(Debug)]
+pub enum Event {
+    /// An event of the wrapped `libp2p_dcutr::Behaviour`, unchanged.
+    Dcutr(libp2p_dcutr::Event),
+    /// The filter decided about an address candidate.
+    Candidate(Verdict),
+    /// One hole-punch attempt ended on this side: what was advertised and
+    /// dialed, and how this side's dial went.
+    Attempt(AttemptReport),
+    /// A punch succeeded: the first direct connection to the peer since the
+    /// relayed one, whichever side's dial made it. Reported on both sides.
+    Direct(DirectReport),
+    /// A punch failed, on either side: DCUtR gave up or its exchange
+    /// failed, the dialing side's dials for every attempt the initiator
+    /// makes (3) failed, or the relayed connection closed before a direct
+    /// one opened. The relayed connection stays, if it is still open.
+    PunchFailed(FailureReport),
+    /// An observation told whether the NAT keeps the punch port (see
+    /// [`Behaviour::on_identify`]). When it does not, the punch socket
+    /// may move to another port of the range (`moving_to`).
+    Mapping(Observation),
+    /// What the observations say about the NAT in front of a punch socket
+    /// changed (see [`Behaviour::on_identify`]).
+    Nat(NatStatus),
+}
+
+impl From<libp2p_dcutr::Event> for Event {
+    fn from(event: libp2p_dcutr::Event) -> Self {
+        Event::Dcutr(event)
+    }
+}

@@ -1,0 +1,599 @@
+//! Real swarms on loopback for the behaviour's tests: a circuit relay, peers
+//! running punchport's transport and behaviour as users run them, and a
+//! scripted DCUtR remote that records the CONNECT it receives and answers
+//! with the addresses a test gives it.
+//!
+//! Every swarm runs in its own task; a test talks to it through a handle:
+//! `node.wait(|event| ...)` for an event, `node.with(|swarm| ...)` to act on
+//! the swarm.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::{net::SocketAddr, time::Duration};
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify,
+    identity::Keypair,
+    multiaddr::Protocol,
+    noise, relay,
+    swarm::{NetworkBehaviour, SwarmEvent},
+    yamux,
+};
+use punchport::{Behaviour, Config};
+use punchport::{PortRange, QuicAddr};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long any wait lasts before the test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+const IDLE: Duration = Duration::from_secs(60);
+const DCUTR: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
+const BIRTHDAY: StreamProtocol = StreamProtocol::new("/punchport/birthday/2");
+
+/// The birthday protocol's wire messages, the same `prost` types the crate
+/// uses: a scripted remote can say anything with them, lies included.
+#[path = "../../src/dcutr/birthday/generated/mod.rs"]
+pub mod birthday_proto;
+
+type Command<B> = Box<dyn FnOnce(&mut Swarm<B>) + Send>;
+
+/// A swarm running in a task.
+pub struct Node<B: NetworkBehaviour> {
+    pub peer_id: PeerId,
+    events: mpsc::UnboundedReceiver<SwarmEvent<B::ToSwarm>>,
+    commands: mpsc::UnboundedSender<Command<B>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<B> Node<B>
+where
+    B: NetworkBehaviour + Send + 'static,
+    B::ToSwarm: Send + std::fmt::Debug,
+{
+    /// Runs `swarm`; `on_event` sees each event first, with the swarm.
+    fn spawn(
+        mut swarm: Swarm<B>,
+        mut on_event: impl FnMut(&mut Swarm<B>, &SwarmEvent<B::ToSwarm>) + Send + 'static,
+    ) -> Self {
+        let peer_id = *swarm.local_peer_id();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        let (commands, mut command_rx) = mpsc::unbounded_channel::<Command<B>>();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    event = swarm.select_next_some() => {
+                        on_event(&mut swarm, &event);
+                        if event_tx.send(event).is_err() {
+                            return;
+                        }
+                    }
+                    Some(command) = command_rx.recv() => command(&mut swarm),
+                }
+            }
+        });
+        Self {
+            peer_id,
+            events,
+            commands,
+            task,
+        }
+    }
+
+    /// Waits for the first event for which `matches` returns `Some`,
+    /// skipping the others; fails the test after [`WAIT`].
+    pub async fn wait<T>(
+        &mut self,
+        what: &str,
+        mut matches: impl FnMut(&SwarmEvent<B::ToSwarm>) -> Option<T>,
+    ) -> T {
+        let search = async {
+            while let Some(event) = self.events.recv().await {
+                if let Some(found) = matches(&event) {
+                    return found;
+                }
+            }
+            panic!("the swarm stopped before {what}")
+        };
+        tokio::time::timeout(WAIT, search)
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {WAIT:?}"))
+    }
+
+    /// Runs `f` on the swarm and returns what it returns.
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Swarm<B>) -> R + Send + 'static,
+    ) -> R {
+        let (tx, rx) = oneshot::channel();
+        let command: Command<B> = Box::new(move |swarm| {
+            let _ = tx.send(f(swarm));
+        });
+        assert!(self.commands.send(command).is_ok(), "the swarm stopped");
+        rx.await.unwrap()
+    }
+}
+
+impl<B: NetworkBehaviour> Drop for Node<B> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `addr` as a QUIC socket address.
+pub fn socket(addr: &Multiaddr) -> SocketAddr {
+    QuicAddr::parse(addr).unwrap().socket
+}
+
+/// A QUIC multiaddr for `socket`.
+pub fn quic(socket: SocketAddr) -> Multiaddr {
+    QuicAddr {
+        socket,
+        peer_id: None,
+    }
+    .to_multiaddr()
+}
+
+// ---- the relay --------------------------------------------------------------
+
+#[derive(NetworkBehaviour)]
+pub struct RelayBehaviour {
+    relay: relay::Behaviour,
+    identify: identify::Behaviour,
+}
+
+/// A circuit relay v2 server on 127.0.0.1 (stock libp2p-quic), and its
+/// address with `/p2p/`.
+pub async fn relay() -> (Node<RelayBehaviour>, Multiaddr) {
+    relay_on(1).await
+}
+
+/// A relay listening on `ports` UDP ports of 127.0.0.1: with two, peers
+/// classify their NAT (on loopback: endpoint-independent).
+pub async fn relay_on(ports: usize) -> (Node<RelayBehaviour>, Multiaddr) {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_quic()
+        .with_behaviour(|key| RelayBehaviour {
+            relay: relay::Behaviour::new(
+                key.public().to_peer_id(),
+                relay::Config {
+                    max_circuits: 64,
+                    max_circuits_per_peer: 16,
+                    reservation_rate_limiters: Vec::new(),
+                    circuit_src_rate_limiters: Vec::new(),
+                    ..relay::Config::default()
+                },
+            ),
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/test/1".into(),
+                key.public(),
+            )),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE))
+        .build();
+    for _ in 0..ports {
+        swarm
+            .listen_on("/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap())
+            .unwrap();
+    }
+    let mut node = Node::spawn(swarm, |swarm, event| {
+        if let SwarmEvent::NewListenAddr { address, .. } = event {
+            swarm.add_external_address(address.clone());
+        }
+    });
+    let mut addrs = Vec::new();
+    for _ in 0..ports {
+        addrs.push(
+            node.wait("the relay's listen address", |e| match e {
+                SwarmEvent::NewListenAddr { address, .. } => Some(address.clone()),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    let addr = addrs.remove(0).with(Protocol::P2p(node.peer_id));
+    (node, addr)
+}
+
+// ---- punchport peers --------------------------------------------------------
+
+#[derive(NetworkBehaviour)]
+pub struct Peer {
+    pub relay_client: relay::client::Behaviour,
+    pub identify: identify::Behaviour,
+    pub dcutr: Behaviour,
+}
+
+pub type PeerNode = Node<Peer>;
+
+/// A peer as a user builds it: punchport's transport and behaviour sharing
+/// one table, the relay client, identify, whose observations go to the
+/// behaviour. It listens on each of `listen` (port 0 binds the punch socket
+/// on the first free port of `range`).
+pub async fn peer(
+    range: PortRange,
+    config: impl FnOnce(Config) -> Config,
+    listen: &[&str],
+) -> PeerNode {
+    let key = Keypair::generate_ed25519();
+    let (transport, dcutr) = punchport::with_config(config(Config::new(&key).with_range(range)));
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(|_| transport)
+        .unwrap()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|key, relay_client| Peer {
+            relay_client,
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/test/1".into(),
+                key.public(),
+            )),
+            dcutr,
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE))
+        .build();
+    for addr in listen {
+        swarm.listen_on(addr.parse().unwrap()).unwrap();
+    }
+    let mut node = Node::spawn(swarm, |swarm, event| {
+        if let SwarmEvent::Behaviour(PeerEvent::Identify(identify::Event::Received {
+            connection_id,
+            info,
+            ..
+        })) = event
+        {
+            swarm
+                .behaviour_mut()
+                .dcutr
+                .on_identify(*connection_id, info);
+        }
+    });
+    for _ in listen {
+        node.wait("a listen address", |e| {
+            matches!(e, SwarmEvent::NewListenAddr { .. }).then_some(())
+        })
+        .await;
+    }
+    node
+}
+
+impl PeerNode {
+    /// Connects to the relay and waits until it has identified us, so that
+    /// our observed address reaches DCUtR before any circuit opens.
+    pub async fn reach(&mut self, relay: &Multiaddr) {
+        let relay = relay.clone();
+        self.with(move |swarm| swarm.dial(relay).unwrap()).await;
+        self.wait("identify from the relay", |e| {
+            matches!(
+                e,
+                SwarmEvent::Behaviour(PeerEvent::Identify(identify::Event::Received { .. }))
+            )
+            .then_some(())
+        })
+        .await;
+    }
+
+    /// Reaches the relay and holds a reservation on it.
+    pub async fn reserve(&mut self, relay: &Multiaddr) {
+        self.reach(relay).await;
+        let circuit = relay.clone().with(Protocol::P2pCircuit);
+        self.with(move |swarm| swarm.listen_on(circuit).unwrap())
+            .await;
+        self.wait("the reservation", |e| {
+            matches!(
+                e,
+                SwarmEvent::Behaviour(PeerEvent::RelayClient(
+                    relay::client::Event::ReservationReqAccepted { .. }
+                ))
+            )
+            .then_some(())
+        })
+        .await;
+    }
+
+    /// Reaches the relay and dials `target` through it.
+    pub async fn dial_through(&mut self, relay: &Multiaddr, target: PeerId) {
+        self.reach(relay).await;
+        let circuit = relay
+            .clone()
+            .with(Protocol::P2pCircuit)
+            .with(Protocol::P2p(target));
+        self.with(move |swarm| swarm.dial(circuit).unwrap()).await;
+    }
+
+    /// Waits for the next event of punchport's behaviour matching `matches`.
+    pub async fn wait_dcutr<T>(
+        &mut self,
+        what: &str,
+        mut matches: impl FnMut(&punchport::Event) -> Option<T>,
+    ) -> T {
+        self.wait(what, |e| match e {
+            SwarmEvent::Behaviour(PeerEvent::Dcutr(event)) => matches(event),
+            _ => None,
+        })
+        .await
+    }
+
+    /// What DCUtR advertises now.
+    pub async fn candidates(&self) -> Vec<Multiaddr> {
+        self.with(|swarm| swarm.behaviour().dcutr.candidates())
+            .await
+    }
+}
+
+// ---- a scripted DCUtR remote ------------------------------------------------
+
+#[derive(NetworkBehaviour)]
+pub struct RemoteBehaviour {
+    relay_client: relay::client::Behaviour,
+    identify: identify::Behaviour,
+    stream: libp2p_stream::Behaviour,
+}
+
+/// A peer with stock libp2p-quic that plays DCUtR's responder by hand.
+pub struct Remote {
+    pub node: Node<RemoteBehaviour>,
+    /// The address lists of the CONNECT messages it received.
+    pub connects: mpsc::UnboundedReceiver<Vec<Multiaddr>>,
+    /// Its QUIC listen addresses.
+    pub listen: Vec<Multiaddr>,
+}
+
+/// What the scripted remote answers a CONNECT with.
+pub enum Answer {
+    /// Its own listen addresses.
+    Own,
+    /// These address bytes, valid multiaddrs or not.
+    These(Vec<Vec<u8>>),
+}
+
+/// A scripted remote listening on each of `listen`, that answers every
+/// DCUtR CONNECT with `answer`.
+pub async fn remote(listen: &[&str], answer: Answer) -> Remote {
+    remote_with(listen, answer, None).await
+}
+
+/// A hard side's hello that names `public` as its punch socket's public
+/// address, then `Ready` at once: what a scripted remote says to make a
+/// punchport peer probe.
+pub fn hard_hello(public: SocketAddr) -> Vec<birthday_proto::Message> {
+    use birthday_proto::{Hello, Message, Ready, hello, hello::Mapping, message::Type};
+    let empty = Message {
+        r#type: 0,
+        hello: None,
+        ready: None,
+        won: None,
+        done: None,
+    };
+    vec![
+        Message {
+            r#type: Type::Hello as i32,
+            hello: Some(Hello {
+                version: 2,
+                enabled: true,
+                nonce: vec![7; 16],
+                attempt: 1,
+                sockets: vec![hello::Socket {
+                    family: if public.is_ipv4() {
+                        hello::Family::Ipv4
+                    } else {
+                        hello::Family::Ipv6
+                    } as i32,
+                    mapping: Mapping::EndpointDependent as i32,
+                    port_preserved: Some(false),
+                    public: Some(quic(public).to_vec()),
+                }],
+            }),
+            ..empty.clone()
+        },
+        Message {
+            r#type: Type::Ready as i32,
+            ready: Some(Ready { sockets: 256 }),
+            ..empty
+        },
+    ]
+}
+
+/// A scripted remote that also answers punchport's birthday negotiation
+/// with `messages` (after the peer's hello).
+pub async fn remote_with(
+    listen: &[&str],
+    answer: Answer,
+    messages: Option<Vec<birthday_proto::Message>>,
+) -> Remote {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|key, relay_client| RemoteBehaviour {
+            relay_client,
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/test/1".into(),
+                key.public(),
+            )),
+            stream: libp2p_stream::Behaviour::new(),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE))
+        .build();
+    for addr in listen {
+        swarm.listen_on(addr.parse().unwrap()).unwrap();
+    }
+    let mut control = swarm.behaviour().stream.new_control();
+    let mut incoming = control.accept(DCUTR).unwrap();
+    if let Some(messages) = messages {
+        let mut birthday = control.accept(BIRTHDAY).unwrap();
+        tokio::spawn(async move {
+            while let Some((_, mut stream)) = birthday.next().await {
+                let messages = messages.clone();
+                tokio::spawn(async move {
+                    // Their hello, then ours.
+                    if read_message(&mut stream).await.is_err() {
+                        return;
+                    }
+                    for message in messages {
+                        let body = prost::Message::encode_to_vec(&message);
+                        let mut framed = Vec::new();
+                        varint(body.len() as u64, &mut framed);
+                        framed.extend(body);
+                        let _ = stream.write_all(&framed).await;
+                    }
+                    let _ = stream.flush().await;
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                });
+            }
+        });
+    }
+    let mut node = Node::spawn(swarm, |_, _| {});
+    let mut addrs = Vec::new();
+    for _ in listen {
+        addrs.push(
+            node.wait("a listen address", |e| match e {
+                SwarmEvent::NewListenAddr { address, .. } => Some(address.clone()),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    let answer = match answer {
+        Answer::Own => addrs.iter().map(|a| a.to_vec()).collect(),
+        Answer::These(bytes) => bytes,
+    };
+    let (connect_tx, connects) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            let answer = answer.clone();
+            let connect_tx = connect_tx.clone();
+            tokio::spawn(async move {
+                // Their CONNECT, our CONNECT, their SYNC.
+                let Ok(message) = read_message(&mut stream).await else {
+                    return;
+                };
+                let _ = connect_tx.send(obs_addrs(&message));
+                let _ = stream.write_all(&hole_punch(100, &answer)).await;
+                let _ = stream.flush().await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), read_message(&mut stream)).await;
+            });
+        }
+    });
+    Remote {
+        node,
+        connects,
+        listen: addrs,
+    }
+}
+
+impl Remote {
+    /// Reaches the relay and dials `target` through it.
+    pub async fn dial_through(&mut self, relay: &Multiaddr, target: PeerId) {
+        let relay = relay.clone();
+        let dial = relay.clone();
+        self.node.with(move |swarm| swarm.dial(dial).unwrap()).await;
+        self.node
+            .wait("identify from the relay", |e| {
+                matches!(
+                    e,
+                    SwarmEvent::Behaviour(RemoteBehaviourEvent::Identify(
+                        identify::Event::Received { .. }
+                    ))
+                )
+                .then_some(())
+            })
+            .await;
+        let circuit = relay.with(Protocol::P2pCircuit).with(Protocol::P2p(target));
+        self.node
+            .with(move |swarm| swarm.dial(circuit).unwrap())
+            .await;
+    }
+
+    /// The next CONNECT's addresses.
+    pub async fn connect(&mut self) -> Vec<Multiaddr> {
+        tokio::time::timeout(WAIT, self.connects.recv())
+            .await
+            .expect("no CONNECT in time")
+            .expect("the remote stopped")
+    }
+}
+
+/// A HolePunch protobuf, length-prefixed: field 1 `type` (100 CONNECT,
+/// 300 SYNC), field 2 repeated `ObsAddrs`.
+pub fn hole_punch(kind: u64, addrs: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = vec![0x08];
+    varint(kind, &mut body);
+    for addr in addrs {
+        body.push(0x12);
+        varint(addr.len() as u64, &mut body);
+        body.extend_from_slice(addr);
+    }
+    let mut framed = Vec::new();
+    varint(body.len() as u64, &mut framed);
+    framed.extend(body);
+    framed
+}
+
+fn varint(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The `ObsAddrs` of a HolePunch message body.
+fn obs_addrs(mut body: &[u8]) -> Vec<Multiaddr> {
+    let mut addrs = Vec::new();
+    while let Some(tag) = read_varint(&mut body) {
+        match tag {
+            0x08 => {
+                read_varint(&mut body);
+            }
+            0x12 => {
+                let Some(len) = read_varint(&mut body) else {
+                    break;
+                };
+                let (addr, rest) = body.split_at((len as usize).min(body.len()));
+                addrs.push(Multiaddr::try_from(addr.to_vec()).unwrap());
+                body = rest;
+            }
+            _ => break,
+        }
+    }
+    addrs
+}
+
+async fn read_message(stream: &mut libp2p::Stream) -> std::io::Result<Vec<u8>> {
+    let mut len = 0usize;
+    for shift in (0..).step_by(7).take(3) {
+        let mut byte = [0u8];
+        stream.read_exact(&mut byte).await?;
+        len |= usize::from(byte[0] & 0x7f) << shift;
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0; len.min(4096)];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
