@@ -45,7 +45,7 @@ pub struct Inner {
 /// DCUtR advertises every address candidate the swarm reports. This wrapper
 /// decides first: candidates whose port is inside the punch range pass, those
 /// outside become `observed IP + punch port` (see
-/// [`Config::with_translation`]), and DCUtR is never left with no candidate
+/// [`Config::with_translation`](crate::Config::with_translation)), and DCUtR is never left with no candidate
 /// while a punch socket is bound. Everything else is forwarded to DCUtR as is.
 ///
 /// It knows the punch sockets from the transport's table
@@ -134,7 +134,7 @@ impl Behaviour {
     ///   another node behind it holds the same port (pods behind one
     ///   Kubernetes node): the socket moves to another free port of the range
     ///   and the observer is dialed again from it, at most
-    ///   [`Config::with_port_moves`] times. Moving closes every connection of
+    ///   [`Config::with_port_moves`](crate::Config::with_port_moves) times. Moving closes every connection of
     ///   the old socket, including the relay connection and its reservation:
     ///   listen on the relay circuit again once the observer has identified
     ///   the new socket (the returned [`Observation`] is then no longer

@@ -45,7 +45,7 @@ pub struct Tracked {
     pub limited: (usize, usize),
     /// DCUtR dials since the wrapped `libp2p_dcutr::Behaviour` was made: an
     /// upper bound on the entries of each of its two unpruned maps
-    /// ([`Config::with_dcutr_renewal`](crate::dcutr::Config::with_dcutr_renewal)).
+    /// ([`Config::with_dcutr_renewal`](crate::Config::with_dcutr_renewal)).
     pub dcutr_entries: usize,
     /// How often the wrapped behaviour was replaced to bound them.
     pub dcutr_renewals: u64,
@@ -71,11 +71,11 @@ pub enum Event {
     /// one opened. The relayed connection stays, if it is still open.
     PunchFailed(FailureReport),
     /// An observation told whether the NAT keeps the punch port (see
-    /// [`Behaviour::on_identify`]). When it does not, the punch socket
+    /// [`Behaviour::on_identify`](crate::Behaviour::on_identify)). When it does not, the punch socket
     /// may move to another port of the range (`moving_to`).
     Mapping(Observation),
     /// What the observations say about the NAT in front of a punch socket
-    /// changed (see [`Behaviour::on_identify`]).
+    /// changed (see [`Behaviour::on_identify`](crate::Behaviour::on_identify)).
     Nat(NatStatus),
 }
 

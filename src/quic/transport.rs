@@ -45,7 +45,7 @@ type QuicError = libp2p_quic::Error;
 ///   listener. Dials asking for a new port get one.
 ///
 /// Which socket is the punch socket, and which one a dial leaves from, is
-/// decided by one table ([`SocketTable`]) that this transport owns; the
+/// decided by one table that this transport owns; the
 /// DCUtR wrapper reads it through [`Transport::punch_sockets`].
 ///
 /// Its `Output`, `Error` and `ListenerUpgrade` are libp2p-quic's, so it
