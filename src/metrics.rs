@@ -393,7 +393,7 @@ mod tests {
         let mut registry = Registry::default();
         let metrics = Metrics::new(&mut registry);
         metrics.record(&Event::Attempt(report(AttemptOutcome::Failed {
-            error: "x".into(),
+            error: crate::DialFailure::HandshakeTimedOut,
         })));
         metrics.record(&Event::Attempt(report(AttemptOutcome::Direct {
             address: addr(),

@@ -12,7 +12,8 @@ use std::{net::UdpSocket, time::Duration};
 
 use libp2p::{Multiaddr, swarm::SwarmEvent};
 use punchport::{
-    AttemptOutcome, AttemptReport, CandidateMode, Config, DirectReport, Event, Observation, Side,
+    AttemptOutcome, AttemptReport, CandidateMode, Config, DialFailure, DirectReport, Event,
+    Observation, Side,
 };
 use punchport::{Family, PortRange};
 use support::{Answer, PeerNode, quic, socket};
@@ -177,8 +178,14 @@ async fn a_connect_with_more_candidates_than_dcutr_sends_is_denied_before_anythi
         let AttemptOutcome::Failed { error } = &report.outcome else {
             panic!("{report:?}")
         };
+        let DialFailure::TooManyCandidates(denied) = error else {
+            panic!("{error:?}")
+        };
+        assert_eq!((denied.count, denied.max), (21, 20));
         assert!(
-            error.contains("21 address candidates, more than the 20"),
+            error
+                .to_string()
+                .contains("21 address candidates, more than the 20"),
             "{error}"
         );
     }
@@ -209,13 +216,46 @@ async fn a_punch_to_a_family_without_a_punch_socket_is_denied() {
     let AttemptOutcome::Failed { error } = &report.outcome else {
         panic!("{report:?}")
     };
+    assert!(matches!(error, DialFailure::NoPunchSocket(_)), "{error:?}");
+    let text = error.to_string();
     assert!(
-        error.contains("no IPv6 punch socket is bound") && error.contains("/ip6/::/udp/0/quic-v1"),
+        text.contains("no IPv6 punch socket is bound") && text.contains("/ip6/::/udp/0/quic-v1"),
         "{error}"
     );
     assert_eq!(report.local_addr, None);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_silent(&targets);
+}
+
+#[tokio::test]
+async fn a_punch_dial_that_hears_nothing_reports_a_handshake_timeout() {
+    let (_relay, relay_addr) = support::relay().await;
+    let mut a = support::peer(
+        range(44350),
+        |mut c| {
+            c.quic_mut().handshake_timeout = Duration::from_millis(300);
+            c
+        },
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+    )
+    .await;
+    a.reserve(&relay_addr).await;
+    // A socket that never answers: the punch's datagrams reach it and die.
+    let silent = decoys("127.0.0.1", 1);
+    let mut remote = support::remote(
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+        Answer::These(raw(&silent)),
+    )
+    .await;
+    remote.dial_through(&relay_addr, a.peer_id).await;
+    let report = attempt(&mut a).await;
+    assert_eq!(
+        report.outcome,
+        AttemptOutcome::Failed {
+            error: DialFailure::HandshakeTimedOut
+        },
+        "{report:?}"
+    );
 }
 
 #[tokio::test]
@@ -601,7 +641,16 @@ async fn birthday_probes_go_only_to_an_ip_the_remote_advertised_and_stay_in_budg
                 panic!("{report:?}")
             };
             assert!(
-                error.contains("not among the addresses the peer advertised"),
+                matches!(
+                    error,
+                    DialFailure::Birthday(punchport::BirthdayError::Untied(_))
+                ),
+                "{error:?}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .contains("not among the addresses the peer advertised"),
                 "{error}"
             );
         }

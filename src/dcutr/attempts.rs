@@ -11,10 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::net::QuicAddr;
+use crate::{
+    BirthdayError, TooManyCandidates,
+    net::{NoPunchSocket, QuicAddr},
+};
 use libp2p_core::{Endpoint, Multiaddr};
 use libp2p_identity::PeerId;
-use libp2p_swarm::ConnectionId;
+use libp2p_swarm::{ConnectionId, DialError};
 
 /// libp2p-dcutr's initiator gives up after this many attempts (its
 /// `MAX_NUMBER_OF_UPGRADE_ATTEMPTS`); each attempt makes the other side dial
@@ -23,6 +26,7 @@ pub(crate) const MAX_ATTEMPTS: u8 = 3;
 
 /// Which side of DCUtR a peer is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Side {
     /// It accepted the relayed connection (it holds the reservation): it
     /// sends CONNECT and SYNC, retries, and dials with the listener role.
@@ -43,6 +47,7 @@ impl Side {
 
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AttemptOutcome {
     /// This side's dial connected.
     Direct {
@@ -51,13 +56,102 @@ pub enum AttemptOutcome {
     },
     /// This side's dial failed (the other side's may still have connected).
     Failed {
-        /// The error in words.
-        error: String,
+        /// Why.
+        error: DialFailure,
     },
+}
+
+/// Why an attempt failed: one of this side's direct dials, or a birthday
+/// punch. punchport's own refusals are typed; the swarm's and libp2p-quic's
+/// errors, which are neither `Clone` nor comparable, are kept as their
+/// error chain in one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DialFailure {
+    /// No punch socket could carry the punch; nothing left.
+    #[error(transparent)]
+    NoPunchSocket(#[from] NoPunchSocket),
+    /// The remote advertised more candidates than DCUtR ever sends; nothing
+    /// left.
+    #[error(transparent)]
+    TooManyCandidates(#[from] TooManyCandidates),
+    /// No QUIC handshake came back in time (libp2p-quic's handshake
+    /// timeout): the usual failure of a punch that did not get through.
+    #[error("the QUIC handshake timed out")]
+    HandshakeTimedOut,
+    /// A birthday punch ended without a direct connection.
+    #[error(transparent)]
+    Birthday(#[from] BirthdayError),
+    /// Any other error of the swarm or the transport, with its sources.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DialFailure {
+    /// Reads the swarm's report of a failed dial.
+    pub(crate) fn from_swarm(error: &DialError) -> Self {
+        let found = match error {
+            DialError::Denied { cause } => cause
+                .downcast_ref::<TooManyCandidates>()
+                .map(|e| Self::TooManyCandidates(e.clone()))
+                .or_else(|| {
+                    cause
+                        .downcast_ref::<NoPunchSocket>()
+                        .map(|e| Self::NoPunchSocket(e.clone()))
+                }),
+            DialError::Transport(errors) => errors.iter().find_map(|(_, error)| {
+                let error: &(dyn std::error::Error + 'static) = error;
+                if let Some(crate::quic::Error::NoPunchSocket(e)) = crate::quic::Error::find(error)
+                {
+                    return Some(Self::NoPunchSocket(e.clone()));
+                }
+                timed_out(error).then_some(Self::HandshakeTimedOut)
+            }),
+            _ => None,
+        };
+        found.unwrap_or_else(|| Self::Other(describe(error)))
+    }
+}
+
+/// Whether libp2p-quic's handshake timeout ended the dial. The chain is
+/// walked by type, also inside the `io::Error` that the swarm boxes
+/// transport errors in; but the `Either` errors of the swarm's transport
+/// stack (`OrTransport`) hide their inner error from `source()`, so where
+/// the types end, libp2p-quic's own words for it decide.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    fn typed(error: &(dyn std::error::Error + 'static)) -> bool {
+        if let Some(libp2p_quic::Error::HandshakeTimedOut) = error.downcast_ref() {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && typed(inner)
+        {
+            return true;
+        }
+        error.source().is_some_and(typed)
+    }
+    typed(error) || describe(error).contains(&libp2p_quic::Error::HandshakeTimedOut.to_string())
+}
+
+/// An error and its sources in one line, each said once.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// How an attempt punched.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Method {
     /// One of DCUtR's direct dials.
     Plain,
@@ -77,6 +171,7 @@ impl Method {
 
 /// What happened in one hole-punch attempt, on this side.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AttemptReport {
     /// The peer punched to.
     pub remote_peer_id: PeerId,
@@ -106,6 +201,7 @@ pub struct AttemptReport {
 /// A punch succeeded: the first direct connection to a peer since the
 /// relayed one, whichever side's dial made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirectReport {
     /// The peer.
     pub remote_peer_id: PeerId,
@@ -128,39 +224,29 @@ pub struct DirectReport {
 }
 
 /// Why a punch failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PunchError {
     /// Every direct dial the initiator's attempts asked for failed.
+    #[error("{MAX_ATTEMPTS} direct dials failed")]
     Dials {
-        /// The last dial's error, in words.
-        last_error: String,
+        /// The last dial's error.
+        #[source]
+        last: DialFailure,
     },
     /// DCUtR's protocol failed (the CONNECT/SYNC exchange, or DCUtR's own
-    /// report that it gave up).
+    /// report that it gave up), in libp2p-dcutr's words: its error is not
+    /// `Clone`.
+    #[error("{0}")]
     Protocol(String),
     /// The relayed connection closed before a direct connection opened.
+    #[error("the relayed connection closed before a direct connection opened")]
     RelayedClosed,
-}
-
-impl std::fmt::Display for PunchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PunchError::Dials { last_error } => {
-                write!(
-                    f,
-                    "{MAX_ATTEMPTS} direct dials failed; the last: {last_error}"
-                )
-            }
-            PunchError::Protocol(error) => f.write_str(error),
-            PunchError::RelayedClosed => {
-                f.write_str("the relayed connection closed before a direct connection opened")
-            }
-        }
-    }
 }
 
 /// A punch failed: no direct connection came of a relayed one.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FailureReport {
     /// The peer.
     pub remote_peer_id: PeerId,
@@ -395,7 +481,7 @@ impl Attempts {
     pub(crate) fn failed(
         &mut self,
         id: ConnectionId,
-        error: String,
+        error: DialFailure,
         dialed: Option<Vec<Multiaddr>>,
         local: Option<Multiaddr>,
         now: Instant,
@@ -434,7 +520,7 @@ impl Attempts {
         if punch.dialer_failures < MAX_ATTEMPTS {
             return (Some(report), None);
         }
-        let failure = self.fail(peer, PunchError::Dials { last_error: error }, now);
+        let failure = self.fail(peer, PunchError::Dials { last: error }, now);
         (Some(report), failure)
     }
 
@@ -525,13 +611,19 @@ mod tests {
         relayed(&mut attempts, peer, Side::Responder, t.at(0));
         for round in 1..MAX_ATTEMPTS {
             let id = dial(&mut attempts, peer, Endpoint::Dialer, &[], t.at(0));
-            let (report, failure) =
-                attempts.failed(id, format!("timeout {round}"), None, None, t.at(5000));
+            let (report, failure) = attempts.failed(
+                id,
+                DialFailure::Other(format!("timeout {round}")),
+                None,
+                None,
+                t.at(5000),
+            );
             assert_eq!(report.unwrap().attempt, round);
             assert_eq!(failure, None);
         }
         let id = dial(&mut attempts, peer, Endpoint::Dialer, &[], t.at(10_000));
-        let (_, failure) = attempts.failed(id, "timeout 3".into(), None, None, t.at(15_000));
+        let (_, failure) =
+            attempts.failed(id, DialFailure::HandshakeTimedOut, None, None, t.at(15_000));
         let failure = failure.unwrap();
         assert_eq!(failure.remote_peer_id, peer);
         assert_eq!(
@@ -542,7 +634,7 @@ mod tests {
         assert_eq!(
             failure.error,
             PunchError::Dials {
-                last_error: "timeout 3".into()
+                last: DialFailure::HandshakeTimedOut
             }
         );
         // Reported once.
@@ -668,7 +760,13 @@ mod tests {
             addr("/ip4/198.51.100.2/tcp/1"),
         ];
         let first = dial(&mut attempts, peer, Endpoint::Listener, &theirs, t.at(100));
-        let (report, _) = attempts.failed(first, "timed out".into(), None, None, t.at(5100));
+        let (report, _) = attempts.failed(
+            first,
+            DialFailure::HandshakeTimedOut,
+            None,
+            None,
+            t.at(5100),
+        );
         let report = report.unwrap();
         assert_eq!((report.side, report.attempt), (Side::Initiator, 1));
         assert_eq!(report.candidates_sent, sent);
@@ -683,7 +781,7 @@ mod tests {
         assert_eq!(
             report.outcome,
             AttemptOutcome::Failed {
-                error: "timed out".into()
+                error: DialFailure::HandshakeTimedOut
             }
         );
 
@@ -700,7 +798,7 @@ mod tests {
         let id = next_id();
         assert!(!attempts.pending(id, Endpoint::Dialer, &[]));
         assert_eq!(
-            attempts.failed(id, "x".into(), None, None, t.at(0)),
+            attempts.failed(id, DialFailure::HandshakeTimedOut, None, None, t.at(0)),
             (None, None)
         );
     }

@@ -18,7 +18,7 @@ use libp2p_swarm::{
 
 use crate::dcutr::{
     Config,
-    attempts::{Attempts, Ended},
+    attempts::{Attempts, DialFailure, Ended},
     birthday::{self, Birthday, Mine},
     candidates::{CANDIDATES, Candidates},
     config::CandidateMode,
@@ -411,21 +411,6 @@ impl Behaviour {
     }
 }
 
-/// An error and its sources in one line, each said once.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let said = cause.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 fn socket_multiaddr(socket: std::net::SocketAddr) -> Multiaddr {
     QuicAddr {
         socket,
@@ -598,7 +583,7 @@ impl NetworkBehaviour for Behaviour {
             FromSwarm::DialFailure(failure) => {
                 let actions = self.mapping.dial_failed(failure.connection_id);
                 self.request(actions);
-                let error = describe(failure.error);
+                let error = DialFailure::from_swarm(failure.error);
                 let dialed = match failure.error {
                     DialError::Transport(errors) => Some(
                         errors

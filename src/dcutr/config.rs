@@ -59,6 +59,7 @@ impl fmt::Display for CandidateMode {
 /// A candidate mode that is neither `range` nor `socket-aware`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is no candidate mode: use `range` or `socket-aware`")]
+#[non_exhaustive]
 pub struct ParseCandidateModeError(String);
 
 impl FromStr for CandidateMode {

@@ -14,6 +14,7 @@ use crate::dcutr::{
 #[error(
     "the remote advertised {count} address candidates, more than the {max} that DCUtR ever sends: not dialing them"
 )]
+#[non_exhaustive]
 pub struct TooManyCandidates {
     /// How many it advertised.
     pub count: usize,
@@ -24,6 +25,7 @@ pub struct TooManyCandidates {
 /// How many entries the behaviour's own maps hold (libp2p-dcutr's inside it
 /// are not counted): they should stay bounded however long a node runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Tracked {
     /// Punches followed (one per peer with a relayed connection).
     pub punches: usize,
@@ -54,6 +56,7 @@ pub struct Tracked {
 /// What the [`Behaviour`](crate::dcutr::Behaviour) reports: DCUtR's own events, the filter's
 /// decisions, and how each punch went.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// An event of the wrapped `libp2p_dcutr::Behaviour`, unchanged.
     Dcutr(libp2p_dcutr::Event),

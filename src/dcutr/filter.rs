@@ -21,6 +21,7 @@ const RECENT: usize = 20;
 
 /// Where a candidate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Source {
     /// Reported by the swarm as `NewExternalAddrCandidate` (usually identify).
     Observed,
@@ -35,6 +36,7 @@ pub enum Source {
 
 /// What the filter did with one candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Its port is inside the range: handed to DCUtR unchanged.
     Kept,
@@ -55,6 +57,7 @@ pub enum Decision {
 
 /// Why a candidate was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DropReason {
     /// The port is outside the range and translation is off.
     OutsideRange,
@@ -84,6 +87,7 @@ impl fmt::Display for DropReason {
 
 /// A decision about one candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Verdict {
     /// Where the candidate came from.
     pub source: Source,

@@ -41,6 +41,7 @@ use crate::dcutr::{
 /// What an observation of one of our connections says about the punch
 /// port's mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Observation {
     /// Not made on the punch socket, or not a QUIC address: it says nothing
     /// about the punch port.

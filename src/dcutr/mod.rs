@@ -25,7 +25,8 @@ mod nat;
 mod renewal;
 
 pub use attempts::{
-    AttemptOutcome, AttemptReport, DirectReport, FailureReport, Method, PunchError, Side,
+    AttemptOutcome, AttemptReport, DialFailure, DirectReport, FailureReport, Method, PunchError,
+    Side,
 };
 pub use behaviour::Behaviour;
 pub use birthday::{

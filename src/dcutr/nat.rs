@@ -19,6 +19,7 @@ const MAX_OBSERVERS: usize = 8;
 
 /// How the NAT maps the punch socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MappingKind {
     /// One public address for every destination: punching can work.
     EndpointIndependent,
@@ -49,6 +50,7 @@ impl fmt::Display for MappingKind {
 /// What the observations so far say about the NAT in front of the punch
 /// socket of one IP family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct NatStatus {
     /// The punch socket's family.
     pub family: Family,

@@ -97,6 +97,7 @@ fn is_quic_addr(addr: &Multiaddr) -> bool {
 #[error(
     "`{addr}` is not a QUIC address: {reason}; write it as `/ip4/<ip>/udp/<port>/quic-v1` or `/ip6/<ip>/udp/<port>/quic-v1`, optionally followed by `/p2p/<peer id>`"
 )]
+#[non_exhaustive]
 pub struct AddrError {
     /// The address as given.
     pub addr: Multiaddr,

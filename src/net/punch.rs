@@ -14,6 +14,7 @@ use crate::net::{Family, PortRange};
 #[error(
     "no punch socket can carry the hole-punch dial to {remote}: {reason}; listen on `{hint}` first (port 0 binds the first free port of the punch range {range})"
 )]
+#[non_exhaustive]
 pub struct NoPunchSocket {
     /// The address the punch was aimed at.
     pub remote: Multiaddr,

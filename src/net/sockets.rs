@@ -25,6 +25,7 @@ use crate::net::{Family, NoPunchSocketReason, PortRange};
 
 /// One bound punch socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PunchSocket {
     /// The swarm's id of its listener.
     pub listener: ListenerId,

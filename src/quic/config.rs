@@ -98,6 +98,7 @@ impl std::fmt::Display for InitiatorRole {
 /// An initiator role that is neither `client` nor `server`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is no initiator role: use `client` or `server`")]
+#[non_exhaustive]
 pub struct ParseInitiatorRoleError(String);
 
 impl std::str::FromStr for InitiatorRole {

@@ -82,6 +82,7 @@ impl From<Error> for TransportError<libp2p_quic::Error> {
 #[error(
     "every port of the punch range {range} on {ip} is in use: stop what holds them, widen the range (for example {wider}), or give each node on this host its own range"
 )]
+#[non_exhaustive]
 pub struct RangeExhausted {
     /// The range that was searched.
     pub range: PortRange,
@@ -108,6 +109,7 @@ impl RangeExhausted {
 #[error(
     "cannot listen on {requested} as a punch socket: the {family} punch socket is already bound at {existing}; a node has one punch socket per IP family, so listen on a port outside {range} for an ordinary listener, or remove the existing punch listener first"
 )]
+#[non_exhaustive]
 pub struct PunchSocketTaken {
     /// The listen address that was asked for.
     pub requested: Multiaddr,

@@ -215,7 +215,8 @@ impl NodeEvent {
         use punchport::Method;
         let (outcome, remote_address, error) = match &report.outcome {
             AttemptOutcome::Direct { address } => ("direct", Some(address.clone()), None),
-            AttemptOutcome::Failed { error } => ("failed", None, Some(error.clone())),
+            AttemptOutcome::Failed { error } => ("failed", None, Some(chain(error))),
+            _ => ("other", None, None),
         };
         let family = match &report.method {
             Method::Birthday(stats) => Some(
@@ -296,6 +297,18 @@ fn plain() -> String {
 /// This process's CPU time (user + system) so far, in microseconds, from
 /// `getrusage` (which the kernel keeps from the scheduler's own account, not
 /// from ticks); `None` where it cannot be read.
+/// An error and its sources in one line: `error: source: source ...`.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 pub(crate) fn cpu_us() -> Option<u64> {
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
     let micros = |t: nix::sys::time::TimeVal| -> Option<u64> {

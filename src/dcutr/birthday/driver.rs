@@ -171,7 +171,7 @@ impl Birthday {
         &mut self,
         connection: ConnectionId,
         attempts: &mut Attempts,
-        error: &str,
+        error: &crate::DialFailure,
     ) {
         let Some((peer, _)) = self.dials.remove(&connection) else {
             return;
@@ -180,7 +180,7 @@ impl Birthday {
             .punch_mut(&peer)
             .and_then(|p| p.birthday.attempt.as_mut())
         {
-            attempt.handle_dial_failed(error.to_owned());
+            attempt.handle_dial_failed(error.clone());
         }
     }
 
@@ -547,7 +547,7 @@ impl Birthday {
                     address: socket_multiaddr(attempt.target()),
                 },
                 Err(error) => AttemptOutcome::Failed {
-                    error: error.to_string(),
+                    error: error.into(),
                 },
             },
             method: crate::dcutr::attempts::Method::Birthday(BirthdayStats {

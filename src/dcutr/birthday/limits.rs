@@ -18,6 +18,7 @@ use libp2p_identity::PeerId;
 /// Datagrams and the bytes they take on the wire (IP and UDP headers
 /// included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Cost {
     /// Datagrams.
     pub datagrams: u32,

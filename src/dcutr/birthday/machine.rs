@@ -126,8 +126,8 @@ pub enum AttemptError {
     #[error("the other side ended its part after {0} datagrams without a winner")]
     PeerDone(u32),
     /// The direct dial from the winning socket failed.
-    #[error("the dial from the winning socket failed: {0}")]
-    DialFailed(String),
+    #[error("the dial from the winning socket failed")]
+    DialFailed(#[source] Box<crate::DialFailure>),
     /// No direct connection came after a probe won.
     #[error("no direct connection within {0:?} of the winning probe")]
     NoConnection(Duration),
@@ -371,9 +371,9 @@ impl Attempt {
     }
 
     /// Hard side: the dial from the winning socket failed.
-    pub(crate) fn handle_dial_failed(&mut self, error: String) {
+    pub(crate) fn handle_dial_failed(&mut self, error: crate::DialFailure) {
         if self.state == State::Connecting {
-            self.end(Err(AttemptError::DialFailed(error)));
+            self.end(Err(AttemptError::DialFailed(Box::new(error))));
         }
     }
 
@@ -837,7 +837,8 @@ mod tests {
             pair.run(Duration::from_millis(10));
         }
         // The dial from the winning socket fails.
-        pair.hard.handle_dial_failed("timeout".into());
+        pair.hard
+            .handle_dial_failed(crate::DialFailure::HandshakeTimedOut);
         assert!(matches!(
             pair.hard.poll_event(),
             Some(Event::Ended(Err(AttemptError::DialFailed(_))))

@@ -41,6 +41,7 @@ pub(crate) use protocol::Class;
 
 /// What a birthday attempt did on this side.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BirthdayStats {
     /// This side's part.
     pub role: Role,

@@ -7,6 +7,7 @@ use crate::dcutr::nat::MappingKind;
 
 /// This side's part in a birthday punch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Role {
     /// Its NAT maps endpoint-dependently: it opens many sockets towards the
     /// other side's punch address and waits for a probe to reach one.

@@ -390,7 +390,7 @@ impl State {
                 self.on_punch_failed(
                     swarm,
                     report.remote_peer_id,
-                    report.error.to_string(),
+                    crate::event::chain(&report.error),
                     report.attempts.into(),
                 );
             }
