@@ -11,7 +11,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify,
     identity::Keypair,
@@ -31,9 +31,11 @@ const DCUTR: StreamProtocol = StreamProtocol::new("/libp2p/dcutr");
 const BIRTHDAY: StreamProtocol = StreamProtocol::new("/punchport/birthday/2");
 
 /// The birthday protocol's wire messages, the same `prost` types the crate
-/// uses: a scripted remote can say anything with them, lies included.
-#[path = "../../src/dcutr/birthday/generated/mod.rs"]
-pub mod birthday_proto;
+/// uses: a scripted remote can say anything with them, lies included. The
+/// lab's hostile peer writes them too, and the DCUtR messages: the scripted
+/// remote takes both from it.
+pub use punchport_lab::hostile::birthday_proto;
+use punchport_lab::hostile::{Lie, framed, hole_punch, read_message};
 
 type Command<B> = Box<dyn FnOnce(&mut Swarm<B>) + Send>;
 
@@ -360,41 +362,7 @@ pub async fn remote(listen: &[&str], answer: Answer) -> Remote {
 /// address, then `Ready` at once: what a scripted remote says to make a
 /// punchport peer probe.
 pub fn hard_hello(public: SocketAddr) -> Vec<birthday_proto::Message> {
-    use birthday_proto::{Hello, Message, Ready, hello, hello::Mapping, message::Type};
-    let empty = Message {
-        r#type: 0,
-        hello: None,
-        ready: None,
-        won: None,
-        done: None,
-    };
-    vec![
-        Message {
-            r#type: Type::Hello as i32,
-            hello: Some(Hello {
-                version: 2,
-                enabled: true,
-                nonce: vec![7; 16],
-                attempt: 1,
-                sockets: vec![hello::Socket {
-                    family: if public.is_ipv4() {
-                        hello::Family::Ipv4
-                    } else {
-                        hello::Family::Ipv6
-                    } as i32,
-                    mapping: Mapping::EndpointDependent as i32,
-                    port_preserved: Some(false),
-                    public: Some(quic(public).to_vec()),
-                }],
-            }),
-            ..empty.clone()
-        },
-        Message {
-            r#type: Type::Ready as i32,
-            ready: Some(Ready { sockets: 256 }),
-            ..empty
-        },
-    ]
+    Lie { hard: true, public }.messages()
 }
 
 /// A scripted remote that also answers punchport's birthday negotiation
@@ -435,13 +403,7 @@ pub async fn remote_with(
                     if read_message(&mut stream).await.is_err() {
                         return;
                     }
-                    for message in messages {
-                        let body = prost::Message::encode_to_vec(&message);
-                        let mut framed = Vec::new();
-                        varint(body.len() as u64, &mut framed);
-                        framed.extend(body);
-                        let _ = stream.write_all(&framed).await;
-                    }
+                    let _ = stream.write_all(&framed(&messages)).await;
                     let _ = stream.flush().await;
                     tokio::time::sleep(Duration::from_secs(30)).await;
                 });
@@ -520,34 +482,6 @@ impl Remote {
     }
 }
 
-/// A HolePunch protobuf, length-prefixed: field 1 `type` (100 CONNECT,
-/// 300 SYNC), field 2 repeated `ObsAddrs`.
-pub fn hole_punch(kind: u64, addrs: &[Vec<u8>]) -> Vec<u8> {
-    let mut body = vec![0x08];
-    varint(kind, &mut body);
-    for addr in addrs {
-        body.push(0x12);
-        varint(addr.len() as u64, &mut body);
-        body.extend_from_slice(addr);
-    }
-    let mut framed = Vec::new();
-    varint(body.len() as u64, &mut framed);
-    framed.extend(body);
-    framed
-}
-
-fn varint(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
@@ -581,19 +515,4 @@ fn obs_addrs(mut body: &[u8]) -> Vec<Multiaddr> {
         }
     }
     addrs
-}
-
-async fn read_message(stream: &mut libp2p::Stream) -> std::io::Result<Vec<u8>> {
-    let mut len = 0usize;
-    for shift in (0..).step_by(7).take(3) {
-        let mut byte = [0u8];
-        stream.read_exact(&mut byte).await?;
-        len |= usize::from(byte[0] & 0x7f) << shift;
-        if byte[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    let mut body = vec![0; len.min(4096)];
-    stream.read_exact(&mut body).await?;
-    Ok(body)
 }

@@ -2,6 +2,10 @@
 //! the victim's CONNECT with whatever addresses it is given, junk included,
 //! in a message of up to DCUtR's maximum size; and, if asked, answers
 //! punchport's birthday negotiation with a lie ([`Lie`]).
+//!
+//! Its wire messages ([`hole_punch`], [`framed`], [`read_message`] and the
+//! [`birthday_proto`] types) also serve the root crate's scripted swarm
+//! peers (`tests/behaviour_support`).
 
 use std::time::Duration;
 
@@ -22,8 +26,7 @@ const BIRTHDAY: StreamProtocol = StreamProtocol::new("/punchport/birthday/2");
 /// The birthday protocol's wire messages, the `prost` types punchport
 /// itself uses (docs/birthday-protocol.md): the liar can say anything.
 #[path = "../../../../src/dcutr/birthday/generated/mod.rs"]
-#[allow(unreachable_pub)]
-mod birthday_proto;
+pub mod birthday_proto;
 
 /// What the hostile peer claims in punchport's birthday negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +39,10 @@ pub struct Lie {
 }
 
 impl Lie {
-    /// Its hello (and `Ready`, when it claims to be hard), framed.
-    fn messages(self) -> Vec<u8> {
+    /// Its hello (and `Ready` at once, when it claims to be hard): what
+    /// makes a punchport peer that takes it at its word probe or open
+    /// sockets.
+    pub fn messages(self) -> Vec<birthday_proto::Message> {
         use birthday_proto::{Hello, Message, Ready, hello, hello::Mapping, message::Type};
         let empty = Message {
             r#type: 0,
@@ -84,15 +89,22 @@ impl Lie {
                 ..empty
             });
         }
-        let mut framed = Vec::new();
-        for message in messages {
-            let body = prost::Message::encode_to_vec(&message);
-            varint(body.len() as u64, &mut framed);
-            framed.extend(body);
-        }
-        framed
+        messages
     }
 }
+
+/// `messages` encoded, each behind its length (a varint), as the birthday
+/// protocol's stream carries them.
+pub fn framed(messages: &[birthday_proto::Message]) -> Vec<u8> {
+    let mut framed = Vec::new();
+    for message in messages {
+        let body = prost::Message::encode_to_vec(message);
+        varint(body.len() as u64, &mut framed);
+        framed.extend(body);
+    }
+    framed
+}
+
 /// libp2p-dcutr's largest message.
 pub const MAX_MESSAGE: usize = 4096;
 
@@ -114,8 +126,9 @@ pub struct Report {
     pub lied: usize,
 }
 
-/// A HolePunch protobuf: field 1 `type`, field 2 repeated `ObsAddrs`.
-fn hole_punch(kind: u64, addrs: &[Vec<u8>]) -> Vec<u8> {
+/// A HolePunch protobuf, length-prefixed: field 1 `type` (100 CONNECT,
+/// 300 SYNC), field 2 repeated `ObsAddrs`.
+pub fn hole_punch(kind: u64, addrs: &[Vec<u8>]) -> Vec<u8> {
     let mut body = vec![0x08];
     varint(kind, &mut body);
     for addr in addrs {
@@ -157,7 +170,7 @@ pub fn fill(junk: &[Vec<u8>]) -> Vec<Vec<u8>> {
 }
 
 /// Reads one length-prefixed message (at most [`MAX_MESSAGE`] bytes).
-async fn read_message(stream: &mut libp2p::Stream) -> std::io::Result<Vec<u8>> {
+pub async fn read_message(stream: &mut libp2p::Stream) -> std::io::Result<Vec<u8>> {
     let mut len = 0usize;
     for shift in (0..).step_by(7).take(3) {
         let mut byte = [0u8];
@@ -182,6 +195,26 @@ pub async fn run(
     duration: Duration,
 ) -> Report {
     run_with(relay, victim, addrs, None, duration).await
+}
+
+/// [`run_with`] on a thread inside `host`'s namespace, on a runtime of its
+/// own: what a lab test calls, with `host` a peer host of the lab.
+pub fn run_in(
+    host: &natlab::Host,
+    relay: Multiaddr,
+    victim: PeerId,
+    addrs: Vec<Vec<u8>>,
+    lie: Option<Lie>,
+    duration: Duration,
+) -> Result<Report, crate::Error> {
+    let report = host.run(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime builds")
+            .block_on(run_with(relay, victim, addrs, lie, duration))
+    })?;
+    Ok(report)
 }
 
 /// [`run`], answering punchport's birthday negotiation with `lie` too.
@@ -245,7 +278,7 @@ pub async fn run_with(
                 // Their hello, then our lie; the stream stays open.
                 let Some(lie) = lie else { continue };
                 if read_message(&mut stream).await.is_ok()
-                    && stream.write_all(&lie.messages()).await.is_ok()
+                    && stream.write_all(&framed(&lie.messages())).await.is_ok()
                     && stream.flush().await.is_ok()
                 {
                     report.lied += 1;

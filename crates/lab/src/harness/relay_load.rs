@@ -75,28 +75,30 @@ impl RelayLoad {
 mod tests {
     use super::*;
 
-    /// The text of `the_load_line_is_key_value_pairs` in
-    /// `src/relay/load.rs`.
+    /// Lines as the relay node logs them: `relay load ` and then
+    /// `punchport::relay::Load`'s text, whose keys and their order
+    /// `the_load_line_is_key_value_pairs` in `src/relay/load.rs` pins. The
+    /// last line gives every field a value of its own.
     #[test]
     fn reads_the_relays_line() {
         let stderr = "2026-12-02T00:00:00Z  INFO punchport_node::relay: relay load reservations=1 circuits=0 peak_reservations=1 peak_circuits=0 reservations_accepted=1 reservations_denied=0 circuits_accepted=0 circuits_denied_limit=0 circuits_denied_no_reservation=0 circuits_denied_other=0 stale_closed=0\n\
             2026-12-02T00:00:01Z  INFO punchport_node::relay: relay event=Foo\n\
-            2026-12-02T00:00:02Z  INFO punchport_node::relay: relay load reservations=3 circuits=2 peak_reservations=5 peak_circuits=7 reservations_accepted=9 reservations_denied=1 circuits_accepted=11 circuits_denied_limit=4 circuits_denied_no_reservation=2 circuits_denied_other=1 stale_closed=6\n";
+            2026-12-02T00:00:02Z  INFO punchport_node::relay: relay load reservations=1 circuits=2 peak_reservations=3 peak_circuits=4 reservations_accepted=5 reservations_denied=6 circuits_accepted=7 circuits_denied_limit=8 circuits_denied_no_reservation=9 circuits_denied_other=10 stale_closed=11\n";
         let load = RelayLoad::last_in(stderr).unwrap();
         assert_eq!(
             load,
             RelayLoad {
-                reservations: 3,
+                reservations: 1,
                 circuits: 2,
-                peak_reservations: 5,
-                peak_circuits: 7,
-                reservations_accepted: 9,
-                reservations_denied: 1,
-                circuits_accepted: 11,
-                circuits_denied_limit: 4,
-                circuits_denied_no_reservation: 2,
-                circuits_denied_other: 1,
-                stale_closed: 6,
+                peak_reservations: 3,
+                peak_circuits: 4,
+                reservations_accepted: 5,
+                reservations_denied: 6,
+                circuits_accepted: 7,
+                circuits_denied_limit: 8,
+                circuits_denied_no_reservation: 9,
+                circuits_denied_other: 10,
+                stale_closed: 11,
             }
         );
         assert_eq!(RelayLoad::last_in("no such line"), None);
