@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::{
-    BirthdayError, TooManyCandidates,
+    dcutr::{birthday::AttemptError as BirthdayError, candidates::TooManyCandidates},
     net::{NoPunchSocket, QuicAddr},
 };
 use libp2p_core::{Endpoint, Multiaddr};

@@ -20,9 +20,8 @@ use crate::dcutr::{
     Config,
     attempts::{Attempts, DialFailure, Ended},
     birthday::{self, Birthday, Mine},
-    candidates::{CANDIDATES, Candidates},
-    config::CandidateMode,
-    event::{Event, TooManyCandidates, Tracked},
+    candidates::{CANDIDATES, Candidates, TooManyCandidates},
+    event::{Event, Tracked},
     filter::{Filter, Source, Verdict},
     mapping::{Action, Mapping, Observation},
     nat::{MappingKind, NatStatus},
@@ -94,12 +93,7 @@ impl Behaviour {
                 stream,
             },
             birthday,
-            mapping: Mapping::new(
-                sockets.clone(),
-                config.max_moves,
-                config.candidates,
-                rand::random(),
-            ),
+            mapping: Mapping::new(config.max_moves, config.candidates, rand::random()),
             filter: Filter::new(config, sockets.clone()),
             sockets,
             attempts: Attempts::default(),
@@ -157,55 +151,44 @@ impl Behaviour {
         observed: &Multiaddr,
         remote_listen_addrs: &[Multiaddr],
     ) -> Observation {
+        let sockets = self.sockets.snapshot();
         let (observation, mut actions) =
             self.mapping
-                .observed(connection, observed, remote_listen_addrs);
-        actions.extend(self.mapping.reach(connection, remote_listen_addrs));
-        let observed_ip = QuicAddr::parse(observed).ok().map(|q| q.socket.ip());
-        let socket_aware = self.filter.config().candidates == CandidateMode::SocketAware;
+                .observed(connection, observed, remote_listen_addrs, &sockets);
+        actions.extend(
+            self.mapping
+                .reach(connection, remote_listen_addrs, &sockets),
+        );
         match observation {
             Observation::Unrelated => {}
             Observation::Preserved { port } => {
                 tracing::debug!(port, %observed, "the NAT keeps the punch port");
-                self.filter.port_kept();
             }
             Observation::Rewritten {
                 local,
                 observed: seen,
                 moving_to,
                 probing,
-            } => {
-                // While the socket is about to change, and always in
-                // socket-aware mode, the punch port at that IP is not ours.
-                if let Some(ip) = observed_ip
-                    && (observation.unsettled() || socket_aware)
-                {
-                    self.filter.port_rewritten(ip, local);
-                } else {
-                    self.filter.port_kept();
-                }
-                match (moving_to, probing) {
-                    (Some(to), _) => tracing::info!(
-                        local,
-                        observed = seen,
-                        to,
-                        "the NAT rewrote the punch port; moving the punch socket"
-                    ),
-                    (None, true) => tracing::info!(
-                        local,
-                        observed = seen,
-                        "the NAT rewrote the punch port; asking a second observer before moving"
-                    ),
-                    (None, false) => tracing::warn!(
-                        local,
-                        observed = seen,
-                        "the NAT rewrote the punch port and the punch socket does not move; in the range candidate mode punches aimed at it will fail"
-                    ),
-                }
-            }
+            } => match (moving_to, probing) {
+                (Some(to), _) => tracing::info!(
+                    local,
+                    observed = seen,
+                    to,
+                    "the NAT rewrote the punch port; moving the punch socket"
+                ),
+                (None, true) => tracing::info!(
+                    local,
+                    observed = seen,
+                    "the NAT rewrote the punch port; asking a second observer before moving"
+                ),
+                (None, false) => tracing::warn!(
+                    local,
+                    observed = seen,
+                    "the NAT rewrote the punch port and the punch socket does not move; in the range candidate mode punches aimed at it will fail"
+                ),
+            },
         }
-        if socket_aware && observation != Observation::Unrelated && !observation.unsettled() {
-            let verdict = self.filter.on_punch_socket(observed.clone());
+        if let Some(verdict) = self.filter.observation(&observation, observed) {
             self.apply(verdict);
         }
         if observation != Observation::Unrelated {
@@ -247,6 +230,25 @@ impl Behaviour {
                 self.sockets
                     .source(connection, remote)
                     .map(socket_multiaddr)
+            }
+        }
+    }
+
+    /// The punch socket connection `id` uses, if it uses one: the one that
+    /// accepted it, or the one the transport recorded its dial leaving from.
+    fn punch_socket(
+        &self,
+        id: ConnectionId,
+        endpoint: &ConnectedPoint,
+    ) -> Option<std::net::SocketAddr> {
+        match endpoint {
+            ConnectedPoint::Listener { local_addr, .. } => QuicAddr::parse(local_addr)
+                .ok()
+                .map(|q| q.socket)
+                .filter(|local| self.sockets.is_punch(*local)),
+            ConnectedPoint::Dialer { address, .. } => {
+                let remote = QuicAddr::parse(address).ok()?.socket;
+                self.sockets.source(id, remote)
             }
         }
     }
@@ -576,12 +578,16 @@ impl NetworkBehaviour for Behaviour {
                 self.sockets_changed();
             }
             FromSwarm::ListenerError(failed) => {
-                let actions = self.mapping.listen_failed(failed.listener_id);
+                let actions = self
+                    .mapping
+                    .listen_failed(failed.listener_id, &self.sockets.snapshot());
                 self.request(actions);
                 self.sockets_changed();
             }
             FromSwarm::DialFailure(failure) => {
-                let actions = self.mapping.dial_failed(failure.connection_id);
+                let actions = self
+                    .mapping
+                    .dial_failed(failure.connection_id, &self.sockets.snapshot());
                 self.request(actions);
                 let error = DialFailure::from_swarm(failure.error);
                 let dialed = match failure.error {
@@ -620,7 +626,11 @@ impl NetworkBehaviour for Behaviour {
                     established.peer_id,
                     established.endpoint,
                 );
-                self.mapping.established(id, peer, endpoint);
+                if !endpoint.is_relayed() {
+                    let local = self.punch_socket(id, endpoint);
+                    let remote = endpoint.get_remote_address().clone();
+                    self.mapping.established(id, peer, remote, local);
+                }
                 self.renewal.established(id, peer, endpoint);
                 if endpoint.is_relayed() {
                     self.attempts.relayed(

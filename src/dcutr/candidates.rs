@@ -15,6 +15,21 @@ use libp2p_identity::PeerId;
 /// its CONNECT ever carries.
 pub(crate) const CANDIDATES: usize = 20;
 
+/// A hole-punch dial refused because the remote advertised more address
+/// candidates than libp2p-dcutr ever sends: a peer that does is not playing
+/// by the protocol, and dialing its list would send packets wherever it says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the remote advertised {count} address candidates, more than the {max} that DCUtR ever sends: not dialing them"
+)]
+#[non_exhaustive]
+pub struct TooManyCandidates {
+    /// How many it advertised.
+    pub count: usize,
+    /// The most DCUtR sends.
+    pub max: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct Candidates {
     me: PeerId,

@@ -1,4 +1,4 @@
-//! What the behaviour reports, and the errors of the dials it denies.
+//! What the behaviour reports.
 
 use crate::dcutr::{
     attempts::{AttemptReport, DirectReport, FailureReport},
@@ -6,21 +6,6 @@ use crate::dcutr::{
     mapping::Observation,
     nat::NatStatus,
 };
-
-/// A hole-punch dial refused because the remote advertised more address
-/// candidates than libp2p-dcutr ever sends: a peer that does is not playing
-/// by the protocol, and dialing its list would send packets wherever it says.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the remote advertised {count} address candidates, more than the {max} that DCUtR ever sends: not dialing them"
-)]
-#[non_exhaustive]
-pub struct TooManyCandidates {
-    /// How many it advertised.
-    pub count: usize,
-    /// The most DCUtR sends.
-    pub max: usize,
-}
 
 /// How many entries the behaviour's own maps hold (libp2p-dcutr's inside it
 /// are not counted): they should stay bounded however long a node runs.

@@ -13,7 +13,10 @@ use std::{
 use crate::net::{Family, PunchSockets, QuicAddr, is_routable};
 use libp2p_core::{Multiaddr, multiaddr::Protocol};
 
-use crate::dcutr::Config;
+use crate::dcutr::{
+    config::{CandidateMode, Config},
+    mapping::Observation,
+};
 
 /// How many recent candidates are kept to be decided again when the punch
 /// socket appears or moves (DCUtR itself keeps 20).
@@ -180,10 +183,6 @@ impl Filter {
         }
     }
 
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
-
     #[cfg(any(test, fuzzing))]
     pub(crate) fn stats(&self) -> Stats {
         self.stats
@@ -194,8 +193,35 @@ impl Filter {
         self.sockets.port(family)
     }
 
+    /// What an observation of the punch socket at `observed` means for the
+    /// candidates; the one place of the withholding rule. While the socket
+    /// is about to change, and always in socket-aware mode, a rewritten
+    /// punch port at the observer's view of our IP is not ours: candidates
+    /// with it are withheld. In socket-aware mode a settled observation is a
+    /// candidate itself.
+    pub(crate) fn observation(
+        &mut self,
+        observation: &Observation,
+        observed: &Multiaddr,
+    ) -> Option<Verdict> {
+        let socket_aware = self.config.candidates == CandidateMode::SocketAware;
+        match observation {
+            Observation::Unrelated => return None,
+            Observation::Preserved { .. } => self.port_kept(),
+            Observation::Rewritten { local, .. } => {
+                match QuicAddr::parse(observed).map(|q| q.socket.ip()) {
+                    Ok(ip) if observation.unsettled() || socket_aware => {
+                        self.port_rewritten(ip, *local)
+                    }
+                    _ => self.port_kept(),
+                }
+            }
+        }
+        (socket_aware && !observation.unsettled()).then(|| self.on_punch_socket(observed.clone()))
+    }
+
     /// Socket-aware mode: an observer saw the punch socket at `addr`.
-    pub(crate) fn on_punch_socket(&mut self, addr: Multiaddr) -> Verdict {
+    fn on_punch_socket(&mut self, addr: Multiaddr) -> Verdict {
         let decision = match QuicAddr::parse(&addr) {
             Ok(quic) if is_routable(quic.socket.ip()) => Decision::OnPunchSocket,
             Ok(_) => Decision::Dropped(DropReason::Unroutable),
@@ -215,12 +241,12 @@ impl Filter {
     /// An observer at `ip` saw punch port `port` rewritten: until the punch
     /// socket moves or the port is seen kept, candidates of that IP with the
     /// punch port are not ours.
-    pub(crate) fn port_rewritten(&mut self, ip: IpAddr, port: u16) {
+    fn port_rewritten(&mut self, ip: IpAddr, port: u16) {
         self.rewritten = Some((ip, port));
     }
 
     /// An observer saw the punch port kept.
-    pub(crate) fn port_kept(&mut self) {
+    fn port_kept(&mut self) {
         self.rewritten = None;
     }
 

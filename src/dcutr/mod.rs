@@ -33,9 +33,10 @@ pub use birthday::{
     AttemptError as BirthdayError, BirthdayConfig, BirthdayStats, BudgetError, Cost, MAX_PROBES,
     MAX_SOCKETS, Refusal, Role,
 };
+pub use candidates::TooManyCandidates;
 pub(crate) use config::Config;
 pub use config::{CandidateMode, ParseCandidateModeError};
-pub use event::{Event, TooManyCandidates, Tracked};
+pub use event::{Event, Tracked};
 pub use filter::{Decision, DropReason, Source, Verdict};
 pub use mapping::Observation;
 pub use nat::{MappingKind, NatStatus};

@@ -15,5 +15,5 @@ pub use addr::{AddrError, AddrErrorReason, QuicAddr};
 pub use family::Family;
 pub use punch::{NoPunchSocket, NoPunchSocketReason};
 pub use range::{ParseRangeError, PortRange};
-pub(crate) use sockets::{DialPurpose, Route, SocketTable};
+pub(crate) use sockets::{DialPurpose, Route, Snapshot, SocketTable};
 pub use sockets::{PunchSocket, PunchSockets};

@@ -174,6 +174,36 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The punch range and the open punch sockets at one moment
+/// ([`PunchSockets::snapshot`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    range: PortRange,
+    open: Vec<PunchSocket>,
+}
+
+impl Snapshot {
+    /// The punch range.
+    pub(crate) fn range(&self) -> PortRange {
+        self.range
+    }
+
+    /// The open punch socket of `family`.
+    pub(crate) fn get(&self, family: Family) -> Option<&PunchSocket> {
+        self.open.iter().find(|s| s.family() == family)
+    }
+
+    /// The port of the open punch socket of `family`.
+    pub(crate) fn port(&self, family: Family) -> Option<u16> {
+        self.get(family).map(PunchSocket::port)
+    }
+
+    /// Whether `local` is the open punch socket of its family (its port).
+    pub(crate) fn is_punch(&self, local: SocketAddr) -> bool {
+        self.port(Family::of(local.ip())) == Some(local.port())
+    }
+}
+
 /// A read handle on a node's punch sockets, shared by everything that needs
 /// to know them. Cheap to clone; every clone sees the same table.
 #[derive(Debug, Clone)]
@@ -201,6 +231,22 @@ impl PunchSockets {
     /// the IP may be any of the socket's addresses).
     pub(crate) fn is_punch(&self, local: SocketAddr) -> bool {
         self.port(Family::of(local.ip())) == Some(local.port())
+    }
+
+    /// The range and the open punch sockets as they are now, for logic
+    /// that decides on a fixed view instead of reading the table as it
+    /// changes.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let shared = lock(&self.shared);
+        Snapshot {
+            range: shared.range,
+            open: shared
+                .sockets
+                .iter()
+                .filter(|e| !e.closing)
+                .map(|e| e.socket.clone())
+                .collect(),
+        }
     }
 
     /// Every open punch socket (at most one per family).

@@ -171,7 +171,7 @@ impl Birthday {
         &mut self,
         connection: ConnectionId,
         attempts: &mut Attempts,
-        error: &crate::DialFailure,
+        error: &crate::dcutr::attempts::DialFailure,
     ) {
         let Some((peer, _)) = self.dials.remove(&connection) else {
             return;

@@ -127,7 +127,7 @@ pub enum AttemptError {
     PeerDone(u32),
     /// The direct dial from the winning socket failed.
     #[error("the dial from the winning socket failed")]
-    DialFailed(#[source] Box<crate::DialFailure>),
+    DialFailed(#[source] Box<crate::dcutr::attempts::DialFailure>),
     /// No direct connection came after a probe won.
     #[error("no direct connection within {0:?} of the winning probe")]
     NoConnection(Duration),
@@ -371,7 +371,7 @@ impl Attempt {
     }
 
     /// Hard side: the dial from the winning socket failed.
-    pub(crate) fn handle_dial_failed(&mut self, error: crate::DialFailure) {
+    pub(crate) fn handle_dial_failed(&mut self, error: crate::dcutr::attempts::DialFailure) {
         if self.state == State::Connecting {
             self.end(Err(AttemptError::DialFailed(Box::new(error))));
         }
@@ -838,7 +838,7 @@ mod tests {
         }
         // The dial from the winning socket fails.
         pair.hard
-            .handle_dial_failed(crate::DialFailure::HandshakeTimedOut);
+            .handle_dial_failed(crate::dcutr::attempts::DialFailure::HandshakeTimedOut);
         assert!(matches!(
             pair.hard.poll_event(),
             Some(Event::Ended(Err(AttemptError::DialFailed(_))))

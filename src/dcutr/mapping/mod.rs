@@ -15,28 +15,38 @@
 //! but not port-preserving) is not worth moving on.
 //!
 //! Each punch socket (one per IP family) has its own moves and its own
-//! classification. Which socket is the punch socket, and which one a
-//! connection left from, comes from the transport's table
-//! ([`PunchSockets`]).
+//! classification. Which sockets are the punch sockets comes in with each
+//! call, as a [`Snapshot`] of the transport's table, and which one a
+//! connection left from with the connection.
 //!
-//! Pure logic: it answers with [`Action`]s for the behaviour to carry out;
-//! the port a move goes to comes from a generator seeded by the caller.
+//! Pure logic, a fold over the swarm's events: it answers with [`Action`]s
+//! for the behaviour to carry out; the port a move goes to comes from a
+//! generator seeded by the caller. The parts: `connections` (which
+//! connection used a punch socket), `probe` (when a second observer is
+//! asked, and which), `moves` (when the socket moves, and where), and the
+//! classifier of `nat.rs`, driven here.
 
-use std::{
-    collections::{HashMap, HashSet},
-    net::{IpAddr, SocketAddr},
-};
+mod connections;
+mod moves;
+mod probe;
 
-use crate::net::{Family, PunchSockets, QuicAddr};
-use libp2p_core::{ConnectedPoint, Multiaddr, transport::ListenerId};
+use std::{collections::HashMap, net::SocketAddr};
+
+use libp2p_core::{Multiaddr, transport::ListenerId};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{ConnectionId, ListenOpts};
-use rand::{RngExt as _, SeedableRng, rngs::StdRng};
+use rand::{SeedableRng, rngs::StdRng};
 
-use crate::dcutr::{
-    config::CandidateMode,
-    nat::{Classifier, MappingKind, NatStatus},
+use crate::{
+    dcutr::{
+        config::CandidateMode,
+        nat::{Classifier, NatStatus},
+    },
+    net::{Family, Snapshot},
 };
+use connections::Connections;
+use moves::{Moves, Policy};
+use probe::{Next, PortState};
 
 /// What an observation of one of our connections says about the punch
 /// port's mapping.
@@ -124,44 +134,10 @@ pub(crate) enum Action {
     Nat(NatStatus),
 }
 
-#[derive(Debug)]
-struct Connection {
-    peer: PeerId,
-    remote: Multiaddr,
-    /// The punch socket the connection uses, if it uses one.
-    local: Option<SocketAddr>,
-    probe: bool,
-    /// It was dialed to reach a family's punch socket: it closes once
-    /// observed.
-    reach: bool,
-}
-
-#[derive(Debug)]
-struct Move {
-    listener: ListenerId,
-    bind: IpAddr,
-    port: u16,
-    redial: (PeerId, Multiaddr),
-}
-
-/// What has been done about the current punch port.
-#[derive(Debug, Default)]
-struct PortState {
-    port: u16,
-    /// A probe was dialed for this port.
-    probed: bool,
-    /// The probe's connection id, while it is pending.
-    probe: Option<ConnectionId>,
-    /// A move waiting for the probe's answer: whom to redial.
-    deferred: Option<(PeerId, Multiaddr, u16, u16)>,
-}
-
 /// Moves and observations of the punch socket of one family.
 #[derive(Debug, Default)]
 struct SocketState {
-    moves: u8,
-    tried: HashSet<u16>,
-    moving: Option<Move>,
+    moves: Moves,
     classifier: Classifier,
     port: PortState,
     /// An observer was dialed from this family's punch socket to have it
@@ -171,33 +147,22 @@ struct SocketState {
 
 #[derive(Debug)]
 pub(crate) struct Mapping {
-    sockets: PunchSockets,
-    max_moves: u8,
-    mode: CandidateMode,
-    connections: HashMap<ConnectionId, Connection>,
-    probes: HashSet<ConnectionId>,
-    reaching: HashSet<ConnectionId>,
+    policy: Policy,
+    connections: Connections,
     families: HashMap<Family, SocketState>,
-    rng: StdRng,
 }
 
 impl Mapping {
     /// `seed` seeds the choice of the port a move goes to.
-    pub(crate) fn new(
-        sockets: PunchSockets,
-        max_moves: u8,
-        mode: CandidateMode,
-        seed: u64,
-    ) -> Self {
+    pub(crate) fn new(max_moves: u8, mode: CandidateMode, seed: u64) -> Self {
         Self {
-            sockets,
-            max_moves,
-            mode,
-            connections: HashMap::new(),
-            probes: HashSet::new(),
-            reaching: HashSet::new(),
+            policy: Policy {
+                max: max_moves,
+                mode,
+                rng: StdRng::seed_from_u64(seed),
+            },
+            connections: Connections::default(),
             families: HashMap::new(),
-            rng: StdRng::seed_from_u64(seed),
         }
     }
 
@@ -220,65 +185,34 @@ impl Mapping {
     /// A listener reported an address: a move to it is done.
     pub(crate) fn new_listen_addr(&mut self, id: ListenerId) {
         for state in self.families.values_mut() {
-            if state.moving.as_ref().is_some_and(|m| m.listener == id) {
-                state.moving = None;
-            }
+            state.moves.listening(id);
         }
     }
 
     /// Listening on the new port failed (it is taken here): try another.
-    pub(crate) fn listen_failed(&mut self, id: ListenerId) -> Vec<Action> {
-        let Some((family, failed)) = self.families.iter_mut().find_map(|(family, state)| {
-            state
-                .moving
-                .take_if(|m| m.listener == id)
-                .map(|failed| (*family, failed))
-        }) else {
-            return Vec::new();
-        };
-        tracing::debug!(
-            port = failed.port,
-            "the punch port to move to is taken here"
-        );
-        match self.next_port(family) {
-            Some(port) => self.start_move(family, failed.bind, port, failed.redial, None),
-            None => Vec::new(),
-        }
+    pub(crate) fn listen_failed(&mut self, id: ListenerId, sockets: &Snapshot) -> Vec<Action> {
+        let policy = &mut self.policy;
+        self.families
+            .iter_mut()
+            .find_map(|(family, state)| state.moves.listen_failed(policy, *family, id, sockets))
+            .unwrap_or_default()
     }
 
+    /// A direct connection to `remote` opened; `local` is the punch socket
+    /// it uses (the transport recorded which one a dial left from), if it
+    /// uses one.
     pub(crate) fn established(
         &mut self,
         id: ConnectionId,
         peer: PeerId,
-        endpoint: &ConnectedPoint,
+        remote: Multiaddr,
+        local: Option<SocketAddr>,
     ) {
-        if endpoint.is_relayed() {
-            return;
-        }
-        let local = match endpoint {
-            ConnectedPoint::Listener { local_addr, .. } => QuicAddr::parse(local_addr)
-                .ok()
-                .map(|q| q.socket)
-                .filter(|local| self.sockets.is_punch(*local)),
-            // The transport recorded which punch socket the dial left from.
-            ConnectedPoint::Dialer { address, .. } => QuicAddr::parse(address)
-                .ok()
-                .and_then(|remote| self.sockets.source(id, remote.socket)),
-        };
-        self.connections.insert(
-            id,
-            Connection {
-                peer,
-                remote: endpoint.get_remote_address().clone(),
-                local,
-                probe: self.probes.remove(&id),
-                reach: self.reaching.remove(&id),
-            },
-        );
+        self.connections.established(id, peer, remote, local);
     }
 
     pub(crate) fn closed(&mut self, id: ConnectionId) {
-        self.connections.remove(&id);
+        self.connections.closed(id);
     }
 
     /// How many connections it follows.
@@ -291,13 +225,12 @@ impl Mapping {
         self.families
             .values()
             .any(|state| state.port.probe.is_some())
-            || !self.reaching.is_empty()
-            || self.connections.values().any(|c| c.reach)
+            || self.connections.reaching()
     }
 
     /// The dial asked for by [`Action::Reach`] is `id`.
     pub(crate) fn reach_started(&mut self, id: ConnectionId) {
-        self.reaching.insert(id);
+        self.connections.reach_dialed(id);
     }
 
     /// After an observation on connection `id`: for each family whose punch
@@ -306,45 +239,30 @@ impl Mapping {
     /// family. Without it a dual-stack node whose relay connection is IPv4
     /// has no IPv6 observation, so neither an IPv6 candidate nor an IPv6
     /// class.
-    pub(crate) fn reach(&mut self, id: ConnectionId, listen_addrs: &[Multiaddr]) -> Vec<Action> {
-        let Some(connection) = self.connections.get(&id) else {
+    pub(crate) fn reach(
+        &mut self,
+        id: ConnectionId,
+        listen_addrs: &[Multiaddr],
+        sockets: &Snapshot,
+    ) -> Vec<Action> {
+        let Some((peer, remote)) = self.connections.remote(id) else {
             return Vec::new();
         };
-        let peer = connection.peer;
-        let Ok(remote) = QuicAddr::parse(&connection.remote) else {
+        let Ok(remote) = crate::net::QuicAddr::parse(remote).map(|q| q.socket) else {
             return Vec::new();
         };
         let mut actions = Vec::new();
         for family in [Family::Ipv4, Family::Ipv6] {
-            if self.sockets.get(family).is_none() || Family::of(remote.socket.ip()) == family {
+            if sockets.get(family).is_none() || Family::of(remote.ip()) == family {
                 continue;
             }
             let state = self.families.entry(family).or_default();
             if state.reached || state.classifier.public().is_some() {
                 continue;
             }
-            let target = listen_addrs
-                .iter()
-                .filter_map(|a| QuicAddr::parse(a).ok())
-                .find(|q| {
-                    let ip = q.socket.ip();
-                    Family::of(ip) == family
-                        && q.socket.port() != 0
-                        && !ip.is_unspecified()
-                        && ip.is_loopback() == remote.socket.ip().is_loopback()
-                        && !is_link_local(ip)
-                });
-            if let Some(target) = target {
+            if let Some(addr) = probe::reach_target(family, remote, listen_addrs) {
                 state.reached = true;
-                actions.push(Action::Reach {
-                    family,
-                    peer,
-                    addr: QuicAddr {
-                        socket: target.socket,
-                        peer_id: None,
-                    }
-                    .to_multiaddr(),
-                });
+                actions.push(Action::Reach { family, peer, addr });
             }
         }
         actions
@@ -352,14 +270,13 @@ impl Mapping {
 
     /// The probe asked for by [`Action::Probe`] for `family` is dialed as `id`.
     pub(crate) fn probe_started(&mut self, family: Family, id: ConnectionId) {
-        self.probes.insert(id);
+        self.connections.probe_dialed(id);
         self.families.entry(family).or_default().port.probe = Some(id);
     }
 
     /// A dial failed; if it was a probe, decide without its answer.
-    pub(crate) fn dial_failed(&mut self, id: ConnectionId) -> Vec<Action> {
-        self.reaching.remove(&id);
-        if !self.probes.remove(&id) {
+    pub(crate) fn dial_failed(&mut self, id: ConnectionId, sockets: &Snapshot) -> Vec<Action> {
+        if !self.connections.dial_failed(id) {
             return Vec::new();
         }
         let Some((family, state)) = self
@@ -369,10 +286,15 @@ impl Mapping {
         else {
             return Vec::new();
         };
-        let family = *family;
         state.port.probe = None;
         match state.port.deferred.take() {
-            Some((peer, remote, _, _)) => self.move_if_allowed(family, (peer, remote)).1,
+            Some(deferred) => {
+                let redial = (deferred.peer, deferred.remote);
+                state
+                    .moves
+                    .start_if_allowed(&mut self.policy, *family, redial, sockets)
+                    .1
+            }
             None => Vec::new(),
         }
     }
@@ -384,22 +306,13 @@ impl Mapping {
         id: ConnectionId,
         observed: &Multiaddr,
         listen_addrs: &[Multiaddr],
+        sockets: &Snapshot,
     ) -> (Observation, Vec<Action>) {
-        let (observation, mut actions) = self.observe(id, observed, listen_addrs);
+        let (observation, mut actions) = self.observe(id, observed, listen_addrs, sockets);
         // A connection dialed to reach a family closes once observed, if an
         // older connection to the observer carries the rest.
-        if let Some(connection) = self.connections.get_mut(&id)
-            && connection.reach
-        {
-            connection.reach = false;
-            let peer = connection.peer;
-            let older = self
-                .connections
-                .iter()
-                .any(|(other, c)| *other != id && c.peer == peer && !c.probe && !c.reach);
-            if older {
-                actions.push(Action::Close { peer, id });
-            }
+        if let Some(peer) = self.connections.reached(id) {
+            actions.push(Action::Close { peer, id });
         }
         (observation, actions)
     }
@@ -409,289 +322,106 @@ impl Mapping {
         id: ConnectionId,
         observed: &Multiaddr,
         listen_addrs: &[Multiaddr],
+        sockets: &Snapshot,
     ) -> (Observation, Vec<Action>) {
-        let (Some(connection), Ok(seen)) = (self.connections.get(&id), QuicAddr::parse(observed))
-        else {
+        let Some(seen) = self.connections.seen(id, observed, sockets) else {
             return (Observation::Unrelated, Vec::new());
         };
-        let Some(local) = connection
-            .local
-            .filter(|local| self.sockets.is_punch(*local))
-        else {
-            return (Observation::Unrelated, Vec::new());
-        };
-        let family = Family::of(local.ip());
-        let local = local.port();
-        let (peer, remote, probe) = (connection.peer, connection.remote.clone(), connection.probe);
-        let Ok(observer) = QuicAddr::parse(&remote).map(|q| q.socket) else {
-            return (Observation::Unrelated, Vec::new());
-        };
-        let max_moves = self.max_moves;
-        let state = self.families.entry(family).or_default();
-        if state.port.port != local {
-            state.port = PortState {
-                port: local,
-                ..PortState::default()
-            };
-        }
+        let state = self.families.entry(seen.family).or_default();
+        state.port.follow(seen.local);
         let mut actions = Vec::new();
-        if let Some(status) = state.classifier.observe(local, peer, observer, seen.socket) {
-            actions.push(Action::Nat(status.with_family(family)));
-        }
-        // The probe connection closes once its observation is in, unless it
-        // is the only connection to the observer: then other behaviours (a
-        // relay client's reservation or circuit) may already use it, and it
-        // closes when idle.
-        if probe && state.port.probe == Some(id) {
-            state.port.probe = None;
-            let older = self
-                .connections
-                .iter()
-                .any(|(other, c)| *other != id && c.peer == peer && !c.probe);
-            if older {
-                actions.push(Action::Close { peer, id });
-            }
-        }
-        let observed_port = seen.socket.port();
-        let kept = observed_port == local;
-        if kept && !probe {
-            state.moves = 0;
-            state.tried.clear();
-        }
-
-        // The answer to a probe: decide a move that waited for it.
-        if probe {
-            let Some((peer, remote, local, first_seen)) = state.port.deferred.take() else {
-                let observation = if kept {
-                    Observation::Preserved { port: local }
-                } else {
-                    Observation::Unrelated
-                };
-                return (observation, actions);
-            };
-            let (moving_to, more) =
-                self.move_unless_every_port_is_rewritten(family, (peer, remote), local);
-            actions.extend(more);
-            let observation = Observation::Rewritten {
-                local,
-                observed: first_seen,
-                moving_to,
-                probing: false,
-            };
-            return (observation, actions);
-        }
-
-        // A probe asks a second opinion. It is not needed when the port was
-        // kept and two observers have already classified the NAT: then it
-        // would only open one more connection, here to a peer's other
-        // listener (its 443), which nobody asked for.
-        let settled = kept && state.classifier.mapping() != MappingKind::Unknown;
-        if !state.port.probed
-            && !settled
-            && state.moving.is_none()
-            && let Some(addr) = probe_target(&remote, listen_addrs)
+        if let Some(status) =
+            state
+                .classifier
+                .observe(seen.local, seen.peer, seen.observer, seen.observed)
         {
-            state.port.probed = true;
-            actions.push(Action::Probe { family, peer, addr });
-            if !kept && max_moves > 0 {
-                state.port.deferred = Some((peer, remote, local, observed_port));
-                let observation = Observation::Rewritten {
-                    local,
-                    observed: observed_port,
-                    moving_to: None,
-                    probing: true,
-                };
-                return (observation, actions);
+            actions.push(Action::Nat(status.with_family(seen.family)));
+        }
+        let next = if seen.probe {
+            // The probe connection closes once its observation is in,
+            // unless it is the only connection to the observer: then other
+            // behaviours (a relay client's reservation or circuit) may
+            // already use it, and it closes when idle.
+            if state.port.answered(id) && self.connections.other_than_probe(seen.peer, id) {
+                actions.push(Action::Close {
+                    peer: seen.peer,
+                    id,
+                });
             }
-        }
-        if kept {
-            return (Observation::Preserved { port: local }, actions);
-        }
-        if state.port.deferred.is_some() {
-            // Still waiting for the probe.
-            let observation = Observation::Rewritten {
-                local,
-                observed: observed_port,
+            state.port.answer(&seen)
+        } else {
+            if seen.kept() {
+                state.moves.settled();
+            }
+            let (next, probe) = state.port.first_opinion(
+                &seen,
+                state.classifier.mapping(),
+                state.moves.moving(),
+                self.policy.max > 0,
+                listen_addrs,
+            );
+            if let Some(addr) = probe {
+                actions.push(Action::Probe {
+                    family: seen.family,
+                    peer: seen.peer,
+                    addr,
+                });
+            }
+            next
+        };
+        let observation = match next {
+            Next::Nothing => Observation::Unrelated,
+            Next::Kept => Observation::Preserved { port: seen.local },
+            Next::Wait { observed } => Observation::Rewritten {
+                local: seen.local,
+                observed,
                 moving_to: None,
                 probing: true,
-            };
-            return (observation, actions);
-        }
-        let (moving_to, more) =
-            self.move_unless_every_port_is_rewritten(family, (peer, remote), local);
-        actions.extend(more);
-        let observation = Observation::Rewritten {
-            local,
-            observed: observed_port,
-            moving_to,
-            probing: false,
+            },
+            Next::Decide {
+                local,
+                observed,
+                redial,
+            } => {
+                let (moving_to, more) = state.moves.decide(
+                    &mut self.policy,
+                    &state.classifier,
+                    seen.family,
+                    local,
+                    redial,
+                    sockets,
+                );
+                actions.extend(more);
+                Observation::Rewritten {
+                    local,
+                    observed,
+                    moving_to,
+                    probing: false,
+                }
+            }
         };
         (observation, actions)
     }
-
-    /// Whether to move the punch socket, now that its port was seen
-    /// rewritten (and a second observer asked, if one was known).
-    ///
-    /// In range mode the candidate is the punch port, so the socket moves
-    /// until a port is kept (at most `max_moves` times). In socket-aware mode
-    /// the candidate is what the observers saw, which is right whenever the
-    /// NAT maps endpoint-independently, even when it rewrote the port
-    /// (Linux also remaps a socket that collides with another one to a
-    /// single port for every destination); the socket moves only when one
-    /// observer saw the port kept and another saw it rewritten.
-    fn move_unless_every_port_is_rewritten(
-        &mut self,
-        family: Family,
-        redial: (PeerId, Multiaddr),
-        local: u16,
-    ) -> (Option<u16>, Vec<Action>) {
-        let state = self.families.entry(family).or_default();
-        match self.mode {
-            CandidateMode::SocketAware
-                if !(state.classifier.mapping() == MappingKind::EndpointDependent
-                    && state.classifier.someone_saw(local)) =>
-            {
-                (None, Vec::new())
-            }
-            _ => self.move_if_allowed(family, redial),
-        }
-    }
-
-    /// Starts a move if one is allowed and none is under way.
-    fn move_if_allowed(
-        &mut self,
-        family: Family,
-        redial: (PeerId, Multiaddr),
-    ) -> (Option<u16>, Vec<Action>) {
-        let state = self.families.entry(family).or_default();
-        if let Some(moving) = &state.moving {
-            return (Some(moving.port), Vec::new());
-        }
-        if state.moves >= self.max_moves {
-            return (None, Vec::new());
-        }
-        let (Some(port), Some(socket)) = (self.next_port(family), self.sockets.get(family)) else {
-            return (None, Vec::new());
-        };
-        // Bind the new socket where the old one was bound.
-        let bind = socket.bound.ip();
-        let old = (socket.listener, socket.port());
-        let actions = self.start_move(family, bind, port, redial, Some(old));
-        (Some(port), actions)
-    }
-
-    fn start_move(
-        &mut self,
-        family: Family,
-        bind: IpAddr,
-        port: u16,
-        redial: (PeerId, Multiaddr),
-        old: Option<(ListenerId, u16)>,
-    ) -> Vec<Action> {
-        let state = self.families.entry(family).or_default();
-        state.moves += 1;
-        state.tried.insert(port);
-        let addr = QuicAddr {
-            socket: (bind, port).into(),
-            peer_id: None,
-        }
-        .to_multiaddr();
-        let opts = ListenOpts::new(addr);
-        state.moving = Some(Move {
-            listener: opts.listener_id(),
-            bind,
-            port,
-            redial: redial.clone(),
-        });
-        let mut actions = Vec::new();
-        if let Some((old, old_port)) = old {
-            state.tried.insert(old_port);
-            actions.push(Action::RemoveListener(old));
-        }
-        actions.push(Action::Listen(opts));
-        actions.push(Action::Dial {
-            peer: redial.0,
-            addr: redial.1,
-        });
-        actions
-    }
-
-    /// A port of the range not tried yet, chosen at random so that nodes
-    /// behind one NAT spread out instead of colliding again.
-    fn next_port(&mut self, family: Family) -> Option<u16> {
-        let current = self.sockets.port(family);
-        let state = self.families.entry(family).or_default();
-        let free: Vec<u16> = self
-            .sockets
-            .range()
-            .ports()
-            .filter(|p| !state.tried.contains(p) && Some(*p) != current)
-            .collect();
-        if free.is_empty() {
-            return None;
-        }
-        Some(free[self.rng.random_range(0..free.len())])
-    }
-}
-
-/// Another QUIC address of the observer, of the same family: a second
-/// observer. Another IP is best; another port of the same IP also tells,
-/// because NATs that map endpoint-dependently (Linux `random-fully`, cloud
-/// NAT gateways) change the mapping when only the destination port changes.
-/// An IPv6 link-local address (fe80::/10): not reachable off the link.
-fn is_link_local(ip: IpAddr) -> bool {
-    matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
-}
-
-fn probe_target(remote: &Multiaddr, listen_addrs: &[Multiaddr]) -> Option<Multiaddr> {
-    let remote = QuicAddr::parse(remote).ok()?.socket;
-    let usable = |candidate: &QuicAddr| {
-        let ip = candidate.socket.ip();
-        candidate.socket != remote
-            && candidate.socket.port() != 0
-            && Family::of(ip) == Family::of(remote.ip())
-            && !ip.is_unspecified()
-            && ip.is_loopback() == remote.ip().is_loopback()
-    };
-    let candidates: Vec<QuicAddr> = listen_addrs
-        .iter()
-        .filter_map(|addr| QuicAddr::parse(addr).ok())
-        .filter(usable)
-        .collect();
-    candidates
-        .iter()
-        .find(|c| c.socket.ip() != remote.ip())
-        .or(candidates.first())
-        .map(|q| {
-            QuicAddr {
-                socket: SocketAddr::new(q.socket.ip(), q.socket.port()),
-                peer_id: None,
-            }
-            .to_multiaddr()
-        })
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::net::{PortRange, SocketTable};
+    use crate::net::{PortRange, QuicAddr, SocketTable};
     use libp2p_core::{Endpoint, transport::PortUse};
 
     use super::*;
+    use crate::dcutr::nat::MappingKind;
 
     fn addr(text: &str) -> Multiaddr {
         text.parse().unwrap()
     }
 
+    fn addrs(texts: &[&str]) -> Vec<Multiaddr> {
+        texts.iter().map(|t| addr(t)).collect()
+    }
+
     const RELAY: &str = "/ip4/203.0.113.10/udp/443/quic-v1";
     const RELAY_2: &str = "/ip4/203.0.113.11/udp/443/quic-v1";
-
-    fn dialer(to: &str) -> ConnectedPoint {
-        ConnectedPoint::Dialer {
-            address: addr(to),
-            role_override: libp2p_core::Endpoint::Dialer,
-            port_use: libp2p_core::transport::PortUse::Reuse,
-        }
-    }
 
     struct Setup {
         mapping: Mapping,
@@ -706,11 +436,44 @@ mod tests {
         /// then its connection.
         fn dial(&mut self, id: ConnectionId, to: &str) {
             let remote = QuicAddr::parse(&addr(to)).unwrap().socket;
-            self.table
-                .handle()
-                .dialing(id, crate::net::DialPurpose::Ordinary);
+            let sockets = self.table.handle();
+            sockets.dialing(id, crate::net::DialPurpose::Ordinary);
             self.table.route(remote, Endpoint::Dialer, PortUse::Reuse);
-            self.mapping.established(id, self.peer, &dialer(to));
+            let local = sockets.source(id, remote);
+            self.mapping.established(id, self.peer, addr(to), local);
+        }
+
+        /// The observer on connection `id` saw the punch socket at `seen`;
+        /// its own addresses are `listen`.
+        fn observe(
+            &mut self,
+            id: ConnectionId,
+            seen: &str,
+            listen: &[&str],
+        ) -> (Observation, Vec<Action>) {
+            let snapshot = self.table.handle().snapshot();
+            self.mapping
+                .observed(id, &addr(seen), &addrs(listen), &snapshot)
+        }
+
+        /// The relay saw the punch socket at `seen`.
+        fn relay_saw(&mut self, seen: &str, listen: &[&str]) -> (Observation, Vec<Action>) {
+            self.observe(self.relay, seen, listen)
+        }
+
+        fn reach(&mut self, id: ConnectionId, listen: &[&str]) -> Vec<Action> {
+            let snapshot = self.table.handle().snapshot();
+            self.mapping.reach(id, &addrs(listen), &snapshot)
+        }
+
+        fn dial_failed(&mut self, id: ConnectionId) -> Vec<Action> {
+            let snapshot = self.table.handle().snapshot();
+            self.mapping.dial_failed(id, &snapshot)
+        }
+
+        fn listen_failed(&mut self, id: ListenerId) -> Vec<Action> {
+            let snapshot = self.table.handle().snapshot();
+            self.mapping.listen_failed(id, &snapshot)
         }
     }
 
@@ -720,7 +483,7 @@ mod tests {
 
     fn setup_in(max_moves: u8, mode: CandidateMode) -> Setup {
         let table = SocketTable::new(PortRange::new(40000, 40009).unwrap(), 2);
-        let mapping = Mapping::new(table.handle(), max_moves, mode, 7);
+        let mapping = Mapping::new(max_moves, mode, 7);
         let listener = ListenerId::next();
         table.bound(listener, "0.0.0.0:40000".parse().unwrap());
         table.address_added(listener, "127.0.0.1".parse().unwrap());
@@ -753,7 +516,7 @@ mod tests {
         let probe = ConnectionId::new_unchecked(2);
         setup.mapping.probe_started(Family::Ipv4, probe);
         setup.dial(probe, RELAY_2);
-        setup.mapping.observed(probe, &addr(seen), &[])
+        setup.observe(probe, seen, &[])
     }
 
     fn nat(actions: &[Action]) -> Option<NatStatus> {
@@ -763,14 +526,30 @@ mod tests {
         })
     }
 
+    /// The listener a move removes.
+    fn removed(actions: &[Action]) -> Option<ListenerId> {
+        actions.iter().find_map(|a| match a {
+            Action::RemoveListener(id) => Some(*id),
+            _ => None,
+        })
+    }
+
+    /// The listen a move asks for.
+    fn listen(actions: &[Action]) -> &ListenOpts {
+        actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Listen(opts) => Some(opts),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no listen in {actions:?}"))
+    }
+
     #[test]
     fn a_kept_port_is_preserved_and_a_probe_classifies_the_nat() {
         let mut setup = setup(8);
-        let (observation, actions) = setup.mapping.observed(
-            setup.relay,
-            &addr("/ip4/198.51.100.1/udp/40000/quic-v1"),
-            &[addr(RELAY), addr(RELAY_2)],
-        );
+        let (observation, actions) =
+            setup.relay_saw("/ip4/198.51.100.1/udp/40000/quic-v1", &[RELAY, RELAY_2]);
         assert_eq!(observation, Observation::Preserved { port: 40000 });
         let (_, answer) = answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
         // The probe connection closes: the relay connection carries the rest.
@@ -787,11 +566,8 @@ mod tests {
     #[test]
     fn a_collision_moves_the_socket_once_the_probe_saw_the_port_kept() {
         let mut setup = setup(8);
-        let (observation, actions) = setup.mapping.observed(
-            setup.relay,
-            &addr("/ip4/198.51.100.1/udp/51234/quic-v1"),
-            &[addr(RELAY_2)],
-        );
+        let (observation, actions) =
+            setup.relay_saw("/ip4/198.51.100.1/udp/51234/quic-v1", &[RELAY_2]);
         assert!(observation.unsettled(), "{observation:?}");
         assert!(matches!(
             observation,
@@ -811,19 +587,12 @@ mod tests {
             panic!("{observation:?}")
         };
         assert!((40001..=40009).contains(&to));
-        let removed = actions.iter().find_map(|a| match a {
-            Action::RemoveListener(id) => Some(*id),
-            _ => None,
-        });
+        let removed = removed(&actions);
         assert_eq!(removed, Some(setup.listener));
-        let listen = actions.iter().find_map(|a| match a {
-            Action::Listen(opts) => Some(opts.address().clone()),
-            _ => None,
-        });
         // Two interfaces: bind the unspecified address again.
         assert_eq!(
-            listen,
-            Some(addr(&format!("/ip4/0.0.0.0/udp/{to}/quic-v1")))
+            listen(&actions).address(),
+            &addr(&format!("/ip4/0.0.0.0/udp/{to}/quic-v1"))
         );
         assert!(
             actions
@@ -839,11 +608,7 @@ mod tests {
             (CandidateMode::SocketAware, false),
         ] {
             let mut setup = setup_in(8, mode);
-            let (_, actions) = setup.mapping.observed(
-                setup.relay,
-                &addr("/ip4/198.51.100.1/udp/20000/quic-v1"),
-                &[addr(RELAY_2)],
-            );
+            let (_, actions) = setup.relay_saw("/ip4/198.51.100.1/udp/20000/quic-v1", &[RELAY_2]);
             let (observation, actions) =
                 answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/20000/quic-v1");
             let status = nat(&actions).unwrap();
@@ -869,11 +634,7 @@ mod tests {
     #[test]
     fn socket_aware_mode_moves_when_one_observer_saw_the_port_kept() {
         let mut setup = setup_in(8, CandidateMode::SocketAware);
-        let (_, actions) = setup.mapping.observed(
-            setup.relay,
-            &addr("/ip4/198.51.100.1/udp/51234/quic-v1"),
-            &[addr(RELAY_2)],
-        );
+        let (_, actions) = setup.relay_saw("/ip4/198.51.100.1/udp/51234/quic-v1", &[RELAY_2]);
         let (observation, _) =
             answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
         assert!(
@@ -891,11 +652,7 @@ mod tests {
     #[test]
     fn a_symmetric_nat_is_classified_and_moves_stay_bounded() {
         let mut setup = setup(1);
-        let (_, actions) = setup.mapping.observed(
-            setup.relay,
-            &addr("/ip4/198.51.100.1/udp/31000/quic-v1"),
-            &[addr(RELAY_2)],
-        );
+        let (_, actions) = setup.relay_saw("/ip4/198.51.100.1/udp/31000/quic-v1", &[RELAY_2]);
         let (observation, actions) =
             answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/52000/quic-v1");
         assert_eq!(
@@ -910,11 +667,7 @@ mod tests {
             panic!("{observation:?}")
         };
         // The one allowed move is used: after it, a rewrite no longer moves.
-        let opts = actions.iter().find_map(|a| match a {
-            Action::Listen(opts) => Some(opts),
-            _ => None,
-        });
-        let opts = opts.unwrap();
+        let opts = listen(&actions);
         // The swarm carries out the move: the transport closes the old
         // socket and binds the new one.
         setup.table.closed(setup.listener);
@@ -924,10 +677,7 @@ mod tests {
         setup.mapping.new_listen_addr(opts.listener_id());
         let again = ConnectionId::new_unchecked(3);
         setup.dial(again, RELAY);
-        let (observation, _) =
-            setup
-                .mapping
-                .observed(again, &addr("/ip4/198.51.100.1/udp/33000/quic-v1"), &[]);
+        let (observation, _) = setup.observe(again, "/ip4/198.51.100.1/udp/33000/quic-v1", &[]);
         assert_eq!(
             observation,
             Observation::Rewritten {
@@ -942,10 +692,7 @@ mod tests {
     #[test]
     fn without_a_second_observer_a_rewrite_moves_at_once_and_a_taken_port_is_skipped() {
         let mut setup = setup(8);
-        let (observation, actions) =
-            setup
-                .mapping
-                .observed(setup.relay, &addr("/ip4/198.51.100.1/udp/5/quic-v1"), &[]);
+        let (observation, actions) = setup.relay_saw("/ip4/198.51.100.1/udp/5/quic-v1", &[]);
         assert!(matches!(
             observation,
             Observation::Rewritten {
@@ -954,11 +701,8 @@ mod tests {
                 ..
             }
         ));
-        let Some(Action::Listen(opts)) = actions.iter().find(|a| matches!(a, Action::Listen(_)))
-        else {
-            panic!("{actions:?}")
-        };
-        let retry = setup.mapping.listen_failed(opts.listener_id());
+        let opts = listen(&actions);
+        let retry = setup.listen_failed(opts.listener_id());
         assert!(
             matches!(&retry[..], [Action::Listen(_), Action::Dial { .. }]),
             "{retry:?}"
@@ -968,11 +712,8 @@ mod tests {
     #[test]
     fn a_probe_that_is_the_only_connection_to_its_observer_stays_open() {
         let mut setup = setup(8);
-        let (_, actions) = setup.mapping.observed(
-            setup.relay,
-            &addr("/ip4/198.51.100.1/udp/40000/quic-v1"),
-            &[addr(RELAY), addr(RELAY_2)],
-        );
+        let (_, actions) =
+            setup.relay_saw("/ip4/198.51.100.1/udp/40000/quic-v1", &[RELAY, RELAY_2]);
         // The relay connection closed before the probe's answer came: the
         // probe is the one connection a relay client can use now.
         setup.mapping.closed(setup.relay);
@@ -987,15 +728,11 @@ mod tests {
     #[test]
     fn a_failed_probe_moves_without_its_answer() {
         let mut setup = setup(8);
-        let (_, actions) = setup.mapping.observed(
-            setup.relay,
-            &addr("/ip4/198.51.100.1/udp/51234/quic-v1"),
-            &[addr(RELAY_2)],
-        );
+        let (_, actions) = setup.relay_saw("/ip4/198.51.100.1/udp/51234/quic-v1", &[RELAY_2]);
         assert!(actions.iter().any(|a| matches!(a, Action::Probe { .. })));
         let probe = ConnectionId::new_unchecked(9);
         setup.mapping.probe_started(Family::Ipv4, probe);
-        let actions = setup.mapping.dial_failed(probe);
+        let actions = setup.dial_failed(probe);
         assert!(
             actions.iter().any(|a| matches!(a, Action::Listen(_))),
             "{actions:?}"
@@ -1007,9 +744,18 @@ mod tests {
         let pick = |seed| {
             let table = SocketTable::new(PortRange::new(40000, 40049).unwrap(), 2);
             table.bound(ListenerId::next(), "10.1.0.10:40000".parse().unwrap());
-            let mut mapping = Mapping::new(table.handle(), 8, CandidateMode::Range, seed);
+            let snapshot = table.handle().snapshot();
+            let mut policy = Policy {
+                max: 8,
+                mode: CandidateMode::Range,
+                rng: StdRng::seed_from_u64(seed),
+            };
             (0..4)
-                .map(|_| mapping.next_port(Family::Ipv4).unwrap())
+                .map(|_| {
+                    Moves::default()
+                        .next_port(&mut policy, Family::Ipv4, &snapshot)
+                        .unwrap()
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(pick(1), pick(1));
@@ -1022,27 +768,15 @@ mod tests {
         let v6 = ListenerId::next();
         setup.table.bound(v6, "[::]:40005".parse().unwrap());
         // A rewrite seen on the IPv4 socket (no second observer: move now).
-        let (_, actions) =
-            setup
-                .mapping
-                .observed(setup.relay, &addr("/ip4/198.51.100.1/udp/5/quic-v1"), &[]);
-        let removed = actions.iter().find_map(|a| match a {
-            Action::RemoveListener(id) => Some(*id),
-            _ => None,
-        });
+        let (_, actions) = setup.relay_saw("/ip4/198.51.100.1/udp/5/quic-v1", &[]);
+        let removed = removed(&actions);
         assert_eq!(removed, Some(setup.listener), "{actions:?}");
-        let Some(Action::Listen(opts)) = actions.iter().find(|a| matches!(a, Action::Listen(_)))
-        else {
-            panic!("{actions:?}")
-        };
+        let opts = listen(&actions);
         assert!(opts.address().to_string().starts_with("/ip4/0.0.0.0/"));
         // A connection from the IPv6 socket is observed on its own terms.
         let v6_relay = ConnectionId::new_unchecked(4);
         setup.dial(v6_relay, "/ip6/2001:db8::10/udp/443/quic-v1");
-        let (observation, _) =
-            setup
-                .mapping
-                .observed(v6_relay, &addr("/ip6/2001:db8::77/udp/40005/quic-v1"), &[]);
+        let (observation, _) = setup.observe(v6_relay, "/ip6/2001:db8::77/udp/40005/quic-v1", &[]);
         assert_eq!(observation, Observation::Preserved { port: 40005 });
         assert_eq!(setup.mapping.nat(Family::Ipv6).observers, 1);
         assert_eq!(setup.mapping.nat(Family::Ipv6).family, Family::Ipv6);
@@ -1052,10 +786,9 @@ mod tests {
     fn another_port_of_the_same_observer_is_a_second_opinion() {
         let mut setup = setup(8);
         let relay_port_2 = "/ip4/203.0.113.10/udp/4443/quic-v1";
-        let (_, actions) = setup.mapping.observed(
-            setup.relay,
-            &addr("/ip4/198.51.100.1/udp/31000/quic-v1"),
-            &[addr(RELAY), addr(relay_port_2)],
+        let (_, actions) = setup.relay_saw(
+            "/ip4/198.51.100.1/udp/31000/quic-v1",
+            &[RELAY, relay_port_2],
         );
         let Some(Action::Probe { addr: to, .. }) =
             actions.iter().find(|a| matches!(a, Action::Probe { .. }))
@@ -1065,16 +798,13 @@ mod tests {
         assert_eq!(to, &addr(relay_port_2));
         // Another IP is preferred when there is one.
         assert_eq!(
-            probe_target(&addr(RELAY), &[addr(relay_port_2), addr(RELAY_2)]),
+            probe::probe_target(&addr(RELAY), &[addr(relay_port_2), addr(RELAY_2)]),
             Some(addr(RELAY_2))
         );
         let probe = ConnectionId::new_unchecked(5);
         setup.mapping.probe_started(Family::Ipv4, probe);
         setup.dial(probe, relay_port_2);
-        let (_, answer) =
-            setup
-                .mapping
-                .observed(probe, &addr("/ip4/198.51.100.1/udp/52000/quic-v1"), &[]);
+        let (_, answer) = setup.observe(probe, "/ip4/198.51.100.1/udp/52000/quic-v1", &[]);
         assert_eq!(
             nat(&answer).unwrap().mapping,
             MappingKind::EndpointDependent
@@ -1087,19 +817,17 @@ mod tests {
         // "unknown" and there is nothing to probe.
         let mut setup = setup(8);
         let public = "/ip4/198.51.100.1/udp/40000/quic-v1";
-        let (_, actions) = setup
-            .mapping
-            .observed(setup.relay, &addr(public), &[addr(RELAY)]);
+        let (_, actions) = setup.relay_saw(public, &[RELAY]);
         assert!(actions.iter().all(|a| !matches!(a, Action::Probe { .. })));
         // A punched peer is the second observer and classifies the NAT; its
         // other listener (the 443 beside its punch port) gets no probe.
         let direct = ConnectionId::new_unchecked(3);
         let peer_punch = "/ip4/198.51.100.2/udp/40001/quic-v1";
         setup.dial(direct, peer_punch);
-        let (observation, actions) = setup.mapping.observed(
+        let (observation, actions) = setup.observe(
             direct,
-            &addr(public),
-            &[addr(peer_punch), addr("/ip4/198.51.100.2/udp/443/quic-v1")],
+            public,
+            &[peer_punch, "/ip4/198.51.100.2/udp/443/quic-v1"],
         );
         assert_eq!(observation, Observation::Preserved { port: 40000 });
         assert_eq!(
@@ -1116,25 +844,19 @@ mod tests {
     fn observations_of_other_sockets_say_nothing() {
         let mut setup = setup(8);
         let inbound = ConnectionId::new_unchecked(7);
+        // Accepted on the ordinary listener (443), not the punch socket.
         setup.mapping.established(
             inbound,
             PeerId::random(),
-            &ConnectedPoint::Listener {
-                local_addr: addr("/ip4/10.1.0.10/udp/443/quic-v1"),
-                send_back_addr: addr("/ip4/198.51.100.9/udp/7000/quic-v1"),
-            },
+            addr("/ip4/198.51.100.9/udp/7000/quic-v1"),
+            Some("10.1.0.10:443".parse().unwrap()),
         );
         let (observation, actions) =
-            setup
-                .mapping
-                .observed(inbound, &addr("/ip4/198.51.100.1/udp/443/quic-v1"), &[]);
+            setup.observe(inbound, "/ip4/198.51.100.1/udp/443/quic-v1", &[]);
         assert_eq!(observation, Observation::Unrelated);
         assert!(actions.is_empty());
         let unknown = ConnectionId::new_unchecked(99);
-        let (observation, _) =
-            setup
-                .mapping
-                .observed(unknown, &addr("/ip4/1.2.3.4/udp/1/quic-v1"), &[]);
+        let (observation, _) = setup.observe(unknown, "/ip4/1.2.3.4/udp/1/quic-v1", &[]);
         assert_eq!(observation, Observation::Unrelated);
     }
 
@@ -1144,16 +866,12 @@ mod tests {
         let v6 = ListenerId::next();
         setup.table.bound(v6, "[::]:40003".parse().unwrap());
         let listen = [
-            addr(RELAY),
-            addr("/ip6/fe80::1/udp/443/quic-v1"),
-            addr("/ip6/2001:db8:113::10/udp/443/quic-v1"),
+            RELAY,
+            "/ip6/fe80::1/udp/443/quic-v1",
+            "/ip6/2001:db8:113::10/udp/443/quic-v1",
         ];
-        setup.mapping.observed(
-            setup.relay,
-            &addr("/ip4/198.51.100.1/udp/40000/quic-v1"),
-            &listen,
-        );
-        let actions = setup.mapping.reach(setup.relay, &listen);
+        setup.relay_saw("/ip4/198.51.100.1/udp/40000/quic-v1", &listen);
+        let actions = setup.reach(setup.relay, &listen);
         let [
             Action::Reach {
                 family, addr: to, ..
@@ -1166,7 +884,7 @@ mod tests {
         assert_eq!(to, &addr("/ip6/2001:db8:113::10/udp/443/quic-v1"));
         assert!(!setup.mapping.probing());
         // Once per family.
-        assert!(setup.mapping.reach(setup.relay, &listen).is_empty());
+        assert!(setup.reach(setup.relay, &listen).is_empty());
         // Its connection is observed like any other, then closes (the
         // IPv4 relay connection carries the rest).
         let reach = ConnectionId::new_unchecked(9);
@@ -1176,11 +894,8 @@ mod tests {
         assert!(setup.mapping.probing());
         setup.dial(reach, "/ip6/2001:db8:113::10/udp/443/quic-v1");
         assert!(setup.mapping.probing());
-        let (observation, actions) = setup.mapping.observed(
-            reach,
-            &addr("/ip6/2001:db8:1::10/udp/40003/quic-v1"),
-            &listen,
-        );
+        let (observation, actions) =
+            setup.observe(reach, "/ip6/2001:db8:1::10/udp/40003/quic-v1", &listen);
         assert_eq!(observation, Observation::Preserved { port: 40003 });
         assert!(!setup.mapping.probing());
         assert!(
@@ -1195,11 +910,7 @@ mod tests {
         );
         // Without an IPv6 punch socket nothing is dialed.
         let mut v4_only = setup_in(8, CandidateMode::SocketAware);
-        v4_only.mapping.observed(
-            v4_only.relay,
-            &addr("/ip4/198.51.100.1/udp/40000/quic-v1"),
-            &listen,
-        );
-        assert!(v4_only.mapping.reach(v4_only.relay, &listen).is_empty());
+        v4_only.relay_saw("/ip4/198.51.100.1/udp/40000/quic-v1", &listen);
+        assert!(v4_only.reach(v4_only.relay, &listen).is_empty());
     }
 }
