@@ -34,6 +34,11 @@ impl Config {
         self
     }
 
+    /// The punch range.
+    pub fn range(&self) -> PortRange {
+        self.quic.range
+    }
+
     /// Sets how the DCUtR initiator punches.
     pub fn with_initiator_role(mut self, role: InitiatorRole) -> Self {
         self.quic = self.quic.with_initiator_role(role);

@@ -46,7 +46,7 @@ async fn the_spec_server_role_punches_from_the_punch_port_too() {
     let (_relay, relay_addr) = loopback::relay().await.unwrap();
     for run in 0..5 {
         let pair = loopback::punch_pair_with(&relay_addr, range, |peer| {
-            peer.initiator_role(InitiatorRole::Server)
+            peer.punchport(|c| c.with_initiator_role(InitiatorRole::Server))
         })
         .await
         .unwrap();

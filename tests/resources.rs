@@ -56,7 +56,7 @@ async fn two_hundred_punch_cycles_leave_nothing_behind() {
             .unwrap()
             .listen([listen.to_multiaddr()])
             .unwrap()
-            .punch_range(range)
+            .punchport(|c| c.with_range(range))
             .punch_ip([127, 0, 0, 1].into())
     };
     let mut reserving = peer(loopback::decoy_port(range)).spawn().unwrap();

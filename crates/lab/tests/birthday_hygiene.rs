@@ -103,7 +103,7 @@ fn a_hundred_birthday_attempts_leave_nothing_behind() {
                     .unwrap()
                     .listen(["/ip4/0.0.0.0/udp/443/quic-v1".parse().unwrap()])
                     .unwrap()
-                    .birthday(birthday)
+                    .punchport(|c| c.with_birthday(birthday))
                     .maps_interval(Duration::from_secs(1))
                     .spawn()
                     .unwrap();

@@ -405,24 +405,27 @@ impl PeerArgs {
 
     /// The peer configuration these flags describe.
     pub fn config(&self) -> Result<PeerConfig, ConfigError> {
-        let mut config = PeerConfig::new(self.relay.clone())?
+        let identity = if self.secret_key_seed.is_some() || self.key_file.is_some() {
+            keypair(self.secret_key_seed, self.key_file.as_deref())?
+        } else {
+            libp2p::identity::Keypair::generate_ed25519()
+        };
+        let birthday = punchport::BirthdayConfig::new()
+            .with_enabled(self.birthday == OnOff::On)
+            .with_budget(self.birthday_sockets, self.birthday_probes)
+            .and_then(|b| b.with_pace(self.birthday_pace))
+            .map_err(ConfigError::Birthday)?;
+        let mut config = PeerConfig::with_keypair(self.relay.clone(), identity)?
             .listen(self.listen.clone())?
-            .punch_range(self.punch_range)
             .transport(self.transport)
-            .initiator_role(self.initiator_role)
-            .candidates(self.candidates)
-            .birthday(
-                punchport::BirthdayConfig::new()
-                    .with_enabled(self.birthday == OnOff::On)
-                    .with_budget(self.birthday_sockets, self.birthday_probes)
-                    .and_then(|b| b.with_pace(self.birthday_pace))
-                    .map_err(ConfigError::Birthday)?,
-            )
-            .opener_ttl(self.opener_ttl)
+            .punchport(|c| {
+                c.with_range(self.punch_range)
+                    .with_initiator_role(self.initiator_role)
+                    .with_candidates(self.candidates)
+                    .with_birthday(birthday)
+                    .with_opener_ttl(self.opener_ttl)
+            })
             .ping_interval(Duration::from_secs(self.ping_interval_secs));
-        if self.secret_key_seed.is_some() || self.key_file.is_some() {
-            config = config.keypair(keypair(self.secret_key_seed, self.key_file.as_deref())?);
-        }
         if let Some(ip) = self.announce_ip {
             config = config.announce_ip(ip);
         }

@@ -126,7 +126,7 @@ pub async fn punch_pair_with(
         Ok(adjust(
             PeerConfig::new(relay.clone())?
                 .listen([listen.to_multiaddr()])?
-                .punch_range(range)
+                .punchport(|c| c.with_range(range))
                 .punch_ip([127, 0, 0, 1].into()),
         ))
     };

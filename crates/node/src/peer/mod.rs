@@ -9,7 +9,7 @@ mod swarm;
 use std::{fmt, net::IpAddr, str::FromStr, time::Duration};
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
-use punchport::{CandidateMode, InitiatorRole, PortRange, QuicAddr};
+use punchport::QuicAddr;
 use tokio::sync::mpsc;
 
 use crate::{ConfigError, Node, NodeEvent};
@@ -55,15 +55,11 @@ pub struct PeerConfig {
     pub(crate) relay: Multiaddr,
     pub(crate) relay_peer: PeerId,
     pub(crate) listen: Vec<Multiaddr>,
-    pub(crate) punch_range: PortRange,
+    /// punchport's settings, the one source of them (port-aware only).
+    pub(crate) punchport: punchport::Config,
     pub(crate) punch_ip: IpAddr,
     pub(crate) announce_ip: Option<IpAddr>,
     pub(crate) transport: TransportKind,
-    pub(crate) initiator_role: InitiatorRole,
-    pub(crate) translation: bool,
-    pub(crate) candidates: CandidateMode,
-    pub(crate) birthday: punchport::BirthdayConfig,
-    pub(crate) opener_ttl: u8,
     pub(crate) dial: Option<PeerId>,
     pub(crate) retry_interval: Duration,
     pub(crate) ping_interval: Duration,
@@ -77,24 +73,24 @@ impl PeerConfig {
     /// (a QUIC address ending in `/p2p/<relay peer id>`), with the punch
     /// socket on `0.0.0.0` and the default range `40000-40050`.
     pub fn new(relay: Multiaddr) -> Result<Self, ConfigError> {
+        Self::with_keypair(relay, Keypair::generate_ed25519())
+    }
+
+    /// [`new`](Self::new) with the identity `keypair`.
+    pub fn with_keypair(relay: Multiaddr, keypair: Keypair) -> Result<Self, ConfigError> {
         let Some(Protocol::P2p(relay_peer)) = relay.iter().last() else {
             return Err(ConfigError::RelayWithoutPeerId(relay));
         };
         QuicAddr::parse(&relay)?;
         Ok(Self {
-            keypair: Keypair::generate_ed25519(),
+            punchport: punchport::Config::new(&keypair),
+            keypair,
             relay,
             relay_peer,
             listen: Vec::new(),
-            punch_range: PortRange::default(),
             punch_ip: IpAddr::from([0, 0, 0, 0]),
             announce_ip: None,
             transport: TransportKind::default(),
-            initiator_role: InitiatorRole::default(),
-            translation: true,
-            candidates: CandidateMode::default(),
-            birthday: punchport::BirthdayConfig::default(),
-            opener_ttl: punchport::DEFAULT_OPENER_TTL,
             dial: None,
             retry_interval: Duration::from_secs(1),
             ping_interval: Duration::from_secs(15),
@@ -102,12 +98,6 @@ impl PeerConfig {
             persist: false,
             maps_interval: None,
         })
-    }
-
-    /// Sets the identity.
-    pub fn keypair(mut self, keypair: Keypair) -> Self {
-        self.keypair = keypair;
-        self
     }
 
     /// Adds ordinary listen addresses, such as `/ip4/0.0.0.0/udp/443/quic-v1`.
@@ -122,9 +112,15 @@ impl PeerConfig {
         Ok(self)
     }
 
-    /// Sets the punch range.
-    pub fn punch_range(mut self, range: PortRange) -> Self {
-        self.punch_range = range;
+    /// Changes punchport's settings: its range, initiator role, candidate
+    /// mode, translation, birthday punching, opener TTL and moves
+    /// ([`punchport::Config`]; the stock transport has none of them but
+    /// the range its punch listener binds in).
+    pub fn punchport(
+        mut self,
+        settings: impl FnOnce(punchport::Config) -> punchport::Config,
+    ) -> Self {
+        self.punchport = settings(self.punchport);
         self
     }
 
@@ -146,42 +142,10 @@ impl PeerConfig {
         self
     }
 
-    /// Sets how the DCUtR initiator punches (port-aware only).
-    pub fn initiator_role(mut self, role: InitiatorRole) -> Self {
-        self.initiator_role = role;
-        self
-    }
-
-    /// Sets the TTL of datagrams that must leave this node's NAT only
-    /// (port-aware only).
-    pub fn opener_ttl(mut self, ttl: u8) -> Self {
-        self.opener_ttl = ttl;
-        self
-    }
-
-    /// Switches translation of candidates outside the range (port-aware only).
-    pub fn translation(mut self, on: bool) -> Self {
-        self.translation = on;
-        self
-    }
-
     /// Sets how often every connection is pinged (15 s by default); each
     /// answer is reported as [`NodeEvent::Ping`].
     pub fn ping_interval(mut self, interval: Duration) -> Self {
         self.ping_interval = interval;
-        self
-    }
-
-    /// Sets how the peer punches through endpoint-dependent NATs
-    /// (port-aware only).
-    pub fn birthday(mut self, birthday: punchport::BirthdayConfig) -> Self {
-        self.birthday = birthday;
-        self
-    }
-
-    /// Sets which observed addresses DCUtR may advertise (port-aware only).
-    pub fn candidates(mut self, mode: CandidateMode) -> Self {
-        self.candidates = mode;
         self
     }
 

@@ -91,7 +91,7 @@ fn listen(swarm: &mut Swarm<PeerBehaviour>, config: &PeerConfig) -> Result<Liste
                 reason: e.to_string(),
             })
     };
-    let range = config.punch_range;
+    let range = config.punchport.range();
     let is_punch = |addr: &Multiaddr| {
         QuicAddr::parse(addr).is_ok_and(|q| range.binds_punch_socket(q.socket.port()))
     };

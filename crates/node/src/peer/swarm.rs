@@ -31,15 +31,7 @@ pub(super) fn build(config: &PeerConfig) -> Result<Swarm<PeerBehaviour>, ConfigE
         TransportKind::PortAware => {
             // One configuration for both halves, which share one table of
             // punch sockets.
-            let (transport, dcutr) = punchport::with_config(
-                punchport::Config::new(&config.keypair)
-                    .with_range(config.punch_range)
-                    .with_initiator_role(config.initiator_role)
-                    .with_translation(config.translation)
-                    .with_candidates(config.candidates)
-                    .with_birthday(config.birthday.clone())
-                    .with_opener_ttl(config.opener_ttl),
-            );
+            let (transport, dcutr) = punchport::with_config(config.punchport.clone());
             builder
                 .with_other_transport(|_| transport)
                 .map_err(|e| err(&e))?
