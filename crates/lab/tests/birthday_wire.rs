@@ -44,12 +44,7 @@ fn lie_about(honest: Nat, claim_hard: bool, tie_victim: bool) -> (Counts, Vec<No
     let counter = victim.udp_counter().unwrap();
     let (_relay, relay_addr) = lab.start_relay().unwrap();
     let honest_peer = lab
-        .start_peer(
-            lab.lab().host("a0"),
-            &relay_addr,
-            &Trial::port_aware(),
-            None,
-        )
+        .start_reserving(&relay_addr, &Trial::port_aware())
         .unwrap();
     let target = honest_peer.wait_ready().unwrap();
     let victim_addr = SocketAddr::new(victim.ip(), if claim_hard { 31000 } else { 40000 });
@@ -64,24 +59,16 @@ fn lie_about(honest: Nat, claim_hard: bool, tie_victim: bool) -> (Counts, Vec<No
         hard: claim_hard,
         public: victim_addr,
     };
-    let relay = relay_addr.clone();
-    let report = lab
-        .lab()
-        .host("b0")
-        .run(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(hostile::run_with(
-                relay,
-                target,
-                candidates,
-                Some(lie),
-                Duration::from_secs(12),
-            ))
-        })
-        .unwrap();
+    let b0 = lab.lab().host("b0");
+    let report = hostile::run_in(
+        b0,
+        relay_addr,
+        target,
+        candidates,
+        Some(lie),
+        Duration::from_secs(12),
+    )
+    .unwrap();
     assert!(report.relayed && report.lied >= 1, "{report:?}");
     let mut attempts = Vec::new();
     while let Some(event) = honest_peer.next_event(Duration::from_millis(100)) {

@@ -149,12 +149,7 @@ fn pods_behind_a_random_fully_masquerade_punch_by_birthday() {
         direct += 1;
         assert!(outcome.direct(), "{outcome:#?}");
         assert!(
-            outcome
-                .a
-                .peer
-                .nat
-                .iter()
-                .any(|(m, _)| m == "endpoint-dependent"),
+            outcome.a.said_nat("endpoint-dependent", None),
             "{outcome:#?}"
         );
         assert!(
@@ -181,12 +176,7 @@ fn the_snat_exemption_makes_pods_behind_a_random_fully_masquerade_punch_plainly(
         let outcome = lab.run(&trial).unwrap();
         assert!(outcome.direct(), "{outcome:#?}");
         assert!(
-            outcome
-                .a
-                .peer
-                .nat
-                .iter()
-                .any(|(m, p)| m == "endpoint-independent" && *p == Some(true)),
+            outcome.a.said_nat("endpoint-independent", Some(true)),
             "{outcome:#?}"
         );
         assert!(outcome.direct_flows_on(lab.range()), "{outcome:#?}");

@@ -91,12 +91,7 @@ fn punches_through_a_udp_flood_with_bounded_memory() {
         .unwrap();
     let (_relay, relay_addr) = lab.start_relay().unwrap();
     let mut reserving = lab
-        .start_peer(
-            lab.lab().host("a0"),
-            &relay_addr,
-            &Trial::port_aware(),
-            None,
-        )
+        .start_reserving(&relay_addr, &Trial::port_aware())
         .unwrap();
     let id = reserving.wait_ready().unwrap();
     let before = rss_kib(reserving.pid());
@@ -203,26 +198,11 @@ fn survives_a_junk_connect(addrs: Vec<Vec<u8>>) {
     let outside = OutsideCounter::install(&lab);
     let (_relay, relay_addr) = lab.start_relay().unwrap();
     let mut victim = lab
-        .start_peer(
-            lab.lab().host("a0"),
-            &relay_addr,
-            &Trial::port_aware(),
-            None,
-        )
+        .start_reserving(&relay_addr, &Trial::port_aware())
         .unwrap();
     let id = victim.wait_ready().unwrap();
-    let relay = relay_addr.clone();
-    let report = lab
-        .lab()
-        .host("b0")
-        .run(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(hostile::run(relay, id, addrs, Duration::from_secs(25)))
-        })
-        .unwrap();
+    let b0 = lab.lab().host("b0");
+    let report = hostile::run_in(b0, relay_addr, id, addrs, None, Duration::from_secs(25)).unwrap();
     assert!(report.relayed && report.answered >= 1, "{report:?}");
     let error = victim
         .wait_for(Duration::from_secs(20), "punch_failed", |e| match e {

@@ -40,9 +40,7 @@ fn classify_with(nat: Nat, relay: Relay) -> (String, Option<bool>) {
     let lab = PunchLab::builder(nat, Nat::PortRestricted).build().unwrap();
     let (_relay, relay_addr) = lab.start_relay_with(relay_args(&lab, relay)).unwrap();
     let trial = Trial::port_aware();
-    let peer = lab
-        .start_peer(lab.lab().host("a0"), &relay_addr, &trial, None)
-        .unwrap();
+    let peer = lab.start_reserving(&relay_addr, &trial).unwrap();
     peer.wait_for(
         Duration::from_secs(30),
         "a nat line with a mapping",
@@ -113,12 +111,7 @@ fn one_relay_address_says_unknown_and_what_would_tell() {
     args.listen.truncate(1);
     let (_relay, relay_addr) = lab.start_relay_with(args).unwrap();
     let peer = lab
-        .start_peer(
-            lab.lab().host("a0"),
-            &relay_addr,
-            &Trial::port_aware(),
-            None,
-        )
+        .start_reserving(&relay_addr, &Trial::port_aware())
         .unwrap();
     let mapping = peer
         .wait_for(Duration::from_secs(30), "a nat line", |e| match e {

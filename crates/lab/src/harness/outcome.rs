@@ -110,6 +110,15 @@ impl Side {
     pub fn first_dialed(&self) -> Option<bool> {
         self.peer.connections.first().map(|c| c.dialer)
     }
+
+    /// Whether the peer said in one of its `nat` lines that its NAT maps
+    /// `mapping` (`endpoint-independent`, `endpoint-dependent`), and, if
+    /// `port_preserved` is given, that it preserves the port or not.
+    pub fn said_nat(&self, mapping: &str, port_preserved: Option<bool>) -> bool {
+        self.peer.nat.iter().any(|(m, p)| {
+            m == mapping && port_preserved.is_none_or(|preserved| *p == Some(preserved))
+        })
+    }
 }
 
 /// A flow as seen from the inside: the host's port and the port the

@@ -314,13 +314,19 @@ impl PunchLab {
         }
     }
 
+    /// Starts `trial`'s reserving peer on `a0`, to hold a reservation on
+    /// `relay`.
+    pub fn start_reserving(&self, relay: &Multiaddr, trial: &Trial) -> Result<LabNode, Error> {
+        self.start_peer(self.lab.host("a0"), relay, trial, None)
+    }
+
     /// Starts a relay (`reserving`'s), a reserving peer on `a0` with
     /// `reserving`'s settings, and, once it holds its reservation, a peer on
     /// `b0` that dials it with `dialing`'s settings. Unlike
     /// [`run`](Self::run), it only starts them.
     pub fn start_pair(&self, reserving: &Trial, dialing: &Trial) -> Result<Pair, Error> {
         let (relay, relay_addr) = self.start_relay_as(reserving.relay, self.relay_args())?;
-        let a = self.start_peer(self.lab.host("a0"), &relay_addr, reserving, None)?;
+        let a = self.start_reserving(&relay_addr, reserving)?;
         let target = a.wait_ready()?;
         let b = self.start_peer(self.lab.host("b0"), &relay_addr, dialing, Some(target))?;
         Ok(Pair {
