@@ -11,7 +11,7 @@ use crate::kube::RouterKind;
 use crate::lab::{Lab, Teardown};
 use crate::nat::{self, Input, Ipv6Kind, Nat};
 use crate::netns::{self, NAME_PREFIX, ip_in};
-use crate::node::{Host, Router, RouterParts};
+use crate::node::{Host, Router};
 use crate::plan::{self, GATEWAY, GATEWAY6, LAN6_PREFIX, Lan, Lan6, RELAY_IPS, RELAY_IPS6};
 use crate::{Error, link};
 
@@ -726,7 +726,8 @@ impl Construction {
             ruleset.push_str(&nat::ipv6_ruleset(spec.ipv6, input));
         }
         netns::load_nft(&namespace, &ruleset)?;
-        Ok(Router::new(RouterParts {
+        let (lan_ip, lan_prefix) = gateways[0];
+        Ok(Router {
             name: spec.name.clone(),
             namespace,
             kind: spec.kind,
@@ -734,11 +735,12 @@ impl Construction {
             ipv6: spec.ipv6,
             wan_ip: wan4,
             wan_ip6: wan6,
-            lan: gateways[0],
-            lan6: lan.v6.as_ref().map(|(_, v6)| v6.router),
+            lan_ip,
+            lan_prefix,
+            lan_ip6: lan.v6.as_ref().map(|(_, v6)| v6.router),
             hosts,
             registry: Arc::clone(&self.teardown.registry),
-        }))
+        })
     }
 }
 

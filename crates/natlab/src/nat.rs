@@ -76,6 +76,20 @@ pub enum Nat {
 }
 
 impl Nat {
+    /// Every kind, in declaration order: for tests that cover them all.
+    ///
+    /// ```
+    /// assert!(natlab::Nat::ALL.contains(&natlab::Nat::Symmetric));
+    /// ```
+    pub const ALL: [Nat; 6] = [
+        Nat::PortRestricted,
+        Nat::PortRewriting,
+        Nat::FullCone,
+        Nat::RestrictedCone,
+        Nat::Symmetric,
+        Nat::Firewall,
+    ];
+
     /// Whether hosts behind this router have private addresses.
     pub fn translates(self) -> bool {
         self != Nat::Firewall
@@ -424,15 +438,6 @@ mod tests {
         assert_eq!(rewritten_port(MAX_REWRITING_HOSTS, 443), None);
     }
 
-    const KINDS: [Nat; 6] = [
-        Nat::PortRestricted,
-        Nat::PortRewriting,
-        Nat::FullCone,
-        Nat::RestrictedCone,
-        Nat::Symmetric,
-        Nat::Firewall,
-    ];
-
     /// The text of chain `name` in `rules`.
     fn chain<'a>(rules: &'a str, name: &str) -> &'a str {
         let start = rules
@@ -447,7 +452,7 @@ mod tests {
     #[test]
     fn every_kind_drops_unsolicited_input() {
         let wan = Ipv4Addr::new(198, 51, 100, 1);
-        for nat in KINDS {
+        for nat in Nat::ALL {
             let rules = router_ruleset(nat, wan, &[Ipv4Addr::new(10, 1, 0, 10)], Input::Drop);
             let input = chain(&rules, "input");
             assert!(input.contains("iifname \"wan0\" drop"), "{nat}: {rules}");
@@ -460,7 +465,7 @@ mod tests {
         let wan = Ipv4Addr::new(198, 51, 100, 1);
         let hosts = [Ipv4Addr::new(10, 1, 0, 10)];
         let drop_line = "    iifname \"wan0\" drop\n  }\n  chain forward";
-        for nat in KINDS {
+        for nat in Nat::ALL {
             let open = router_ruleset(nat, wan, &hosts, Input::Accept);
             assert!(!chain(&open, "input").contains("drop"), "{nat}: {open}");
             assert!(

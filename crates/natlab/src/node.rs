@@ -120,24 +120,11 @@ impl Host {
 }
 
 /// A router between a LAN of hosts and the lab's internet.
+///
+/// The builder fills in the fields; everyone else reads them through the
+/// methods.
 #[derive(Debug)]
 pub struct Router {
-    name: String,
-    namespace: String,
-    kind: RouterKind,
-    input: Input,
-    ipv6: Option<Ipv6Kind>,
-    wan_ip: Ipv4Addr,
-    wan_ip6: Option<Ipv6Addr>,
-    lan_ip: IpAddr,
-    lan_prefix: u8,
-    lan_ip6: Option<Ipv6Addr>,
-    hosts: Vec<Host>,
-    registry: Arc<Registry>,
-}
-
-/// Everything the builder knows about a router it has built.
-pub(crate) struct RouterParts {
     pub(crate) name: String,
     pub(crate) namespace: String,
     pub(crate) kind: RouterKind,
@@ -146,43 +133,14 @@ pub(crate) struct RouterParts {
     pub(crate) wan_ip: Ipv4Addr,
     pub(crate) wan_ip6: Option<Ipv6Addr>,
     /// The hosts' first gateway: IPv4, or IPv6 on an IPv6-only LAN.
-    pub(crate) lan: (IpAddr, u8),
-    pub(crate) lan6: Option<Ipv6Addr>,
+    pub(crate) lan_ip: IpAddr,
+    pub(crate) lan_prefix: u8,
+    pub(crate) lan_ip6: Option<Ipv6Addr>,
     pub(crate) hosts: Vec<Host>,
     pub(crate) registry: Arc<Registry>,
 }
 
 impl Router {
-    pub(crate) fn new(parts: RouterParts) -> Self {
-        let RouterParts {
-            name,
-            namespace,
-            kind,
-            input,
-            ipv6,
-            wan_ip,
-            wan_ip6,
-            lan: (lan_ip, lan_prefix),
-            lan6,
-            hosts,
-            registry,
-        } = parts;
-        Self {
-            name,
-            namespace,
-            kind,
-            input,
-            ipv6,
-            wan_ip,
-            wan_ip6,
-            lan_ip,
-            lan_prefix,
-            lan_ip6: lan6,
-            hosts,
-            registry,
-        }
-    }
-
     /// The router's name (`"a"`, ...).
     pub fn name(&self) -> &str {
         &self.name
@@ -298,6 +256,26 @@ impl Router {
     /// accounting on).
     pub fn conntrack(&self) -> Result<Vec<Flow>, Error> {
         conntrack::list(&self.namespace, self.wan_ip6.is_some())
+    }
+
+    /// The router's UDP conntrack entries whose original direction runs
+    /// from `src` to `dst`: none if that flow never reached (or was
+    /// dropped before) conntrack, one once it is tracked.
+    ///
+    /// ```no_run
+    /// # let lab = natlab::Lab::builder().router("a", natlab::Nat::PortRestricted).build()?;
+    /// let (router, relay) = (lab.router("a"), lab.relay());
+    /// let inside = std::net::SocketAddr::new(lab.host("a0").ip(), 40000);
+    /// let remote = std::net::SocketAddr::new(relay.ip(), 5000);
+    /// for flow in router.flows(inside, remote)? {
+    ///     println!("{inside} -> {remote} leaves as {}", flow.external());
+    /// }
+    /// # Ok::<(), natlab::Error>(())
+    /// ```
+    pub fn flows(&self, src: SocketAddr, dst: SocketAddr) -> Result<Vec<Flow>, Error> {
+        let mut flows = self.conntrack()?;
+        flows.retain(|flow| flow.original.src == src && flow.original.dst == dst);
+        Ok(flows)
     }
 
     /// Empties the router's conntrack table (`conntrack -F`, for both
