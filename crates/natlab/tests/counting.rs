@@ -5,21 +5,15 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::{recv_expect, send};
+use common::{ANY, addr, recv_expect, send};
 use natlab::require_lab;
 use natlab::{Counts, Host, Lab, Nat};
 
-const ANY: [u8; 4] = [0, 0, 0, 0];
 /// An IPv4 header without options plus a UDP header.
 const IPV4_UDP_HEADERS: u64 = 20 + 8;
-
-fn addr(ip: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(ip, port)
-}
 
 fn counts(packets: u64, payload: u64, headers: u64) -> Counts {
     Counts {

@@ -10,53 +10,30 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::{SILENCE, expect_silence, recv, recv_expect, send};
+use common::{
+    ANY, Behind, Heard, MAIN, OTHER_IP, OTHER_PORT, addr, assert_blocked, assert_delivered, bind,
+    bind6, build, flow, ip6, mapping, probe, punch, recv_expect, send, wan6,
+};
 use natlab::require_lab;
-use natlab::{Counts, Error, Flow, Host, Input, Ipv6Kind, Lab, Nat, Router};
+use natlab::{Counts, Error, Host, Input, Ipv6Kind, Lab, Nat, Router};
 
 const INSIDE_PORT: u16 = 40000;
 /// An IPv6 header without extension headers plus a UDP header.
 const IPV6_UDP_HEADERS: u64 = 40 + 8;
-
-fn build(builder: natlab::LabBuilder) -> Lab {
-    builder.build().expect("build lab")
-}
-
-fn addr(ip: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(ip, port)
-}
 
 fn ip(text: &str) -> IpAddr {
     text.parse()
         .unwrap_or_else(|_| panic!("bad address {text}"))
 }
 
-/// The host's IPv6 address.
-fn ip6(host: &Host) -> IpAddr {
-    host.ip6()
-        .unwrap_or_else(|| panic!("{} has no IPv6", host.name()))
-}
-
-/// The router's IPv6 WAN address.
-fn wan6(router: &Router) -> IpAddr {
-    router
-        .wan_ip6()
-        .unwrap_or_else(|| panic!("{} has no IPv6 WAN", router.name()))
-}
-
-/// A UDP socket on `host`'s IPv6 address.
-fn bind6(host: &Host, port: u16) -> UdpSocket {
-    host.bind_udp(addr(ip6(host), port)).expect("bind IPv6")
-}
-
-/// The conntrack entry of the flow from `inside` to `remote`.
-fn flow(router: &Router, inside: SocketAddr, remote: SocketAddr) -> Flow {
-    let flows = router.conntrack().expect("conntrack");
-    flows
-        .iter()
-        .find(|flow| flow.original.src == inside && flow.original.dst == remote)
-        .copied()
-        .unwrap_or_else(|| panic!("no flow {inside} -> {remote} in {flows:#?}"))
+/// A lab with port-restricted routers named and given IPv6 as `routers`
+/// says.
+fn lab(routers: &[(&str, Ipv6Kind)]) -> Lab {
+    let mut builder = Lab::builder();
+    for &(name, kind) in routers {
+        builder = builder.router(name, Nat::PortRestricted).ipv6(kind);
+    }
+    build(builder)
 }
 
 /// Reads a sysctl inside `host`'s namespace.
@@ -172,31 +149,12 @@ fn the_builder_rejects_ipv6_only_without_an_ipv6_kind() {
 #[test]
 fn ipv6_firewall_keeps_the_global_address_and_drops_unsolicited_inbound() {
     require_lab!();
-    let lab = build(
-        Lab::builder()
-            .router("fw", Nat::PortRestricted)
-            .ipv6(Ipv6Kind::Firewall),
-    );
-    let (relay, host) = (lab.relay(), lab.host("fw0"));
-    let remote = addr(ip6(relay), 5000);
-    let relay_main = relay.bind_udp(remote).expect("bind");
-    let relay_other = relay.bind_udp(addr(ip6(relay), 5001)).expect("bind");
-    let inside = bind6(host, INSIDE_PORT);
-    let public = addr(ip6(host), INSIDE_PORT);
-    assert_eq!(public.ip(), ip("2001:db8:1:1::10"));
-
-    send(&relay_main, b"early", public);
-    expect_silence(&inside, "unsolicited inbound");
-
-    send(&inside, b"hello", remote);
-    let (_, seen) = recv_expect(&relay_main, "outbound");
-    assert_eq!(seen, public, "no translation");
-    let flow = flow(lab.router("fw"), public, remote);
-    assert_eq!(flow.external(), public, "{flow:?}");
-    send(&relay_main, b"reply", public);
-    assert_eq!(recv_expect(&inside, "reply").1, remote);
-    send(&relay_other, b"other", public);
-    expect_silence(&inside, "other remote port");
+    let lab = lab(&[("fw", Ipv6Kind::Firewall)]);
+    let t = Behind::ipv6(&lab, "fw0", INSIDE_PORT);
+    assert_eq!(t.inside_addr.ip(), ip("2001:db8:1:1::10"));
+    t.assert_stateful_firewall();
+    let flow = flow(t.router, t.inside_addr, t.remotes.addrs[MAIN]);
+    assert_eq!(flow.external(), t.inside_addr, "{flow:?}");
 }
 
 #[test]
@@ -208,119 +166,57 @@ fn nat66_masquerade_keeps_the_port_maps_endpoint_independently_and_filters_by_ad
             .ipv6(Ipv6Kind::Masquerade)
             .public_host("p"),
     );
-    let (relay, router, host) = (lab.relay(), lab.router("m"), lab.host("m0"));
-    let first = addr(relay.ips()[2], 5000);
-    let second = addr(relay.ips()[3], 5000);
-    let relay_first = relay.bind_udp(first).expect("bind");
-    let relay_second = relay.bind_udp(second).expect("bind");
-    let same_ip_other_port = relay.bind_udp(addr(first.ip(), 5001)).expect("bind");
+    let t = Behind::ipv6(&lab, "m0", INSIDE_PORT);
+    let external = t.preserved();
+
+    // The relay's two IPv6 addresses, both at port 5000.
+    let seen = t.mappings([MAIN, OTHER_IP]);
+    assert_eq!(seen, [external; 2], "source port kept, one mapping");
+    assert!(t.inside_addr.ip().to_string().starts_with("fd00:10:"));
+    assert_eq!(t.tracked([MAIN, OTHER_IP]), [external; 2]);
+
+    t.assert_delivered(MAIN, external, "reply from a contacted endpoint");
+    t.assert_blocked(OTHER_PORT, external, "same IP, other port");
     let stranger = bind6(lab.host("p"), 5000);
-    let inside = bind6(host, INSIDE_PORT);
-    let external = addr(wan6(router), INSIDE_PORT);
-
-    send(&inside, b"one", first);
-    send(&inside, b"two", second);
-    let (_, seen_first) = recv_expect(&relay_first, "first destination");
-    let (_, seen_second) = recv_expect(&relay_second, "second destination");
-    assert_eq!(seen_first, external, "source port kept");
-    assert_eq!(seen_second, external, "same mapping for both destinations");
-    let inside_addr = addr(ip6(host), INSIDE_PORT);
-    assert!(inside_addr.ip().to_string().starts_with("fd00:10:"));
-    assert_eq!(flow(router, inside_addr, first).external(), external);
-    assert_eq!(flow(router, inside_addr, second).external(), external);
-
-    send(&relay_first, b"reply", external);
-    let (payload, from) = recv_expect(&inside, "reply from a contacted endpoint");
-    assert_eq!((payload.as_slice(), from), (&b"reply"[..], first));
-    send(&same_ip_other_port, b"other port", external);
-    expect_silence(&inside, "same IP, other port");
-    send(&stranger, b"stranger", external);
-    expect_silence(&inside, "an address never contacted");
+    assert_blocked(&stranger, external, &t.inside, "an address never contacted");
 }
 
 #[test]
 fn nat66_fully_random_maps_each_destination_to_its_own_port() {
     require_lab!();
-    let lab = build(
-        Lab::builder()
-            .router("s", Nat::PortRestricted)
-            .ipv6(Ipv6Kind::MasqueradeFullyRandom),
-    );
-    let (relay, router, host) = (lab.relay(), lab.router("s"), lab.host("s0"));
-    let first = addr(relay.ips()[2], 5000);
-    let second = addr(relay.ips()[3], 5000);
-    let relay_first = relay.bind_udp(first).expect("bind");
-    let relay_second = relay.bind_udp(second).expect("bind");
-    let stranger = relay.bind_udp(addr(first.ip(), 5001)).expect("bind");
-    let inside = bind6(host, INSIDE_PORT);
-
-    send(&inside, b"one", first);
-    send(&inside, b"two", second);
-    let (_, seen_first) = recv_expect(&relay_first, "first destination");
-    let (_, seen_second) = recv_expect(&relay_second, "second destination");
-    assert_eq!(seen_first.ip(), wan6(router));
-    assert_eq!(seen_second.ip(), wan6(router));
-    assert_ne!(
-        seen_first.port(),
-        seen_second.port(),
-        "mapping is per destination"
-    );
-    let inside_addr = addr(ip6(host), INSIDE_PORT);
-    assert_eq!(flow(router, inside_addr, first).external(), seen_first);
-    assert_eq!(flow(router, inside_addr, second).external(), seen_second);
-
-    send(&stranger, b"stranger", seen_first);
-    expect_silence(&inside, "unsolicited inbound to a live mapping");
-    send(&relay_first, b"reply", seen_first);
-    assert_eq!(recv_expect(&inside, "reply").1, first);
+    let lab = lab(&[("s", Ipv6Kind::MasqueradeFullyRandom)]);
+    Behind::ipv6(&lab, "s0", INSIDE_PORT).assert_maps_per_destination();
 }
 
-/// Sends punch packets both ways (A first) for up to 20 rounds, until each
-/// side has heard the other; returns whom each heard from.
-fn punch(
-    a: &UdpSocket,
-    a_public: SocketAddr,
-    b: &UdpSocket,
-    b_public: SocketAddr,
-) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    let (mut a_heard, mut b_heard) = (None, None);
-    for _ in 0..20 {
-        send(a, b"punch from a", b_public);
-        send(b, b"punch from b", a_public);
-        if let Some((_, from)) = recv(a, Duration::from_millis(50)) {
-            a_heard = Some(from);
-        }
-        if let Some((_, from)) = recv(b, Duration::from_millis(50)) {
-            b_heard = Some(from);
-        }
-        if a_heard.is_some() && b_heard.is_some() {
-            break;
-        }
-    }
-    (a_heard, b_heard)
+/// Where `host`'s IPv6 socket on the inside port is, on the host.
+fn inside6(host: &Host) -> SocketAddr {
+    addr(ip6(host), INSIDE_PORT)
+}
+
+/// The router's IPv6 WAN address at the inside port: where NAT66 puts a
+/// host's socket on that port.
+fn public6(router: &Router) -> SocketAddr {
+    addr(wan6(router), INSIDE_PORT)
+}
+
+/// Hosts `a0` and `b0` punch (up to 20 rounds) from their IPv6 addresses
+/// at the inside port to each other's advertised address.
+fn punch6(lab: &Lab, a_public: SocketAddr, b_public: SocketAddr) -> Heard {
+    let a = bind6(lab.host("a0"), INSIDE_PORT);
+    let b = bind6(lab.host("b0"), INSIDE_PORT);
+    punch(&a, a_public, &b, b_public, 20)
 }
 
 #[test]
 fn a_simultaneous_punch_between_a_nat66_host_and_a_firewalled_host_keeps_both_ports() {
     require_lab!();
-    let lab = build(
-        Lab::builder()
-            .router("a", Nat::PortRestricted)
-            .ipv6(Ipv6Kind::Masquerade)
-            .router("b", Nat::PortRestricted)
-            .ipv6(Ipv6Kind::Firewall),
-    );
-    let (a0, b0) = (lab.host("a0"), lab.host("b0"));
-    let a = bind6(a0, INSIDE_PORT);
-    let b = bind6(b0, INSIDE_PORT);
-    let a_public = addr(wan6(lab.router("a")), INSIDE_PORT);
-    let b_public = addr(ip6(b0), INSIDE_PORT);
+    let lab = lab(&[("a", Ipv6Kind::Masquerade), ("b", Ipv6Kind::Firewall)]);
+    let (a_public, b_public) = (public6(lab.router("a")), inside6(lab.host("b0")));
 
-    let (a_heard, b_heard) = punch(&a, a_public, &b, b_public);
+    let (a_heard, b_heard) = punch6(&lab, a_public, b_public);
     assert_eq!(a_heard, Some(b_public), "a heard b at its global address");
     assert_eq!(b_heard, Some(a_public), "b heard a at its router's address");
-    let a_inside = addr(ip6(a0), INSIDE_PORT);
-    let flow_a = flow(lab.router("a"), a_inside, b_public);
+    let flow_a = flow(lab.router("a"), inside6(lab.host("a0")), b_public);
     assert_eq!(flow_a.external(), a_public, "a's mapping kept its port");
     let flow_b = flow(lab.router("b"), b_public, a_public);
     assert_eq!(flow_b.external(), b_public, "{flow_b:?}");
@@ -340,15 +236,12 @@ fn an_ipv6_only_host_and_a_dual_stack_host_punch_over_ipv6() {
     let (a0, b0) = (lab.host("a0"), lab.host("b0"));
     assert_eq!(a0.ip4(), None);
     assert!(b0.ip4().is_some() && b0.ip6().is_some());
-    let a = bind6(a0, INSIDE_PORT);
-    let b = bind6(b0, INSIDE_PORT);
-    let a_public = addr(wan6(lab.router("a")), INSIDE_PORT);
-    let b_public = addr(wan6(lab.router("b")), INSIDE_PORT);
+    let (a_public, b_public) = (public6(lab.router("a")), public6(lab.router("b")));
 
-    let (a_heard, b_heard) = punch(&a, a_public, &b, b_public);
+    let (a_heard, b_heard) = punch6(&lab, a_public, b_public);
     assert_eq!(a_heard, Some(b_public));
     assert_eq!(b_heard, Some(a_public));
-    let flow_b = flow(lab.router("b"), addr(ip6(b0), INSIDE_PORT), a_public);
+    let flow_b = flow(lab.router("b"), inside6(b0), a_public);
     assert_eq!(flow_b.external(), b_public, "{flow_b:?}");
 }
 
@@ -370,15 +263,9 @@ fn hop_limit_2_leaves_the_own_router_and_dies_before_the_far_one_over_ipv6_too()
             .input(Input::Accept),
     );
     let (router_a, router_b, host) = (lab.router("a"), lab.router("b"), lab.host("a0"));
-    let far = addr(wan6(router_b), INSIDE_PORT);
-    let entries = |router: &Router, src: SocketAddr| {
-        router
-            .conntrack()
-            .expect("conntrack")
-            .iter()
-            .filter(|flow| flow.original.src == src && flow.original.dst == far)
-            .count()
-    };
+    let far = public6(router_b);
+    let entries =
+        |router: &Router, src: SocketAddr| router.flows(src, far).expect("conntrack").len();
     let mut outcome = Vec::new();
     for hops in 1..=3_u16 {
         let port = 41000 + hops;
@@ -417,21 +304,10 @@ fn open_ipv6_routers_answer_unsolicited_packets_with_icmpv6_port_unreachable() {
     let lab = build(builder);
     let relay = lab.relay();
     for router in lab.routers() {
-        let socket = bind6(relay, 0);
-        let target = addr(wan6(router), INSIDE_PORT);
-        socket.connect(target).expect("connect");
-        socket.send(b"unsolicited").expect("send");
-        socket.set_read_timeout(Some(SILENCE)).expect("timeout");
-        let error = socket
-            .recv(&mut [0; 64])
-            .expect_err("no datagram comes back");
-        let from = socket.local_addr().expect("local address");
-        let tracked: Vec<Flow> = router
-            .conntrack()
-            .expect("conntrack")
-            .into_iter()
-            .filter(|flow| flow.original.src == from && flow.original.dst == target)
-            .collect();
+        let target = public6(router);
+        let (from, answer) = probe(relay, target);
+        let error = answer.expect_err("no datagram comes back");
+        let tracked = router.flows(from, target).expect("conntrack");
         let kind = router.ipv6().expect("IPv6 kind");
         if router.accepts_unsolicited() {
             assert_eq!(
@@ -449,44 +325,36 @@ fn open_ipv6_routers_answer_unsolicited_packets_with_icmpv6_port_unreachable() {
             assert!(tracked.is_empty(), "{kind}, dropping: {tracked:?}");
         }
         // Either way the router forwards its host's traffic and the replies.
-        let host = &router.hosts()[0];
-        let inside = bind6(host, INSIDE_PORT);
+        let inside = bind6(&router.hosts()[0], INSIDE_PORT);
         let server = bind6(relay, 0);
-        let server_addr = server.local_addr().expect("local address");
-        send(&inside, b"out", server_addr);
-        let (_, seen) = recv_expect(&server, "outbound through the router");
-        send(&server, b"back", seen);
-        assert_eq!(recv_expect(&inside, "reply").1, server_addr, "{kind}");
+        let seen = mapping(&inside, &server);
+        assert_delivered(&server, seen, &inside, &format!("{kind}: reply"));
     }
 
     // An open firewall still filters what it forwards to its hosts.
     let host = lab.host("open0x0");
     let inside = bind6(host, INSIDE_PORT);
     let stranger = bind6(relay, 5000);
-    send(&stranger, b"unsolicited", addr(ip6(host), INSIDE_PORT));
-    expect_silence(&inside, "unsolicited inbound behind an open firewall");
+    let what = "unsolicited inbound behind an open firewall";
+    assert_blocked(&stranger, inside6(host), &inside, what);
 }
 
 #[test]
 fn ipv6_flows_carry_packet_and_byte_counts_and_udp_counters_count_ipv6_headers() {
     require_lab!();
-    let lab = build(
-        Lab::builder()
-            .router("a", Nat::PortRestricted)
-            .ipv6(Ipv6Kind::Masquerade),
-    );
+    let lab = lab(&[("a", Ipv6Kind::Masquerade)]);
     let (relay, router) = (lab.relay(), lab.router("a"));
     let counter = relay.udp_counter().expect("counter");
     let remote = addr(ip6(relay), 5000);
-    let server = relay.bind_udp(remote).expect("bind");
+    let server = bind(relay, remote);
     let inside = bind6(lab.host("a0"), INSIDE_PORT);
     for _ in 0..4 {
         send(&inside, &[6; 100], remote);
         recv_expect(&server, "datagram");
     }
     // One IPv4 datagram too: counted apart from the IPv6 ones.
-    let v4 = lab.host("a0").bind_udp(([0, 0, 0, 0], 0)).expect("bind");
-    let v4_server = relay.bind_udp((relay.ip(), 5000)).expect("bind");
+    let v4 = bind(lab.host("a0"), (ANY, 0));
+    let v4_server = bind(relay, (relay.ip(), 5000));
     send(&v4, &[4; 100], addr(relay.ip(), 5000));
     recv_expect(&v4_server, "IPv4 datagram");
 
@@ -498,8 +366,8 @@ fn ipv6_flows_carry_packet_and_byte_counts_and_udp_counters_count_ipv6_headers()
         packets: 1,
         bytes: 100 + 20 + 8,
     };
-    let flow = flow(router, addr(ip6(lab.host("a0")), INSIDE_PORT), remote);
-    assert_eq!(flow.external(), addr(wan6(router), INSIDE_PORT));
+    let flow = flow(router, inside6(lab.host("a0")), remote);
+    assert_eq!(flow.external(), public6(router));
     assert_eq!(flow.original_counts, Some(ipv6_counts));
     assert_eq!(flow.reply_counts, Some(Counts::default()));
     assert_eq!(

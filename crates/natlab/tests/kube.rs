@@ -12,74 +12,22 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use common::{expect_silence, recv, recv_expect, send};
+use common::{
+    ANY, Behind, Heard, MAIN, OTHER_IP, OTHER_IP_PORT, OTHER_PORT, Remotes, addr, assert_delivered,
+    bind, build, expect_silence, mapping, namespaces, punch, recv_expect, send,
+};
 use natlab::kube::{CNI_TABLE, EXEMPTION_TABLE};
 use natlab::require_lab;
 use natlab::{Error, KubeNode, Lab, PUNCH_PORTS, PortRange, Router, RouterKind, plan};
 
-const ANY: [u8; 4] = [0, 0, 0, 0];
 /// A pod's punch port, inside the exempt range.
 const PUNCH_PORT: u16 = 40001;
 /// A pod's ordinary listener, outside the exempt range.
 const LISTEN_PORT: u16 = 443;
-
-fn build(builder: natlab::LabBuilder) -> Lab {
-    builder.build().expect("build lab")
-}
-
-fn addr(ip: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(ip, port)
-}
-
-/// Four endpoints on the relay: two IPs, two ports each, bound.
-struct Remotes {
-    addrs: Vec<SocketAddr>,
-    sockets: Vec<UdpSocket>,
-}
-
-impl Remotes {
-    fn new(lab: &Lab) -> Self {
-        let relay = lab.relay();
-        let addrs = vec![
-            addr(relay.ips()[0], 5000),
-            addr(relay.ips()[0], 5001), // same IP, other port
-            addr(relay.ips()[1], 5000), // other IP
-            addr(relay.ips()[1], 5001),
-        ];
-        let sockets = addrs
-            .iter()
-            .map(|&remote| relay.bind_udp(remote).expect("bind relay"))
-            .collect();
-        Self { addrs, sockets }
-    }
-
-    /// Sends one packet from `inside` to each of the first `count`
-    /// endpoints and returns the source each of them saw (the mapping).
-    fn mappings(&self, inside: &UdpSocket, count: usize) -> Vec<SocketAddr> {
-        (0..count)
-            .map(|index| {
-                send(inside, b"hello", self.addrs[index]);
-                let (_, seen) = recv_expect(&self.sockets[index], "outbound packet");
-                seen
-            })
-            .collect()
-    }
-}
-
-/// The conntrack entry of the flow from `inside` to `remote`.
-fn flow(router: &Router, inside: SocketAddr, remote: SocketAddr) -> natlab::Flow {
-    let flows = router.conntrack().expect("conntrack");
-    flows
-        .iter()
-        .find(|flow| flow.original.src == inside && flow.original.dst == remote)
-        .copied()
-        .unwrap_or_else(|| panic!("no flow {inside} -> {remote} in {flows:#?}"))
-}
 
 fn run(mut command: Command) -> Output {
     command.output().expect("run command")
@@ -178,20 +126,13 @@ fn distinct_ports(mappings: &[SocketAddr]) -> BTreeSet<u16> {
 fn fully_random_maps_every_destination_to_a_new_port() {
     require_lab!();
     let lab = build(Lab::builder().router("k", KubeNode::FULLY_RANDOM));
-    let (router, pod) = (lab.router("k"), lab.host("k0"));
+    let t = Behind::ipv4(&lab, "k0", PUNCH_PORT);
+    let router = t.router;
     assert_eq!(router.kind(), RouterKind::Kube(KubeNode::FULLY_RANDOM));
     assert_eq!(router.nat(), natlab::Nat::Symmetric);
-    let remotes = Remotes::new(&lab);
-    let inside = pod.bind_udp((ANY, PUNCH_PORT)).expect("bind");
+    t.assert_blocked(MAIN, t.preserved(), "unsolicited inbound");
 
-    send(
-        &remotes.sockets[0],
-        b"early",
-        addr(router.wan_ip(), PUNCH_PORT),
-    );
-    expect_silence(&inside, "unsolicited inbound");
-
-    let seen = remotes.mappings(&inside, 3);
+    let seen = t.mappings(0..3);
     for mapping in &seen {
         assert_eq!(mapping.ip(), router.wan_ip(), "masqueraded: {seen:?}");
         assert_ne!(mapping.port(), PUNCH_PORT, "port not preserved: {seen:?}");
@@ -204,23 +145,14 @@ fn fully_random_maps_every_destination_to_a_new_port() {
     );
     assert_ne!(seen[0].port(), seen[2].port(), "other IP: {seen:?}");
     assert_ne!(seen[1].port(), seen[2].port(), "{seen:?}");
-
-    let inside_addr = addr(pod.ip(), PUNCH_PORT);
-    for (index, mapping) in seen.iter().enumerate() {
-        let flow = flow(router, inside_addr, remotes.addrs[index]);
-        assert_eq!(flow.external(), *mapping, "conntrack: {flow:?}");
-    }
+    assert_eq!(t.tracked(0..3), seen, "conntrack");
     assert_eq!(cni_count(router), 3, "the CNI's rule NATed each new flow");
 
     // Filtering: only the endpoint a mapping was made for gets in.
-    send(&remotes.sockets[1], b"stranger", seen[0]);
-    expect_silence(&inside, "another endpoint to a live mapping");
-    send(&remotes.sockets[0], b"reply", seen[0]);
-    let (_, from) = recv_expect(&inside, "reply through the mapping");
-    assert_eq!(from, remotes.addrs[0]);
+    t.assert_blocked(OTHER_PORT, seen[0], "another endpoint to a live mapping");
+    t.assert_delivered(MAIN, seen[0], "reply through the mapping");
     // NAT rules see a flow's first packet only.
-    send(&inside, b"again", remotes.addrs[0]);
-    assert_eq!(recv_expect(&remotes.sockets[0], "again").1, seen[0]);
+    assert_eq!(t.mappings([MAIN]), [seen[0]], "again");
     assert_eq!(cni_count(router), 3, "no NAT lookup for a known flow");
 }
 
@@ -231,66 +163,44 @@ fn plain_masquerade_keeps_the_port_until_two_pods_collide() {
     let router = lab.router("k");
     assert_eq!(router.nat(), natlab::Nat::PortRestricted);
     let remotes = Remotes::new(&lab);
-    let bind = |name: &str| lab.host(name).bind_udp((ANY, PUNCH_PORT)).expect("bind");
-    let (first, second, third) = (bind("k0"), bind("k1"), bind("k2"));
-    let inside = |name: &str| addr(lab.host(name).ip(), PUNCH_PORT);
+    let [first, second, third] =
+        ["k0", "k1", "k2"].map(|name| bind(lab.host(name), (ANY, PUNCH_PORT)));
+    let tracked = |name: &str, indices: [usize; 2]| {
+        remotes.tracked(router, addr(lab.host(name).ip(), PUNCH_PORT), indices)
+    };
     let preserved = addr(router.wan_ip(), PUNCH_PORT);
 
-    let seen = remotes.mappings(&first, 2);
+    let seen = remotes.mappings(&first, 0..2);
     assert_eq!(seen, [preserved, preserved], "port kept, same mapping");
-    for (index, mapping) in seen.iter().enumerate() {
-        assert_eq!(
-            flow(router, inside("k0"), remotes.addrs[index]).external(),
-            *mapping
-        );
-    }
+    assert_eq!(tracked("k0", [MAIN, OTHER_PORT]), seen);
 
     // The second pod's flow to the same endpoint would need the same
     // reply tuple: Linux picks another port...
-    send(&second, b"hello", remotes.addrs[0]);
-    let (_, collided) = recv_expect(&remotes.sockets[0], "second pod");
+    let collided = remotes.mapping(&second, MAIN);
     assert_eq!(collided.ip(), router.wan_ip());
     assert_ne!(collided.port(), PUNCH_PORT, "collision remaps the port");
     // ...and reuses that mapping for the pod's next destinations (Linux
     // looks up the inside socket's existing mapping first).
-    send(&second, b"hello", remotes.addrs[2]);
-    let (_, next) = recv_expect(&remotes.sockets[2], "second pod, other endpoint");
+    let next = remotes.mapping(&second, OTHER_IP);
     assert_eq!(next, collided, "the remapped port serves every destination");
-    assert_eq!(
-        flow(router, inside("k1"), remotes.addrs[0]).external(),
-        collided
-    );
-    assert_eq!(
-        flow(router, inside("k1"), remotes.addrs[2]).external(),
-        collided
-    );
+    assert_eq!(tracked("k1", [MAIN, OTHER_IP]), [collided; 2]);
 
     // In the other order the port is kept first, and the colliding
     // destination gets a port of its own: this pod's mapping now depends
     // on the destination.
-    send(&third, b"hello", remotes.addrs[3]);
-    let (_, kept) = recv_expect(&remotes.sockets[3], "third pod, unused endpoint");
+    let kept = remotes.mapping(&third, OTHER_IP_PORT);
     assert_eq!(kept, preserved, "no collision, port kept");
-    send(&third, b"hello", remotes.addrs[1]);
-    let (_, other) = recv_expect(&remotes.sockets[1], "third pod, k0's endpoint");
+    let other = remotes.mapping(&third, OTHER_PORT);
     assert_eq!(other.ip(), router.wan_ip());
     assert_ne!(other.port(), PUNCH_PORT, "collision remaps the port");
-    assert_eq!(
-        flow(router, inside("k2"), remotes.addrs[3]).external(),
-        kept
-    );
-    assert_eq!(
-        flow(router, inside("k2"), remotes.addrs[1]).external(),
-        other
-    );
+    assert_eq!(tracked("k2", [OTHER_IP_PORT, OTHER_PORT]), [kept, other]);
 
     // Replies reach the right pod; strangers do not get in.
-    send(&remotes.sockets[0], b"to second", collided);
-    assert_eq!(recv_expect(&second, "reply to k1").0, b"to second");
-    send(&remotes.sockets[3], b"to third", preserved);
-    assert_eq!(recv_expect(&third, "reply to k2").0, b"to third");
+    let [main, _, other_ip, other_ip_port] = &remotes.sockets;
+    assert_delivered(main, collided, &second, "reply to k1");
+    assert_delivered(other_ip_port, preserved, &third, "reply to k2");
     expect_silence(&first, "k0 never sent to that endpoint");
-    send(&remotes.sockets[2], b"stranger", collided);
+    send(other_ip, b"stranger", collided);
     expect_silence(&first, "k0 is not behind k1's port");
     assert_eq!(
         recv_expect(&second, "k1 sent to that endpoint").0,
@@ -303,30 +213,25 @@ fn exemption_maps_the_punch_range_endpoint_independently_and_leaves_the_rest_ran
     require_lab!();
     let kind = KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS);
     let lab = build(Lab::builder().router("k", kind).hosts(2));
-    let router = lab.router("k");
+    let t = Behind::ipv4(&lab, "k0", PUNCH_PORT);
+    let router = t.router;
     assert_eq!(router.kind().kube(), Some(kind));
-    let remotes = Remotes::new(&lab);
-    let pod = lab.host("k0");
-    let punch = pod.bind_udp((ANY, PUNCH_PORT)).expect("bind");
-    let listener = pod.bind_udp((ANY, LISTEN_PORT)).expect("bind");
-    let preserved = addr(router.wan_ip(), PUNCH_PORT);
+    let preserved = t.preserved();
 
     // Inside the range: one mapping for every destination, port kept.
-    let seen = remotes.mappings(&punch, 3);
+    let seen = t.mappings(0..3);
     assert_eq!(
         seen, [preserved; 3],
         "endpoint-independent, port-preserving"
     );
-    for (index, mapping) in seen.iter().enumerate() {
-        let flow = flow(router, addr(pod.ip(), PUNCH_PORT), remotes.addrs[index]);
-        assert_eq!(flow.external(), *mapping, "conntrack: {flow:?}");
-    }
+    assert_eq!(t.tracked(0..3), seen, "conntrack");
     // The exemption made each mapping; the CNI's chain never ran for them.
     assert_eq!(exemption_count(router), 3);
     assert_eq!(cni_count(router), 0);
 
     // Outside the range: still the CNI's fully-random masquerade.
-    let random = remotes.mappings(&listener, 4);
+    let listener = bind(t.host, (ANY, LISTEN_PORT));
+    let random = t.remotes.mappings(&listener, 0..4);
     assert!(
         random.iter().all(|mapping| mapping.ip() == router.wan_ip()),
         "{random:?}"
@@ -335,30 +240,25 @@ fn exemption_maps_the_punch_range_endpoint_independently_and_leaves_the_rest_ran
         distinct_ports(&random).len() > 1,
         "443 maps per destination: {random:?}"
     );
-    for (index, mapping) in random.iter().enumerate() {
-        let flow = flow(router, addr(pod.ip(), LISTEN_PORT), remotes.addrs[index]);
-        assert_eq!(flow.external(), *mapping);
-    }
+    let listening = addr(t.host.ip(), LISTEN_PORT);
+    assert_eq!(t.remotes.tracked(router, listening, 0..4), random);
     assert_eq!(cni_count(router), 4, "the CNI NATed the 443 flows");
     assert_eq!(exemption_count(router), 3, "the exemption did not");
 
     // Later packets of a flow keep its mapping and pass no NAT rule.
-    send(&punch, b"again", remotes.addrs[1]);
-    assert_eq!(recv_expect(&remotes.sockets[1], "again").1, preserved);
+    assert_eq!(t.mappings([OTHER_PORT]), [preserved], "again");
     assert_eq!((exemption_count(router), cni_count(router)), (3, 4));
 
     // Filtering is unchanged: replies in, strangers out. Any endpoint the
     // pod has sent to may answer to the one mapping.
-    send(&remotes.sockets[2], b"reply", preserved);
-    assert_eq!(recv_expect(&punch, "reply").1, remotes.addrs[2]);
-    send(&remotes.sockets[3], b"stranger", preserved);
-    expect_silence(&punch, "an endpoint the pod never sent to");
+    t.assert_delivered(OTHER_IP, preserved, "reply");
+    let what = "an endpoint the pod never sent to";
+    t.assert_blocked(OTHER_IP_PORT, preserved, what);
 
     // Two pods on the same punch port towards the same endpoint still
     // collide; the exemption (not the CNI) picks the second pod's port.
-    let other = lab.host("k1").bind_udp((ANY, PUNCH_PORT)).expect("bind");
-    send(&other, b"hello", remotes.addrs[0]);
-    let (_, collided) = recv_expect(&remotes.sockets[0], "second pod");
+    let other = bind(lab.host("k1"), (ANY, PUNCH_PORT));
+    let collided = t.remotes.mapping(&other, MAIN);
     assert_eq!(collided.ip(), router.wan_ip());
     assert_ne!(collided.port(), PUNCH_PORT);
     assert_eq!((exemption_count(router), cni_count(router)), (4, 4));
@@ -366,34 +266,14 @@ fn exemption_maps_the_punch_range_endpoint_independently_and_leaves_the_rest_ran
 
 /// Each side learns its public address from the relay, then both punch to
 /// the other's learnt address; returns what each side heard the other from.
-fn punch(lab: &Lab) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    let relay = lab
-        .relay()
-        .bind_udp((lab.relay().ip(), 5000))
-        .expect("bind");
-    let a = lab.host("a0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
-    let b = lab.host("b0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
-    let relay_addr = addr(lab.relay().ip(), 5000);
-    send(&a, b"observe me", relay_addr);
-    let (_, a_public) = recv_expect(&relay, "a at the relay");
-    send(&b, b"observe me", relay_addr);
-    let (_, b_public) = recv_expect(&relay, "b at the relay");
-
-    let (mut a_heard, mut b_heard) = (None, None);
-    for _ in 0..10 {
-        send(&a, b"punch from a", b_public);
-        send(&b, b"punch from b", a_public);
-        if let Some((_, from)) = recv(&a, Duration::from_millis(50)) {
-            a_heard = Some(from);
-        }
-        if let Some((_, from)) = recv(&b, Duration::from_millis(50)) {
-            b_heard = Some(from);
-        }
-        if a_heard.is_some() && b_heard.is_some() {
-            break;
-        }
-    }
-    (a_heard, b_heard)
+fn punch_learnt(lab: &Lab) -> Heard {
+    let relay = lab.relay();
+    let observer = bind(relay, (relay.ip(), 5000));
+    let a = bind(lab.host("a0"), (ANY, PUNCH_PORT));
+    let b = bind(lab.host("b0"), (ANY, PUNCH_PORT));
+    let a_public = mapping(&a, &observer);
+    let b_public = mapping(&b, &observer);
+    punch(&a, a_public, &b, b_public, 10)
 }
 
 #[test]
@@ -405,7 +285,7 @@ fn pods_punch_through_exempt_nodes_and_not_through_stock_ones() {
             .router("b", KubeNode::FULLY_RANDOM),
     );
     assert_eq!(
-        punch(&stock),
+        punch_learnt(&stock),
         (None, None),
         "fully-random: the learnt addresses do not reach the pods"
     );
@@ -416,7 +296,7 @@ fn pods_punch_through_exempt_nodes_and_not_through_stock_ones() {
     let a_public = addr(lab.router("a").wan_ip(), PUNCH_PORT);
     let b_public = addr(lab.router("b").wan_ip(), PUNCH_PORT);
     assert_eq!(
-        punch(&lab),
+        punch_learnt(&lab),
         (Some(b_public), Some(a_public)),
         "each pod heard the other from its learnt address"
     );
@@ -446,9 +326,8 @@ fn nat_chains_of_one_hook_stop_at_the_first_that_maps() {
         .expect("write ruleset");
     assert!(child.wait().expect("nft").success(), "probe table loads");
 
-    let remotes = Remotes::new(&lab);
-    let inside = lab.host("k0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
-    let seen = remotes.mappings(&inside, 3);
+    let t = Behind::ipv4(&lab, "k0", PUNCH_PORT);
+    let seen = t.mappings(0..3);
     assert_eq!(
         distinct_ports(&seen).len(),
         3,
@@ -487,10 +366,9 @@ fn daemonset_nftables_pass_installs_the_lab_exemption_idempotently() {
         natlab::exemption_ruleset(plan::KUBE_CLUSTER_CIDR, PUNCH_PORTS).trim_end()
     );
 
-    let remotes = Remotes::new(&lab);
-    let pod = lab.host("k0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
-    let preserved = addr(node.wan_ip(), PUNCH_PORT);
-    assert_eq!(remotes.mappings(&pod, 2), [preserved; 2]);
+    let t = Behind::ipv4(&lab, "k0", PUNCH_PORT);
+    let preserved = t.preserved();
+    assert_eq!(t.mappings(0..2), [preserved; 2]);
     assert_eq!((exemption_count(node), cni_count(node)), (2, 0));
 
     // A second pass finds the table in place and leaves it (and its
@@ -498,7 +376,7 @@ fn daemonset_nftables_pass_installs_the_lab_exemption_idempotently() {
     let output = run_daemonset(node, "nftables");
     assert!(!output.contains("installed"), "nothing to do: {output}");
     assert_eq!(exemption_count(node), 2, "table not reloaded");
-    assert_eq!(remotes.mappings(&pod, 3), [preserved; 3]);
+    assert_eq!(t.mappings(0..3), [preserved; 3]);
 
     // Someone flushes the chain: the next pass puts the rule back.
     nft(
@@ -509,7 +387,7 @@ fn daemonset_nftables_pass_installs_the_lab_exemption_idempotently() {
     assert!(output.contains("installed"), "{output}");
     assert_eq!(listing(node), listing(reference));
     // Flows mapped before the reload keep their mappings.
-    assert_eq!(remotes.mappings(&pod, 3), [preserved; 3]);
+    assert_eq!(t.mappings(0..3), [preserved; 3]);
     let flows = node.conntrack().expect("conntrack");
     assert!(
         flows.iter().all(|flow| flow.external() == preserved),
@@ -589,13 +467,11 @@ fn iptables_variant(backend: &str) {
         first_rule()
     );
 
-    let remotes = Remotes::new(&lab);
-    let pod = lab.host("k0");
-    let punch = pod.bind_udp((ANY, PUNCH_PORT)).expect("bind");
-    let listener = pod.bind_udp((ANY, LISTEN_PORT)).expect("bind");
-    let preserved = addr(node.wan_ip(), PUNCH_PORT);
-    assert_eq!(remotes.mappings(&punch, 3), [preserved; 3], "exempt");
-    let random = remotes.mappings(&listener, 4);
+    let t = Behind::ipv4(&lab, "k0", PUNCH_PORT);
+    let listener = bind(t.host, (ANY, LISTEN_PORT));
+    let preserved = t.preserved();
+    assert_eq!(t.mappings(0..3), [preserved; 3], "exempt");
+    let random = t.remotes.mappings(&listener, 0..4);
     assert!(
         distinct_ports(&random).len() > 1,
         "443 stays random: {random:?}"
@@ -620,7 +496,7 @@ fn iptables_variant(backend: &str) {
 
     // New punch flows are exempt again.
     node.flush_conntrack().expect("flush");
-    assert_eq!(remotes.mappings(&punch, 2), [preserved; 2]);
+    assert_eq!(t.mappings(0..2), [preserved; 2]);
 }
 
 #[test]
@@ -633,19 +509,6 @@ fn daemonset_iptables_pass_goes_ahead_of_an_iptables_nft_cni_and_stays_there() {
 fn daemonset_iptables_pass_goes_ahead_of_an_iptables_legacy_cni_and_stays_there() {
     require_lab!();
     iptables_variant("iptables-legacy");
-}
-
-fn namespaces() -> Vec<String> {
-    let output = run({
-        let mut command = Command::new("ip");
-        command.args(["netns", "list"]);
-        command
-    });
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .map(str::to_owned)
-        .collect()
 }
 
 #[test]

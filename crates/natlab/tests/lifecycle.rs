@@ -5,21 +5,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{recv_expect, send};
+use common::{namespaces, recv_expect, send};
 use natlab::require_lab;
 use natlab::{Error, Lab, Nat};
-
-fn namespaces() -> Vec<String> {
-    let output = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .map(str::to_owned)
-        .collect()
-}
 
 fn host_interfaces() -> String {
     let output = Command::new("ip")

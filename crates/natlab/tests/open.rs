@@ -7,15 +7,14 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::thread::sleep;
 use std::time::Duration;
 
-use common::{SILENCE, recv, send};
+use common::{ANY, Heard, addr, bind, build, flow, probe, punch_rounds, recv, send};
 use natlab::require_lab;
-use natlab::{Flow, Host, Input, KubeNode, Lab, Nat, PUNCH_PORTS, Router, RouterKind};
+use natlab::{Input, KubeNode, Lab, Nat, PUNCH_PORTS, RouterKind};
 
-const ANY: [u8; 4] = [0, 0, 0, 0];
 /// The punch port both peers bind and advertise.
 const PUNCH_PORT: u16 = 40000;
 /// How long B sends after A in a "simultaneous" exchange: A's packet is at
@@ -27,36 +26,15 @@ const LOW_TTL: u32 = 2;
 /// The TTL the sockets use otherwise (Linux's default).
 const NORMAL_TTL: u32 = 64;
 
-fn build(builder: natlab::LabBuilder) -> Lab {
-    builder.build().expect("build lab")
-}
-
-fn addr(ip: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(ip, port)
-}
-
 /// Every router kind: the classic ones and the Kubernetes nodes.
 fn every_kind() -> Vec<RouterKind> {
-    let mut kinds: Vec<RouterKind> = [
-        Nat::PortRestricted,
-        Nat::PortRewriting,
-        Nat::FullCone,
-        Nat::RestrictedCone,
-        Nat::Symmetric,
-        Nat::Firewall,
-    ]
-    .into_iter()
-    .map(RouterKind::from)
-    .collect();
-    kinds.extend(
-        [
-            KubeNode::MASQUERADE,
-            KubeNode::FULLY_RANDOM,
-            KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS),
-        ]
-        .map(RouterKind::from),
-    );
-    kinds
+    let kube = [
+        KubeNode::MASQUERADE,
+        KubeNode::FULLY_RANDOM,
+        KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS),
+    ];
+    let classic = Nat::ALL.into_iter().map(RouterKind::from);
+    classic.chain(kube.map(RouterKind::from)).collect()
 }
 
 /// A lab with one router of every kind, each treating unsolicited input as
@@ -70,41 +48,6 @@ fn lab_of_every_kind(input: Input) -> Lab {
     build(builder)
 }
 
-/// Sends one unsolicited datagram from a fresh, connected relay socket to
-/// `router`'s WAN address at the punch port; returns the socket's address
-/// and what its next receive (within [`SILENCE`]) reports.
-fn probe(relay: &Host, router: &Router) -> (SocketAddr, std::io::Result<usize>) {
-    let socket = relay.bind_udp((relay.ip(), 0)).expect("bind");
-    socket
-        .connect(addr(router.wan_ip(), PUNCH_PORT))
-        .expect("connect");
-    socket.send(b"unsolicited").expect("send");
-    socket.set_read_timeout(Some(SILENCE)).expect("timeout");
-    let answer = socket.recv(&mut [0; 64]);
-    (socket.local_addr().expect("local address"), answer)
-}
-
-/// The router's conntrack entries whose original direction came from
-/// `src` to `dst`.
-fn entries_from(router: &Router, src: SocketAddr, dst: SocketAddr) -> Vec<Flow> {
-    router
-        .conntrack()
-        .expect("conntrack")
-        .into_iter()
-        .filter(|flow| flow.original.src == src && flow.original.dst == dst)
-        .collect()
-}
-
-/// The conntrack entry of the flow from `inside` to `remote`.
-fn flow(router: &Router, inside: SocketAddr, remote: SocketAddr) -> Flow {
-    let flows = router.conntrack().expect("conntrack");
-    flows
-        .iter()
-        .find(|flow| flow.original.src == inside && flow.original.dst == remote)
-        .copied()
-        .unwrap_or_else(|| panic!("no flow {inside} -> {remote} in {flows:#?}"))
-}
-
 #[test]
 fn open_routers_of_every_kind_track_an_unsolicited_packet_and_answer_port_unreachable() {
     require_lab!();
@@ -113,7 +56,8 @@ fn open_routers_of_every_kind_track_an_unsolicited_packet_and_answer_port_unreac
     for router in lab.routers() {
         assert!(router.accepts_unsolicited(), "{}", router.kind());
         assert_eq!(router.input(), Input::Accept);
-        let (from, answer) = probe(relay, router);
+        let external = addr(router.wan_ip(), PUNCH_PORT);
+        let (from, answer) = probe(relay, external);
         let error = answer.expect_err("an ICMP error, not a datagram");
         assert_eq!(
             error.kind(),
@@ -121,8 +65,7 @@ fn open_routers_of_every_kind_track_an_unsolicited_packet_and_answer_port_unreac
             "{}: ICMP port unreachable expected, got {error}",
             router.kind()
         );
-        let external = addr(router.wan_ip(), PUNCH_PORT);
-        let entries = entries_from(router, from, external);
+        let entries = router.flows(from, external).expect("conntrack");
         assert_eq!(entries.len(), 1, "{}: {entries:?}", router.kind());
         assert!(
             !entries[0].replied && !entries[0].assured,
@@ -140,15 +83,15 @@ fn dropping_routers_of_every_kind_stay_silent_and_track_nothing() {
     let relay = lab.relay();
     for router in lab.routers() {
         assert!(!router.accepts_unsolicited(), "{}", router.kind());
-        let (from, answer) = probe(relay, router);
+        let external = addr(router.wan_ip(), PUNCH_PORT);
+        let (from, answer) = probe(relay, external);
         let error = answer.expect_err("silence, not a datagram");
         assert!(
             matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
             "{}: silence expected, got {error}",
             router.kind()
         );
-        let external = addr(router.wan_ip(), PUNCH_PORT);
-        let entries = entries_from(router, from, external);
+        let entries = router.flows(from, external).expect("conntrack");
         assert!(entries.is_empty(), "{}: {entries:?}", router.kind());
     }
 }
@@ -185,8 +128,8 @@ impl Peers {
                 .router("b", Nat::PortRestricted)
                 .input(input),
         );
-        let a = lab.host("a0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
-        let b = lab.host("b0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
+        let a = bind(lab.host("a0"), (ANY, PUNCH_PORT));
+        let b = bind(lab.host("b0"), (ANY, PUNCH_PORT));
         Self { lab, a, b }
     }
 
@@ -211,21 +154,8 @@ impl Peers {
     /// Exchanges packets (A first, B [`B_LAGS`] later) for up to ten
     /// rounds, until each has heard the other; returns whom each heard
     /// from.
-    fn punch(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
-        let (mut a_heard, mut b_heard) = (None, None);
-        for _ in 0..10 {
-            self.exchange_once();
-            if let Some((_, from)) = recv(&self.a, Duration::from_millis(50)) {
-                a_heard = Some(from);
-            }
-            if let Some((_, from)) = recv(&self.b, Duration::from_millis(50)) {
-                b_heard = Some(from);
-            }
-            if a_heard.is_some() && b_heard.is_some() {
-                break;
-            }
-        }
-        (a_heard, b_heard)
+    fn punch(&self) -> Heard {
+        punch_rounds(&self.a, &self.b, 10, || self.exchange_once())
     }
 
     /// The external address each router gave its host's flow to the other
@@ -247,7 +177,7 @@ fn an_early_punch_packet_to_an_open_router_remaps_the_late_sides_flow() {
     // A's first packet reached B's router before B had sent anything: the
     // router accepted it and confirmed an entry A -> B:40000 ...
     let router_b = peers.lab.router("b");
-    let early = entries_from(router_b, a_public, b_public);
+    let early = router_b.flows(a_public, b_public).expect("conntrack");
     assert_eq!(early.len(), 1, "{:#?}", router_b.conntrack());
     assert!(!early[0].replied, "{:?}", early[0]);
     // ... so B's own flow to A, whose natural reply tuple A -> B:40000 was
@@ -272,7 +202,7 @@ fn the_same_exchange_through_dropping_routers_keeps_both_ports_and_gets_through(
     assert_eq!(b_heard, Some(a_public), "B heard A from A's public address");
     assert_eq!(peers.mappings(), (a_public, b_public), "no remapping");
     let router_b = peers.lab.router("b");
-    let inbound = entries_from(router_b, a_public, b_public);
+    let inbound = router_b.flows(a_public, b_public).expect("conntrack");
     assert!(inbound.is_empty(), "no entry from A's packet: {inbound:?}");
 }
 
@@ -293,7 +223,7 @@ fn a_low_ttl_packet_first_keeps_both_ports_and_the_punch_gets_through_open_route
     // other router.
     assert_eq!(peers.mappings(), (a_public, b_public), "mappings opened");
     for (router, from, to) in [("a", b_public, a_public), ("b", a_public, b_public)] {
-        let reached = entries_from(peers.lab.router(router), from, to);
+        let reached = peers.lab.router(router).flows(from, to).expect("conntrack");
         assert!(reached.is_empty(), "{router}: {reached:?}");
     }
 
@@ -321,14 +251,14 @@ fn ttl_2_leaves_the_own_router_and_dies_before_the_far_one_which_ttl_3_reaches()
         let mut outcome = Vec::new();
         for ttl in 1..=3_u16 {
             let port = 41000 + ttl;
-            let socket = host.bind_udp((ANY, port)).expect("bind");
+            let socket = bind(host, (ANY, port));
             socket.set_ttl(u32::from(ttl)).expect("ttl");
             send(&socket, b"how far", far);
             sleep(Duration::from_millis(30) + 2 * delay);
             let inside = addr(host.ip(), port);
-            let left = !entries_from(router_a, inside, far).is_empty();
+            let left = !router_a.flows(inside, far).expect("conntrack").is_empty();
             let external = addr(router_a.wan_ip(), port);
-            let reached = !entries_from(router_b, external, far).is_empty();
+            let reached = !router_b.flows(external, far).expect("conntrack").is_empty();
             outcome.push((ttl, left, reached));
         }
         assert_eq!(
@@ -340,8 +270,8 @@ fn ttl_2_leaves_the_own_router_and_dies_before_the_far_one_which_ttl_3_reaches()
         // The relay is one forwarding hop (the internet) away from the
         // router, like the far router: TTL 2 misses it too, TTL 3 reaches it.
         let relay = lab.relay();
-        let server = relay.bind_udp((relay.ip(), 5000)).expect("bind");
-        let socket = host.bind_udp((ANY, 41010)).expect("bind");
+        let server = bind(relay, (relay.ip(), 5000));
+        let socket = bind(host, (ANY, 41010));
         let mut arrived = Vec::new();
         for ttl in [LOW_TTL, LOW_TTL + 1] {
             socket.set_ttl(ttl).expect("ttl");
@@ -358,8 +288,8 @@ fn ttl_2_leaves_the_own_router_and_dies_before_the_far_one_which_ttl_3_reaches()
 
         // A host behind the far router, whose mapping to us is open, is one
         // hop further: TTL 4.
-        let b0 = lab.host("b0").bind_udp((ANY, PUNCH_PORT)).expect("bind");
-        let a0 = host.bind_udp((ANY, 41020)).expect("bind");
+        let b0 = bind(lab.host("b0"), (ANY, PUNCH_PORT));
+        let a0 = bind(host, (ANY, 41020));
         send(&b0, b"open b's mapping", addr(router_a.wan_ip(), 41020));
         sleep(Duration::from_millis(30) + 2 * delay);
         let mut arrived = Vec::new();
