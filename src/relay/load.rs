@@ -240,8 +240,8 @@ mod tests {
     }
 
     /// The relay node logs this text as its `relay load` line, which the lab
-    /// reads (`punchport_lab::relay_load::RelayLoad::parse`, tested on the
-    /// same text).
+    /// reads (`punchport_lab::relay_load::RelayLoad::parse`, tested on a
+    /// line of the same format with every field its own value).
     #[test]
     fn the_load_line_is_key_value_pairs() {
         let load = Load {

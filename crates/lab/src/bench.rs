@@ -35,7 +35,7 @@ use std::{
 
 use natlab::{Input, Ipv6Kind, RouterKind};
 use punchport::{CandidateMode, InitiatorRole};
-use punchport_node::TransportKind;
+use punchport_node::{TransportKind, cli::PunchArgs};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use files::{
@@ -228,9 +228,7 @@ impl Cell {
             .reserving(variant.reserving, layout(variant.reserving))
             .dialing(variant.dialing, layout(variant.dialing))
             .relay(self.relay)
-            .initiator_role(variant.role)
-            .candidates(variant.candidates)
-            .birthday(variant.birthday)
+            .punch(variant.punch.clone())
     }
 
     /// Whether any trial in it runs the go node.
@@ -248,12 +246,8 @@ pub struct Variant {
     pub reserving: Implementation,
     /// The dialing peer.
     pub dialing: Implementation,
-    /// How punchport's initiator punches.
-    pub role: InitiatorRole,
-    /// Which candidates punchport advertises.
-    pub candidates: CandidateMode,
-    /// Whether punchport punches the birthday way where it applies.
-    pub birthday: bool,
+    /// punchport's settings (the range is the trial's).
+    pub punch: PunchArgs,
     /// A control, run [`Plan::control_trials`] times per cell.
     pub control: bool,
     /// Whether it runs with the cell's routers swapped: the reserving peer
@@ -273,9 +267,7 @@ impl Variant {
             name: name.into(),
             reserving,
             dialing,
-            role: InitiatorRole::default(),
-            candidates: CandidateMode::default(),
-            birthday: true,
+            punch: PunchArgs::default(),
             control: false,
             swapped: false,
         }
@@ -284,10 +276,9 @@ impl Variant {
     /// `kind` on both sides, punchport advertising `candidates`.
     pub fn both(name: impl Into<String>, kind: TransportKind, candidates: CandidateMode) -> Self {
         let rust = Implementation::Rust(kind);
-        Self {
-            candidates,
-            ..Self::new(name, rust, rust)
-        }
+        let mut variant = Self::new(name, rust, rust);
+        variant.punch.candidates = candidates;
+        variant
     }
 
     /// Stock and port-aware with the default role and candidates: the
@@ -319,9 +310,10 @@ impl Variant {
             ("server role", InitiatorRole::Server),
         ]
         .into_iter()
-        .map(|(name, role)| Variant {
-            role,
-            ..Variant::both(name, TransportKind::PortAware, CandidateMode::Range)
+        .map(|(name, role)| {
+            let mut variant = Variant::both(name, TransportKind::PortAware, CandidateMode::Range);
+            variant.punch.initiator_role = role;
+            variant
         })
         .collect()
     }

@@ -43,9 +43,9 @@ fn easy_args(lab: &PunchLab, relay: &libp2p::Multiaddr, target: libp2p::PeerId) 
     let mut args = Trial::port_aware().peer_args(PeerRole::Dialing, relay, lab.range());
     args.dial = Some(target);
     args.timeout_secs = 20;
-    args.birthday_sockets = 4;
-    args.birthday_probes = 4;
-    args.birthday_pace = 1000;
+    args.punch.birthday_sockets = 4;
+    args.punch.birthday_probes = 4;
+    args.punch.birthday_pace = 1000;
     args
 }
 

@@ -65,9 +65,9 @@ fn run(sockets: u16, probes: u16) -> (Seen, Seen) {
     let trial = Trial::port_aware().ping_interval_secs(1);
     let args = |role| {
         let mut args = trial.peer_args(role, &relay_addr, lab.range());
-        args.birthday_sockets = sockets;
-        args.birthday_probes = probes;
-        args.birthday_pace = 100;
+        args.punch.birthday_sockets = sockets;
+        args.punch.birthday_probes = probes;
+        args.punch.birthday_pace = 100;
         args.timeout_secs = 60;
         args
     };

@@ -243,9 +243,9 @@ pub struct PeerArgs {
     /// An ordinary listen address, e.g. /ip4/0.0.0.0/udp/443/quic-v1 (repeatable).
     #[arg(long, value_name = "MULTIADDR", value_parser = parse_multiaddr)]
     pub listen: Vec<Multiaddr>,
-    /// The UDP port range of the punch socket.
-    #[arg(long, default_value_t = PortRange::default(), value_name = "START-END")]
-    pub punch_range: PortRange,
+    /// punchport's settings.
+    #[command(flatten)]
+    pub punch: PunchArgs,
     /// Announce this IP (with the punch port) to peers, e.g. a known public IP.
     #[arg(long, value_name = "IP")]
     pub announce_ip: Option<IpAddr>,
@@ -262,16 +262,6 @@ pub struct PeerArgs {
     /// Dial this peer through the relay and punch; exit 0 once direct, 1 on failure.
     #[arg(long, value_name = "PEER_ID", value_parser = parse_peer_id)]
     pub dial: Option<PeerId>,
-    /// How the DCUtR initiator punches: `client` (a QUIC connect at the same
-    /// time as the other side's) or `server` (the spec's random UDP packets,
-    /// then accepting). Port-aware only.
-    #[arg(long, default_value_t = InitiatorRole::Client, value_name = "ROLE")]
-    pub initiator_role: InitiatorRole,
-    /// Which observed addresses DCUtR may advertise: `socket-aware` (also
-    /// what observers saw of the punch socket, for NATs that keep mappings
-    /// but not ports) or `range` (only ports of the punch range).
-    #[arg(long, default_value_t = CandidateMode::SocketAware, value_name = "MODE")]
-    pub candidates: CandidateMode,
     /// Seconds between pings on every connection; each answer prints a `ping` line.
     #[arg(long, default_value_t = DEFAULT_PING_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ping_interval_secs: u64,
@@ -285,6 +275,30 @@ pub struct PeerArgs {
     /// With --dial: give up after this many seconds.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub timeout_secs: u64,
+    /// Print a `maps` line with the sizes of punchport's own maps every this
+    /// many seconds (off by default).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub maps_interval_secs: Option<u64>,
+}
+
+/// punchport's settings on the command line: the one conversion to
+/// [`punchport::Config`] ([`PunchArgs::apply`]), and what the lab and the
+/// benchmarks vary.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct PunchArgs {
+    /// The UDP port range of the punch socket.
+    #[arg(long, default_value_t = PortRange::default(), value_name = "START-END")]
+    pub punch_range: PortRange,
+    /// How the DCUtR initiator punches: `client` (a QUIC connect at the same
+    /// time as the other side's) or `server` (the spec's random UDP packets,
+    /// then accepting). Port-aware only.
+    #[arg(long, default_value_t = InitiatorRole::Client, value_name = "ROLE")]
+    pub initiator_role: InitiatorRole,
+    /// Which observed addresses DCUtR may advertise: `socket-aware` (also
+    /// what observers saw of the punch socket, for NATs that keep mappings
+    /// but not ports) or `range` (only ports of the punch range).
+    #[arg(long, default_value_t = CandidateMode::SocketAware, value_name = "MODE")]
+    pub candidates: CandidateMode,
     /// Birthday punching, when one side's NAT maps endpoint-dependently and
     /// the other's does not: `on` or `off`. Port-aware only.
     #[arg(long, default_value_t = OnOff::On, value_name = "ON|OFF")]
@@ -304,10 +318,68 @@ pub struct PeerArgs {
     /// home router); n + 1 for a NAT n hops away.
     #[arg(long, default_value_t = punchport::DEFAULT_OPENER_TTL, value_parser = clap::value_parser!(u8).range(1..=64))]
     pub opener_ttl: u8,
-    /// Print a `maps` line with the sizes of punchport's own maps every this
-    /// many seconds (off by default).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub maps_interval_secs: Option<u64>,
+}
+
+impl Default for PunchArgs {
+    fn default() -> Self {
+        Self {
+            punch_range: PortRange::default(),
+            initiator_role: InitiatorRole::Client,
+            candidates: CandidateMode::SocketAware,
+            birthday: OnOff::On,
+            birthday_sockets: punchport::MAX_SOCKETS,
+            birthday_probes: punchport::MAX_PROBES,
+            birthday_pace: 1000,
+            opener_ttl: punchport::DEFAULT_OPENER_TTL,
+        }
+    }
+}
+
+impl PunchArgs {
+    /// `config` with these settings.
+    pub fn apply(&self, config: punchport::Config) -> Result<punchport::Config, ConfigError> {
+        let birthday = punchport::BirthdayConfig::new()
+            .with_enabled(self.birthday == OnOff::On)
+            .with_budget(self.birthday_sockets, self.birthday_probes)
+            .and_then(|b| b.with_pace(self.birthday_pace))
+            .map_err(ConfigError::Birthday)?;
+        Ok(config
+            .with_range(self.punch_range)
+            .with_initiator_role(self.initiator_role)
+            .with_candidates(self.candidates)
+            .with_birthday(birthday)
+            .with_opener_ttl(self.opener_ttl))
+    }
+
+    /// Sets birthday punching on or off.
+    pub fn with_birthday(mut self, on: bool) -> Self {
+        self.birthday = if on { OnOff::On } else { OnOff::Off };
+        self
+    }
+
+    fn write(&self, args: &mut Args) {
+        let default = Self::default();
+        args.unless_default("--punch-range", self.punch_range, default.punch_range);
+        args.unless_default(
+            "--initiator-role",
+            self.initiator_role,
+            default.initiator_role,
+        );
+        args.unless_default("--candidates", self.candidates, default.candidates);
+        args.unless_default("--birthday", self.birthday, default.birthday);
+        args.unless_default(
+            "--birthday-sockets",
+            self.birthday_sockets,
+            default.birthday_sockets,
+        );
+        args.unless_default(
+            "--birthday-probes",
+            self.birthday_probes,
+            default.birthday_probes,
+        );
+        args.unless_default("--birthday-pace", self.birthday_pace, default.birthday_pace);
+        args.unless_default("--opener-ttl", self.opener_ttl, default.opener_ttl);
+    }
 }
 
 /// `on` or `off`.
@@ -335,23 +407,16 @@ impl PeerArgs {
         Self {
             relay: relay.clone(),
             listen: Vec::new(),
-            punch_range: PortRange::default(),
+            punch: PunchArgs::default(),
             announce_ip: None,
             transport: TransportKind::PortAware,
             secret_key_seed: None,
             key_file: None,
             dial: None,
-            initiator_role: InitiatorRole::Client,
-            candidates: CandidateMode::SocketAware,
             ping_interval_secs: DEFAULT_PING_INTERVAL_SECS,
             metrics_address: None,
             persist: false,
             timeout_secs: DEFAULT_TIMEOUT_SECS,
-            birthday: OnOff::On,
-            birthday_sockets: punchport::MAX_SOCKETS,
-            birthday_probes: punchport::MAX_PROBES,
-            birthday_pace: 1000,
-            opener_ttl: punchport::DEFAULT_OPENER_TTL,
             maps_interval_secs: None,
         }
     }
@@ -362,18 +427,12 @@ impl PeerArgs {
         let mut args = Args::default();
         args.one("--relay", &self.relay);
         args.each("--listen", &self.listen);
-        args.unless_default("--punch-range", self.punch_range, PortRange::default());
+        self.punch.write(&mut args);
         args.opt("--announce-ip", self.announce_ip);
         args.unless_default("--transport", self.transport, TransportKind::PortAware);
         args.opt("--secret-key-seed", self.secret_key_seed);
         args.opt("--key-file", self.key_file.as_ref().map(|p| p.display()));
         args.opt("--dial", self.dial);
-        args.unless_default(
-            "--initiator-role",
-            self.initiator_role,
-            InitiatorRole::Client,
-        );
-        args.unless_default("--candidates", self.candidates, CandidateMode::SocketAware);
         args.unless_default(
             "--ping-interval-secs",
             self.ping_interval_secs,
@@ -382,23 +441,6 @@ impl PeerArgs {
         args.opt("--metrics-address", self.metrics_address);
         args.flag("--persist", self.persist);
         args.unless_default("--timeout-secs", self.timeout_secs, DEFAULT_TIMEOUT_SECS);
-        args.unless_default("--birthday", self.birthday, OnOff::On);
-        args.unless_default(
-            "--birthday-sockets",
-            self.birthday_sockets,
-            punchport::MAX_SOCKETS,
-        );
-        args.unless_default(
-            "--birthday-probes",
-            self.birthday_probes,
-            punchport::MAX_PROBES,
-        );
-        args.unless_default("--birthday-pace", self.birthday_pace, 1000);
-        args.unless_default(
-            "--opener-ttl",
-            self.opener_ttl,
-            punchport::DEFAULT_OPENER_TTL,
-        );
         args.opt("--maps-interval-secs", self.maps_interval_secs);
         args.0
     }
@@ -410,21 +452,11 @@ impl PeerArgs {
         } else {
             libp2p::identity::Keypair::generate_ed25519()
         };
-        let birthday = punchport::BirthdayConfig::new()
-            .with_enabled(self.birthday == OnOff::On)
-            .with_budget(self.birthday_sockets, self.birthday_probes)
-            .and_then(|b| b.with_pace(self.birthday_pace))
-            .map_err(ConfigError::Birthday)?;
+        let punch = self.punch.apply(punchport::Config::new(&identity))?;
         let mut config = PeerConfig::with_keypair(self.relay.clone(), identity)?
             .listen(self.listen.clone())?
             .transport(self.transport)
-            .punchport(|c| {
-                c.with_range(self.punch_range)
-                    .with_initiator_role(self.initiator_role)
-                    .with_candidates(self.candidates)
-                    .with_birthday(birthday)
-                    .with_opener_ttl(self.opener_ttl)
-            })
+            .punchport(|_| punch)
             .ping_interval(Duration::from_secs(self.ping_interval_secs));
         if let Some(ip) = self.announce_ip {
             config = config.announce_ip(ip);
@@ -579,7 +611,7 @@ mod tests {
             "stock",
         ])
         .unwrap();
-        assert_eq!(args.punch_range.to_string(), "41000-41010");
+        assert_eq!(args.punch.punch_range.to_string(), "41000-41010");
         assert_eq!(args.transport, TransportKind::Stock);
         assert!(args.config().is_ok());
     }
@@ -596,22 +628,22 @@ mod tests {
         assert_eq!(peer(&["--relay", &relay.to_string()]).unwrap(), defaults);
         let mut all = defaults.clone();
         all.listen = vec!["/ip4/0.0.0.0/udp/443/quic-v1".parse().unwrap()];
-        all.punch_range = "41000-41010".parse().unwrap();
+        all.punch.punch_range = "41000-41010".parse().unwrap();
         all.announce_ip = Some([203, 0, 113, 5].into());
         all.transport = TransportKind::Stock;
         all.secret_key_seed = Some(9);
         all.dial = Some(keypair_from_seed(2).public().to_peer_id());
-        all.initiator_role = InitiatorRole::Server;
-        all.candidates = CandidateMode::Range;
+        all.punch.initiator_role = InitiatorRole::Server;
+        all.punch.candidates = CandidateMode::Range;
         all.ping_interval_secs = 1;
         all.metrics_address = Some("127.0.0.1:9464".parse().unwrap());
         all.persist = true;
         all.timeout_secs = 7;
-        all.birthday = OnOff::Off;
-        all.birthday_sockets = 16;
-        all.birthday_probes = 64;
-        all.birthday_pace = 50;
-        all.opener_ttl = 3;
+        all.punch.birthday = OnOff::Off;
+        all.punch.birthday_sockets = 16;
+        all.punch.birthday_probes = 64;
+        all.punch.birthday_pace = 50;
+        all.punch.opener_ttl = 3;
         all.maps_interval_secs = Some(60);
         for args in [defaults, all] {
             let again: PeerArgs = peer(

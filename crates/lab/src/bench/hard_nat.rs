@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use natlab::{Input, Ipv6Kind, KubeNode, Nat, PUNCH_PORTS, RouterKind};
-use punchport_node::TransportKind;
+use punchport_node::{TransportKind, cli::PunchArgs};
 
 use super::{
     Cell, CostFigures, Plot, Report, Scenario, Summary, Variant, Vary,
@@ -84,7 +84,7 @@ fn with_controls() -> Vec<Variant> {
     vec![
         birthday(),
         Variant {
-            birthday: false,
+            punch: PunchArgs::default().with_birthday(false),
             control: true,
             ..Variant::new("punchport, plain only", ours(), ours())
         },
@@ -521,6 +521,7 @@ const READING: &str = "## How to read it
 mod tests {
     use super::*;
     use crate::bench::{AttemptCost, Document, Record, summaries};
+    use punchport_node::cli::OnOff;
 
     fn record(variant: &str, direct: bool, ms: u64) -> Record {
         let birthday = variant == BIRTHDAY;
@@ -600,7 +601,7 @@ mod tests {
         );
         let controls: Vec<_> = cells[0].variants.iter().map(|v| v.control).collect();
         assert_eq!(controls, [false, true, true]);
-        assert!(!cells[0].variants[1].birthday);
+        assert_eq!(cells[0].variants[1].punch.birthday, OnOff::Off);
         let ipv6 = ipv6_cells();
         assert_eq!(
             ipv6[0].pairing,

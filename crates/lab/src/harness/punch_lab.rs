@@ -521,7 +521,7 @@ fn punches(trial: &Trial, role: PeerRole, side: &Side, node: &LabNode) -> Vec<Pu
             .iter()
             .map(|dcutr_role| {
                 let initiator = dcutr_role == "initiator";
-                let quic = if initiator && trial.initiator_role == InitiatorRole::Server {
+                let quic = if initiator && trial.punch.initiator_role == InitiatorRole::Server {
                     QuicRole::Server
                 } else {
                     QuicRole::Client

@@ -425,8 +425,8 @@ pub fn run(config: &ScaleConfig) -> Result<ScaleRun, Error> {
     let peer_args = |dial: Option<PeerId>| {
         let mut args = PeerArgs::new(&relay_addr);
         args.listen = Layout::With443.listen(443);
-        args.punch_range = config.range;
-        args.candidates = config.candidates;
+        args.punch.punch_range = config.range;
+        args.punch.candidates = config.candidates;
         args.dial = dial;
         args.persist = dial.is_some();
         args.timeout_secs = config.deadline.as_secs().max(1) + 60;

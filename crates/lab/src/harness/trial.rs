@@ -3,7 +3,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use punchport::{CandidateMode, InitiatorRole, PortRange};
-use punchport_node::{TransportKind, cli::PeerArgs};
+use punchport_node::{
+    TransportKind,
+    cli::{PeerArgs, PunchArgs},
+};
 
 /// The peers' listeners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,10 +111,10 @@ pub struct Trial {
     pub relay: RelayImpl,
     /// How long the dialing peer waits for a direct connection.
     pub timeout: Duration,
-    /// How punchport's initiator punches.
-    pub initiator_role: InitiatorRole,
-    /// Which observed addresses punchport's DCUtR may advertise.
-    pub candidates: CandidateMode,
+    /// punchport's settings, as the peer's command line carries them (the
+    /// punch range among them is the trial's [`Trial::punch_range`] or the
+    /// lab's).
+    pub punch: PunchArgs,
     /// With `--dial`: keep a direct connection (`--persist`).
     pub persist: bool,
     /// Seconds between pings, if not the node's default.
@@ -120,9 +123,6 @@ pub struct Trial {
     pub metrics_address: Option<SocketAddr>,
     /// The identity seed, for a peer that restarts with the same identity.
     pub secret_key_seed: Option<u8>,
-    /// Whether punchport punches through endpoint-dependent NATs with a
-    /// birthday punch (on by default, as in the nodes).
-    pub birthday: bool,
     /// The punch range, if not the lab's.
     pub range: Option<PortRange>,
     /// The port of the ordinary listener in [`Layout::With443`].
@@ -149,13 +149,11 @@ impl Trial {
             dialing: peer,
             relay: RelayImpl::Rust,
             timeout: Duration::from_secs(30),
-            initiator_role: InitiatorRole::default(),
-            candidates: CandidateMode::default(),
+            punch: PunchArgs::default(),
             persist: false,
             ping_interval_secs: None,
             metrics_address: None,
             secret_key_seed: None,
-            birthday: true,
             range: None,
             ordinary_port: 443,
             relay_on_one_address: false,
@@ -225,9 +223,15 @@ impl Trial {
         self
     }
 
+    /// Sets punchport's settings.
+    pub fn punch(mut self, punch: PunchArgs) -> Self {
+        self.punch = punch;
+        self
+    }
+
     /// Sets how punchport's initiator punches.
     pub fn initiator_role(mut self, role: InitiatorRole) -> Self {
-        self.initiator_role = role;
+        self.punch.initiator_role = role;
         self
     }
 
@@ -252,7 +256,7 @@ impl Trial {
 
     /// Sets which observed addresses punchport's DCUtR may advertise.
     pub fn candidates(mut self, mode: CandidateMode) -> Self {
-        self.candidates = mode;
+        self.punch.candidates = mode;
         self
     }
 
@@ -276,7 +280,7 @@ impl Trial {
 
     /// Switches birthday punching on or off for punchport's peers.
     pub fn birthday(mut self, on: bool) -> Self {
-        self.birthday = on;
+        self.punch = self.punch.with_birthday(on);
         self
     }
 
@@ -298,20 +302,16 @@ impl Trial {
         let setup = self.peer(role);
         let mut args = PeerArgs::new(relay);
         args.listen = setup.layout.listen(self.ordinary_port);
-        args.punch_range = self.range.unwrap_or(range);
+        args.punch = PunchArgs {
+            punch_range: self.range.unwrap_or(range),
+            ..self.punch.clone()
+        };
         if let Implementation::Rust(kind) = setup.implementation {
             args.transport = kind;
         }
-        args.initiator_role = self.initiator_role;
-        args.candidates = self.candidates;
         args.persist = self.persist;
         args.metrics_address = self.metrics_address;
         args.secret_key_seed = self.secret_key_seed;
-        args.birthday = if self.birthday {
-            punchport_node::cli::OnOff::On
-        } else {
-            punchport_node::cli::OnOff::Off
-        };
         if let Some(secs) = self.ping_interval_secs {
             args.ping_interval_secs = secs;
         }
