@@ -19,13 +19,8 @@ const LINGER_FAILED: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: PeerArgs = match cli::parse_or_exit(std::env::args_os()) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    cli::init_tracing("info");
-    let config = match cli::config_or_exit(args.config()) {
-        Ok(config) => config,
+    let (args, config) = match cli::start(PeerArgs::config) {
+        Ok(started) => started,
         Err(code) => return code,
     };
     // With --persist the peer keeps punching and never exits on its own.

@@ -8,13 +8,8 @@ use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: RelayArgs = match cli::parse_or_exit(std::env::args_os()) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    cli::init_tracing("info");
-    let config = match cli::config_or_exit(args.config()) {
-        Ok(config) => config,
+    let (_args, config) = match cli::start(RelayArgs::config) {
+        Ok(started) => started,
         Err(code) => return code,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -51,6 +51,43 @@ fn assert_silent(sockets: &[UdpSocket]) {
     }
 }
 
+/// A peer on `range` (with `config`) that reserves on a relay, and a
+/// scripted remote that dials it through the relay and answers CONNECT with
+/// the addresses of `targets`. The relay and the remote come back too: they
+/// must outlive the test.
+async fn connect_naming(
+    range: PortRange,
+    config: impl FnOnce(Config) -> Config,
+    targets: &[UdpSocket],
+) -> (
+    support::Node<support::RelayBehaviour>,
+    PeerNode,
+    support::Remote,
+) {
+    let (relay, relay_addr) = support::relay().await;
+    let mut a = support::peer(range, config, &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
+    a.reserve(&relay_addr).await;
+    let mut remote = support::remote(
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+        Answer::These(raw(targets)),
+    )
+    .await;
+    remote.dial_through(&relay_addr, a.peer_id).await;
+    (relay, a, remote)
+}
+
+/// Announces `addr` (a public address from configuration) on `node`.
+async fn announce(node: &mut PeerNode, addr: &'static str) {
+    node.with(move |swarm| {
+        swarm
+            .behaviour_mut()
+            .dcutr
+            .add_announced_address(addr.parse().unwrap())
+            .unwrap()
+    })
+    .await;
+}
+
 async fn attempt(node: &mut PeerNode) -> AttemptReport {
     node.wait_dcutr("an attempt report", |e| match e {
         Event::Attempt(report) => Some(report.clone()),
@@ -80,7 +117,8 @@ async fn punched(node: &mut PeerNode) -> (AttemptReport, DirectReport) {
     (attempt.unwrap(), direct.unwrap())
 }
 
-async fn punch_port(node: &PeerNode) -> u16 {
+/// `node`'s IPv4 punch socket.
+async fn punch_socket(node: &PeerNode) -> punchport::PunchSocket {
     node.with(|swarm| {
         swarm
             .behaviour()
@@ -88,9 +126,12 @@ async fn punch_port(node: &PeerNode) -> u16 {
             .punch_sockets()
             .get(Family::Ipv4)
             .unwrap()
-            .port()
     })
     .await
+}
+
+async fn punch_port(node: &PeerNode) -> u16 {
+    punch_socket(node).await.port()
 }
 
 #[tokio::test]
@@ -99,25 +140,9 @@ async fn the_remote_receives_in_connect_what_the_behaviour_reports_it_sent() {
     let mut a = support::peer(range(44000), |c| c, &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
     // An announced address is translated onto the punch port, and comes
     // before the relay's observation in DCUtR's list.
-    a.with(|swarm| {
-        swarm
-            .behaviour_mut()
-            .dcutr
-            .add_announced_address("/ip4/192.0.2.7/udp/0/quic-v1".parse().unwrap())
-            .unwrap()
-    })
-    .await;
+    announce(&mut a, "/ip4/192.0.2.7/udp/0/quic-v1").await;
     a.reserve(&relay_addr).await;
-    let punch = a
-        .with(|swarm| {
-            swarm
-                .behaviour()
-                .dcutr
-                .punch_sockets()
-                .get(Family::Ipv4)
-                .unwrap()
-        })
-        .await;
+    let punch = punch_socket(&a).await;
     let advertised = a.candidates().await;
 
     let mut remote = support::remote(&["/ip4/127.0.0.1/udp/0/quic-v1"], Answer::Own).await;
@@ -159,16 +184,8 @@ async fn the_remote_receives_in_connect_what_the_behaviour_reports_it_sent() {
 
 #[tokio::test]
 async fn a_connect_with_more_candidates_than_dcutr_sends_is_denied_before_anything_leaves() {
-    let (_relay, relay_addr) = support::relay().await;
-    let mut a = support::peer(range(44050), |c| c, &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
-    a.reserve(&relay_addr).await;
     let targets = decoys("127.0.0.1", 21);
-    let mut remote = support::remote(
-        &["/ip4/127.0.0.1/udp/0/quic-v1"],
-        Answer::These(raw(&targets)),
-    )
-    .await;
-    remote.dial_through(&relay_addr, a.peer_id).await;
+    let (_relay, mut a, _remote) = connect_naming(range(44050), |c| c, &targets).await;
 
     // DCUtR tries three times; each dial is denied, and then it gives up.
     for round in 1..=3 {
@@ -202,16 +219,8 @@ async fn a_connect_with_more_candidates_than_dcutr_sends_is_denied_before_anythi
 
 #[tokio::test]
 async fn a_punch_to_a_family_without_a_punch_socket_is_denied() {
-    let (_relay, relay_addr) = support::relay().await;
-    let mut a = support::peer(range(44100), |c| c, &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
-    a.reserve(&relay_addr).await;
     let targets = decoys("::1", 2);
-    let mut remote = support::remote(
-        &["/ip4/127.0.0.1/udp/0/quic-v1"],
-        Answer::These(raw(&targets)),
-    )
-    .await;
-    remote.dial_through(&relay_addr, a.peer_id).await;
+    let (_relay, mut a, _remote) = connect_naming(range(44100), |c| c, &targets).await;
     let report = attempt(&mut a).await;
     let AttemptOutcome::Failed { error } = &report.outcome else {
         panic!("{report:?}")
@@ -229,25 +238,13 @@ async fn a_punch_to_a_family_without_a_punch_socket_is_denied() {
 
 #[tokio::test]
 async fn a_punch_dial_that_hears_nothing_reports_a_handshake_timeout() {
-    let (_relay, relay_addr) = support::relay().await;
-    let mut a = support::peer(
-        range(44350),
-        |mut c| {
-            c.quic_mut().handshake_timeout = Duration::from_millis(300);
-            c
-        },
-        &["/ip4/127.0.0.1/udp/0/quic-v1"],
-    )
-    .await;
-    a.reserve(&relay_addr).await;
     // A socket that never answers: the punch's datagrams reach it and die.
     let silent = decoys("127.0.0.1", 1);
-    let mut remote = support::remote(
-        &["/ip4/127.0.0.1/udp/0/quic-v1"],
-        Answer::These(raw(&silent)),
-    )
-    .await;
-    remote.dial_through(&relay_addr, a.peer_id).await;
+    let short_handshake = |mut c: Config| {
+        c.quic_mut().handshake_timeout = Duration::from_millis(300);
+        c
+    };
+    let (_relay, mut a, _remote) = connect_naming(range(44350), short_handshake, &silent).await;
     let report = attempt(&mut a).await;
     assert_eq!(
         report.outcome,
@@ -316,14 +313,7 @@ async fn a_rewritten_punch_port_moves_the_socket_and_the_candidates() {
     let (mut relay, relay_addr) = support::relay().await;
     let config = |c: Config| c.with_candidates(CandidateMode::Range);
     let mut a = support::peer(range(44200), config, &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
-    a.with(|swarm| {
-        swarm
-            .behaviour_mut()
-            .dcutr
-            .add_announced_address("/ip4/192.0.2.7/udp/0/quic-v1".parse().unwrap())
-            .unwrap()
-    })
-    .await;
+    announce(&mut a, "/ip4/192.0.2.7/udp/0/quic-v1").await;
     let relay_peer = relay.peer_id;
     let dial = relay_addr.clone();
     a.with(move |swarm| swarm.dial(dial).unwrap()).await;

@@ -67,50 +67,32 @@ const RELAY: &str =
 #[test]
 fn bad_peer_flags_get_one_line_and_exit_code_2() {
     assert_usage_error("peer", &[], "--relay");
-    assert_usage_error(
-        "peer",
-        &["--relay", "/ip4/127.0.0.1/udp/9/quic-v1"],
-        "/p2p/",
-    );
-    assert_usage_error("peer", &["--relay", "not-a-multiaddr"], "not-a-multiaddr");
-    assert_usage_error(
-        "peer",
-        &[
-            "--relay",
+    // A relay address that is no QUIC address with a peer id.
+    for (relay, named) in [
+        ("/ip4/127.0.0.1/udp/9/quic-v1", "/p2p/"),
+        ("not-a-multiaddr", "not-a-multiaddr"),
+        (
             "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5",
-        ],
-        "/quic-v1",
-    );
-    assert_usage_error(
-        "peer",
-        &["--relay", RELAY, "--punch-range", "40050-40000"],
-        "reversed",
-    );
-    assert_usage_error("peer", &["--relay", RELAY, "--punch-range", ""], "empty");
-    assert_usage_error(
-        "peer",
-        &["--relay", RELAY, "--punch-range", "443"],
-        "privileged",
-    );
-    assert_usage_error("peer", &["--relay", RELAY, "--punch-range", "abc"], "abc");
-    assert_usage_error(
-        "peer",
-        &["--relay", RELAY, "--listen", "/ip4/1.2.3.4/tcp/1"],
-        "/ip4/1.2.3.4/tcp/1",
-    );
-    assert_usage_error("peer", &["--relay", RELAY, "--transport", "fast"], "fast");
-    assert_usage_error("peer", &["--relay", RELAY, "--dial", "nobody"], "nobody");
-    assert_usage_error(
-        "peer",
-        &["--relay", RELAY, "--secret-key-seed", "256"],
-        "256",
-    );
-    assert_usage_error("peer", &["--relay", RELAY, "--timeout-secs", "0"], "0");
-    assert_usage_error(
-        "peer",
-        &["--relay", RELAY, "--announce-ip", "1.2.3"],
-        "1.2.3",
-    );
+            "/quic-v1",
+        ),
+    ] {
+        assert_usage_error("peer", &["--relay", relay], named);
+    }
+    // One bad flag beside a good relay; the error names the value.
+    for (flag, value, named) in [
+        ("--punch-range", "40050-40000", "reversed"),
+        ("--punch-range", "", "empty"),
+        ("--punch-range", "443", "privileged"),
+        ("--punch-range", "abc", "abc"),
+        ("--listen", "/ip4/1.2.3.4/tcp/1", "/ip4/1.2.3.4/tcp/1"),
+        ("--transport", "fast", "fast"),
+        ("--dial", "nobody", "nobody"),
+        ("--secret-key-seed", "256", "256"),
+        ("--timeout-secs", "0", "0"),
+        ("--announce-ip", "1.2.3", "1.2.3"),
+    ] {
+        assert_usage_error("peer", &["--relay", RELAY, flag, value], named);
+    }
 }
 
 #[test]
@@ -121,36 +103,41 @@ fn bad_relay_flags_get_one_line_and_exit_code_2() {
         &["--listen", "/ip4/0.0.0.0/tcp/443"],
         "/ip4/0.0.0.0/tcp/443",
     );
-    assert_usage_error(
-        "relay",
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/udp/0/quic-v1",
-            "--external-address",
-            "x",
-        ],
-        "x",
-    );
-    assert_usage_error(
-        "relay",
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/udp/0/quic-v1",
-            "--max-circuits",
-            "-1",
-        ],
-        "-1",
-    );
-    assert_usage_error(
-        "relay",
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/udp/0/quic-v1",
-            "--max-circuit-duration-secs",
-            "0",
-        ],
-        "0",
-    );
+    // One bad flag beside a good listen address; the error names the value.
+    for (flag, value) in [
+        ("--external-address", "x"),
+        ("--max-circuits", "-1"),
+        ("--max-circuit-duration-secs", "0"),
+    ] {
+        assert_usage_error(
+            "relay",
+            &["--listen", "/ip4/127.0.0.1/udp/0/quic-v1", flag, value],
+            value,
+        );
+    }
+}
+
+/// Each of `bad` (a flag and its bad values, each also with every value of
+/// `bad_for_any`) given to `binary` beside the one flag it needs
+/// (`required`, left out when that is the flag under test) gets a usage
+/// error that names the value.
+fn each_bad_value(
+    binary: &str,
+    required: [&str; 2],
+    bad: &[(&str, &[&str])],
+    bad_for_any: &[&str],
+) {
+    for (flag, values) in bad {
+        for value in values.iter().chain(bad_for_any) {
+            let mut args = required.to_vec();
+            if *flag == required[0] {
+                args.clear();
+            }
+            args.extend([*flag, *value]);
+            let shown: String = value.chars().take(20).collect();
+            assert_usage_error(binary, &args, &shown);
+        }
+    }
 }
 
 #[test]
@@ -228,29 +215,19 @@ fn keygen_writes_an_identity_that_the_relay_uses() {
         peer_id.as_str()
     );
     drop(relay);
+    let with_key = [
+        "--listen",
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+        "--key-file",
+        key_arg,
+    ];
     assert_usage_error(
         "relay",
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/udp/0/quic-v1",
-            "--key-file",
-            key_arg,
-            "--secret-key-seed",
-            "1",
-        ],
+        &[&with_key[..], &["--secret-key-seed", "1"]].concat(),
         "--key-file",
     );
     std::fs::write(&key, b"junk").unwrap();
-    assert_usage_error(
-        "relay",
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/udp/0/quic-v1",
-            "--key-file",
-            key_arg,
-        ],
-        "keygen",
-    );
+    assert_usage_error("relay", &with_key, "keygen");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -329,17 +306,7 @@ fn every_flag_refuses_bad_values_with_one_line_and_exit_code_2() {
             ],
         ),
     ];
-    for (flag, values) in peer {
-        for value in values.iter().chain(bad_for_any.iter()) {
-            let mut args = vec!["--relay", RELAY];
-            if *flag == "--relay" {
-                args.clear();
-            }
-            args.extend([*flag, *value]);
-            let shown: String = value.chars().take(20).collect();
-            assert_usage_error("peer", &args, &shown);
-        }
-    }
+    each_bad_value("peer", ["--relay", RELAY], peer, &bad_for_any);
     let listen = "/ip4/127.0.0.1/udp/0/quic-v1";
     let relay: &[(&str, &[&str])] = &[
         (
@@ -377,17 +344,7 @@ fn every_flag_refuses_bad_values_with_one_line_and_exit_code_2() {
         ("--metrics-address", &["9464", "localhost:9464"]),
         ("--allow-peer", &["12D3", "nobody"]),
     ];
-    for (flag, values) in relay {
-        for value in values.iter().chain(bad_for_any.iter()) {
-            let mut args = vec!["--listen", listen];
-            if *flag == "--listen" {
-                args.clear();
-            }
-            args.extend([*flag, *value]);
-            let shown: String = value.chars().take(20).collect();
-            assert_usage_error("relay", &args, &shown);
-        }
-    }
+    each_bad_value("relay", ["--listen", listen], relay, &bad_for_any);
     // Switches take no value.
     assert_usage_error(
         "relay",

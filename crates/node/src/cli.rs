@@ -47,6 +47,18 @@ pub fn config_or_exit<T>(config: Result<T, ConfigError>) -> Result<T, ExitCode> 
     })
 }
 
+/// What a node binary does first: parses the process's arguments as `A`,
+/// logs at `info` (or `RUST_LOG`), and builds the node's configuration with
+/// `config`; on bad input, prints one line and returns the exit code.
+pub fn start<A: Parser, C>(
+    config: impl FnOnce(&A) -> Result<C, ConfigError>,
+) -> Result<(A, C), ExitCode> {
+    let args: A = parse_or_exit(std::env::args_os())?;
+    init_tracing("info");
+    let config = config_or_exit(config(&args))?;
+    Ok((args, config))
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` or else by `default` (e.g. `info`),
 /// with colours only on a terminal.
 pub fn init_tracing(default: &str) {

@@ -308,7 +308,10 @@ impl Mapping {
         listen_addrs: &[Multiaddr],
         sockets: &Snapshot,
     ) -> (Observation, Vec<Action>) {
-        let (observation, mut actions) = self.observe(id, observed, listen_addrs, sockets);
+        let (observation, mut actions) = match self.connections.seen(id, observed, sockets) {
+            Some(seen) => self.observe(id, seen, listen_addrs, sockets),
+            None => (Observation::Unrelated, Vec::new()),
+        };
         // A connection dialed to reach a family closes once observed, if an
         // older connection to the observer carries the rest.
         if let Some(peer) = self.connections.reached(id) {
@@ -317,16 +320,15 @@ impl Mapping {
         (observation, actions)
     }
 
+    /// What `seen`, an observation of a punch socket on connection `id`,
+    /// says and asks for.
     fn observe(
         &mut self,
         id: ConnectionId,
-        observed: &Multiaddr,
+        seen: connections::Seen,
         listen_addrs: &[Multiaddr],
         sockets: &Snapshot,
     ) -> (Observation, Vec<Action>) {
-        let Some(seen) = self.connections.seen(id, observed, sockets) else {
-            return (Observation::Unrelated, Vec::new());
-        };
         let state = self.families.entry(seen.family).or_default();
         state.port.follow(seen.local);
         let mut actions = Vec::new();
@@ -526,6 +528,22 @@ mod tests {
         })
     }
 
+    /// Whether `actions` ask for a probe.
+    fn asks_probe(actions: &[Action]) -> bool {
+        actions.iter().any(|a| matches!(a, Action::Probe { .. }))
+    }
+
+    /// The connections `actions` close.
+    fn closes(actions: &[Action]) -> Vec<ConnectionId> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Close { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The listener a move removes.
     fn removed(actions: &[Action]) -> Option<ListenerId> {
         actions.iter().find_map(|a| match a {
@@ -719,17 +737,14 @@ mod tests {
         setup.mapping.closed(setup.relay);
         let (_, answer) = answer_probe(&mut setup, &actions, "/ip4/198.51.100.1/udp/40000/quic-v1");
         assert!(!setup.mapping.probing());
-        assert!(
-            answer.iter().all(|a| !matches!(a, Action::Close { .. })),
-            "{answer:?}"
-        );
+        assert_eq!(closes(&answer), [], "{answer:?}");
     }
 
     #[test]
     fn a_failed_probe_moves_without_its_answer() {
         let mut setup = setup(8);
         let (_, actions) = setup.relay_saw("/ip4/198.51.100.1/udp/51234/quic-v1", &[RELAY_2]);
-        assert!(actions.iter().any(|a| matches!(a, Action::Probe { .. })));
+        assert!(asks_probe(&actions));
         let probe = ConnectionId::new_unchecked(9);
         setup.mapping.probe_started(Family::Ipv4, probe);
         let actions = setup.dial_failed(probe);
@@ -818,7 +833,7 @@ mod tests {
         let mut setup = setup(8);
         let public = "/ip4/198.51.100.1/udp/40000/quic-v1";
         let (_, actions) = setup.relay_saw(public, &[RELAY]);
-        assert!(actions.iter().all(|a| !matches!(a, Action::Probe { .. })));
+        assert!(!asks_probe(&actions));
         // A punched peer is the second observer and classifies the NAT; its
         // other listener (the 443 beside its punch port) gets no probe.
         let direct = ConnectionId::new_unchecked(3);
@@ -834,10 +849,7 @@ mod tests {
             nat(&actions).unwrap().mapping,
             MappingKind::EndpointIndependent
         );
-        assert!(
-            actions.iter().all(|a| !matches!(a, Action::Probe { .. })),
-            "{actions:?}"
-        );
+        assert!(!asks_probe(&actions), "{actions:?}");
     }
 
     #[test]
