@@ -97,7 +97,7 @@ fn dropping_routers_of_every_kind_stay_silent_and_track_nothing() {
 }
 
 #[test]
-fn classic_kinds_drop_unsolicited_input_and_kubernetes_nodes_accept_it() {
+fn the_default_input_of_every_kind_is_drop() {
     require_lab!();
     let mut builder = Lab::builder();
     for (index, kind) in every_kind().into_iter().enumerate() {
@@ -106,11 +106,7 @@ fn classic_kinds_drop_unsolicited_input_and_kubernetes_nodes_accept_it() {
     let lab = build(builder);
     for router in lab.routers() {
         assert_eq!(router.input(), router.kind().default_input());
-        let expected = match router.kind() {
-            RouterKind::Kube(_) => Input::Accept,
-            RouterKind::Nat(_) => Input::Drop,
-        };
-        assert_eq!(router.input(), expected, "{}", router.kind());
+        assert_eq!(router.input(), Input::Drop, "{}", router.kind());
     }
 }
 
