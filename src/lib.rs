@@ -68,8 +68,7 @@ pub use dcutr::{
     AttemptOutcome, AttemptReport, Behaviour, BirthdayConfig, BirthdayError, BirthdayStats,
     BudgetError, CandidateMode, Cost, Decision, DialFailure, DirectReport, DropReason, Event,
     FailureReport, MAX_PROBES, MAX_SOCKETS, MappingKind, Method, NatStatus, Observation,
-    ParseCandidateModeError, PunchError, Refusal, Role, Side, Source, TooManyCandidates, Tracked,
-    Verdict,
+    ParseCandidateModeError, PunchError, Role, Side, Source, TooManyCandidates, Tracked, Verdict,
 };
 pub use net::{
     AddrError, AddrErrorReason, Family, NoPunchSocket, NoPunchSocketReason, ParseRangeError,

@@ -31,7 +31,7 @@ pub use attempts::{
 pub use behaviour::Behaviour;
 pub use birthday::{
     AttemptError as BirthdayError, BirthdayConfig, BirthdayStats, BudgetError, Cost, MAX_PROBES,
-    MAX_SOCKETS, Refusal, Role,
+    MAX_SOCKETS, Role,
 };
 pub use candidates::TooManyCandidates;
 pub(crate) use config::Config;

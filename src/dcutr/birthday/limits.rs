@@ -53,16 +53,13 @@ impl std::fmt::Display for Cost {
 /// Why the limits refused an attempt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// As many attempts as allowed are under way.
     #[error("{0} birthday attempts are under way already, the most allowed at once")]
     Busy(usize),
     /// The peer had its attempts in the last while.
     #[error("this peer had {0} birthday attempts in the last {1:?}, the most allowed")]
     PeerAttempts(u8, Duration),
-    /// The relayed connection had its attempts.
-    #[error("this relayed connection had {0} birthday attempts, the most allowed")]
-    RelayedAttempts(u8),
     /// What this peer made us send in the last while, plus the attempt,
     /// would pass the peer's budget.
     #[error(

@@ -31,7 +31,8 @@ use std::{net::SocketAddr, time::Duration};
 use crate::net::Family;
 
 pub use config::{BirthdayConfig, BudgetError, MAX_PROBES, MAX_SOCKETS};
-pub use limits::{Cost, Refusal};
+pub use limits::Cost;
+pub(crate) use limits::Refusal;
 pub use machine::AttemptError;
 pub use plan::Role;
 
