@@ -51,6 +51,24 @@
 //! reserving connection, so that circuits reach the new one, and sends a
 //! destination one circuit request at a time, so that none stalls (both in
 //! a stock relay swarm: `tests/relay.rs`).
+//!
+//! # What it exports
+//!
+//! - Making the pair: [`new`], [`with_config`] and [`Config`], with the
+//!   settings' types [`PortRange`], [`InitiatorRole`], [`CandidateMode`],
+//!   [`BirthdayConfig`].
+//! - The pair: [`Transport`], whose errors ([`Error`]: [`NoPunchSocket`],
+//!   [`RangeExhausted`], [`PunchSocketTaken`]) travel inside libp2p-quic's,
+//!   and [`Behaviour`], whose [`Event`]s carry DCUtR's own events and
+//!   punchport's reports: [`AttemptReport`] (with a [`DialFailure`] when it
+//!   failed), [`DirectReport`], [`FailureReport`] (with a [`PunchError`]),
+//!   the candidate filter's [`Verdict`]s, the mapping's [`Observation`]s and
+//!   the NAT's [`NatStatus`].
+//! - Reading the punch sockets: [`PunchSockets`], [`PunchSocket`],
+//!   [`QuicAddr`], [`Family`].
+//! - [`relay`] for relay servers, and `metrics` (feature `metrics`).
+//!
+//! Every struct and enum that may grow is `#[non_exhaustive]`.
 
 mod config;
 mod dcutr;
