@@ -120,14 +120,27 @@ fn a_hundred_birthday_attempts_leave_nothing_behind() {
                     )
                     .unwrap();
                     let mut this_cycle = 0;
+                    // What the hard side said this cycle, for a failure to show.
+                    let mut said = Vec::new();
                     while this_cycle < 2 {
-                        hard.wait_for(|e| {
-                            matches!(e, NodeEvent::Attempt { method, .. } if method == "birthday")
-                                .then_some(())
-                        })
-                        .await
-                        .unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
-                        this_cycle += 1;
+                        let wait = Duration::from_secs(30);
+                        match tokio::time::timeout(wait, hard.next_event()).await {
+                            Ok(Some(NodeEvent::Attempt { ref method, .. }))
+                                if method == "birthday" =>
+                            {
+                                this_cycle += 1;
+                            }
+                            Ok(Some(NodeEvent::Maps { .. } | NodeEvent::Ping { .. })) => {}
+                            Ok(Some(event)) => said.push(event.to_json()),
+                            Ok(None) | Err(_) => panic!(
+                                "cycle {cycle}: {this_cycle} birthday attempts within {wait:?}\n\
+                                 hard side said: {said:#?}\neasy side said: {:#?}\neasy stderr: {}",
+                                std::iter::from_fn(|| easy.next_event(Duration::ZERO))
+                                    .map(|e| e.to_json())
+                                    .collect::<Vec<_>>(),
+                                easy.stderr()
+                            ),
+                        }
                     }
                     attempts += this_cycle;
                     drop(easy);
