@@ -572,7 +572,19 @@ pub(crate) mod tests {
     fn a_rewritten_punch_port_is_not_advertised_until_the_socket_moves() {
         let mut filter = filter(true);
         let (old, _) = filter.bind("10.0.0.2:40007");
-        filter.port_rewritten("203.0.113.9".parse().unwrap(), 40007);
+        // An observer saw the punch port rewritten, and the socket moves.
+        let moving = Observation::Rewritten {
+            local: 40007,
+            observed: 51234,
+            moving_to: Some(40011),
+            probing: false,
+        };
+        let seen = addr("/ip4/203.0.113.9/udp/51234/quic-v1");
+        assert_eq!(
+            filter.observation(&moving, &seen),
+            None,
+            "unsettled: no candidate"
+        );
         for text in [
             "/ip4/203.0.113.9/udp/40007/quic-v1",
             "/ip4/203.0.113.9/udp/443/quic-v1",
@@ -600,6 +612,35 @@ pub(crate) mod tests {
             .cloned()
             .collect();
         assert_eq!(candidates, [addr("/ip4/203.0.113.9/udp/40011/quic-v1")]);
+    }
+
+    #[test]
+    fn a_settled_rewrite_is_a_candidate_and_a_kept_port_lifts_the_withholding() {
+        let mut filter = with_punch_socket(true);
+        let seen = addr("/ip4/203.0.113.9/udp/51234/quic-v1");
+        let settled = Observation::Rewritten {
+            local: 40007,
+            observed: 51234,
+            moving_to: None,
+            probing: false,
+        };
+        // Socket-aware: what the observer saw is the candidate...
+        let verdict = filter.observation(&settled, &seen).unwrap();
+        assert_eq!(verdict.decision, Decision::OnPunchSocket);
+        assert_eq!(verdict.candidate(), Some(&seen));
+        // ...and the punch port at that IP is not ours.
+        let punch_port = addr("/ip4/203.0.113.9/udp/40007/quic-v1");
+        let verdict = filter.candidate(Source::Observed, punch_port.clone());
+        assert_eq!(
+            verdict.decision,
+            Decision::Dropped(DropReason::PortRewritten)
+        );
+        // An observer that saw the port kept lifts it.
+        filter.observation(&Observation::Preserved { port: 40007 }, &punch_port);
+        let verdict = filter.candidate(Source::Observed, punch_port);
+        assert_eq!(verdict.decision, Decision::Kept);
+        // An observation of no punch socket says nothing.
+        assert_eq!(filter.observation(&Observation::Unrelated, &seen), None);
     }
 
     #[test]
