@@ -245,7 +245,7 @@ impl Behaviour {
             ConnectedPoint::Listener { local_addr, .. } => QuicAddr::parse(local_addr)
                 .ok()
                 .map(|q| q.socket)
-                .filter(|local| self.sockets.is_punch(*local)),
+                .filter(|local| self.sockets.snapshot().is_punch(*local)),
             ConnectedPoint::Dialer { address, .. } => {
                 let remote = QuicAddr::parse(address).ok()?.socket;
                 self.sockets.source(id, remote)

@@ -198,7 +198,8 @@ impl Snapshot {
         self.get(family).map(PunchSocket::port)
     }
 
-    /// Whether `local` is the open punch socket of its family (its port).
+    /// Whether `local` is the open punch socket of its family (its port;
+    /// the IP may be any of the socket's addresses).
     pub(crate) fn is_punch(&self, local: SocketAddr) -> bool {
         self.port(Family::of(local.ip())) == Some(local.port())
     }
@@ -225,12 +226,6 @@ impl PunchSockets {
     /// The port of the open punch socket of `family`.
     pub fn port(&self, family: Family) -> Option<u16> {
         lock(&self.shared).open(family).map(PunchSocket::port)
-    }
-
-    /// Whether `local` is the open punch socket of its family (its port;
-    /// the IP may be any of the socket's addresses).
-    pub(crate) fn is_punch(&self, local: SocketAddr) -> bool {
-        self.port(Family::of(local.ip())) == Some(local.port())
     }
 
     /// The range and the open punch sockets as they are now, for logic
