@@ -84,9 +84,10 @@ pub mod relay;
 pub use config::{Config, new, with_config};
 pub use dcutr::{
     AttemptOutcome, AttemptReport, Behaviour, BirthdayConfig, BirthdayError, BirthdayStats,
-    BudgetError, CandidateMode, Cost, Decision, DialFailure, DirectReport, DropReason, Event,
-    FailureReport, MAX_PROBES, MAX_SOCKETS, MappingKind, Method, NatStatus, Observation,
-    ParseCandidateModeError, PunchError, Role, Side, Source, TooManyCandidates, Tracked, Verdict,
+    BudgetError, CandidateMode, Cost, DcutrError, DcutrEvent, Decision, DialFailure, DirectReport,
+    DropReason, Event, FailureReport, MAX_PROBES, MAX_SOCKETS, MappingKind, Method, NatStatus,
+    Observation, ParseCandidateModeError, PunchError, Role, Side, Source, TooManyCandidates,
+    Tracked, Verdict,
 };
 pub use net::{
     AddrError, AddrErrorReason, Family, NoPunchSocket, NoPunchSocketReason, ParseRangeError,

@@ -28,6 +28,10 @@ fn decoys(ip: &str, count: usize) -> Vec<UdpSocket> {
         .map(|_| {
             let socket = UdpSocket::bind((ip, 0)).unwrap();
             socket.set_nonblocking(true).unwrap();
+            // From the start: the kernel stamps a datagram when it arrives
+            // only while some socket asks for stamps (otherwise it stamps
+            // it when it is read), and reports its TTL only when asked.
+            support::record_ttl_and_time(&socket);
             socket
         })
         .collect()
@@ -645,4 +649,80 @@ async fn birthday_probes_go_only_to_an_ip_the_remote_advertised_and_stay_in_budg
             );
         }
     }
+}
+
+/// The openers (datagrams of 8 bytes with the opener TTL) among what
+/// reached `decoy` in `within`.
+fn openers(decoy: &UdpSocket, within: Duration) -> Vec<std::time::SystemTime> {
+    support::datagrams_with_ttl(decoy, within)
+        .into_iter()
+        .filter(|(len, ttl, _)| *len == 8 && *ttl == 3)
+        .map(|(.., at)| at)
+        .collect()
+}
+
+/// The initiator opens its NAT towards the responder's candidates before
+/// it sends SYNC (the responder dials on SYNC, so its first packet cannot
+/// reach our NAT before our openers crossed it): two openers with the
+/// opener TTL reach each candidate, before the responder reads SYNC.
+#[tokio::test]
+async fn the_initiator_sends_its_openers_to_the_answer_before_sync() {
+    let targets = decoys("127.0.0.1", 2);
+    let (_relay, _a, mut remote) =
+        connect_naming(range(44400), |c| c.with_opener_ttl(3), &targets).await;
+    let sync = remote.sync().await;
+    for decoy in &targets {
+        let at = openers(decoy, Duration::from_millis(300));
+        assert_eq!(at.len(), 2, "{:?}", decoy.local_addr());
+        assert!(at.iter().all(|at| *at < sync), "{at:?} vs SYNC at {sync:?}");
+    }
+}
+
+/// The responder opens its NAT towards the initiator's candidates before
+/// it answers CONNECT (the initiator punches after the answer): two openers
+/// with the opener TTL reach each candidate before the answer is read. A
+/// CONNECT naming more candidates than DCUtR ever sends gets no opener.
+#[tokio::test]
+async fn the_responder_sends_its_openers_to_the_connect_before_its_answer() {
+    let (relay, relay_addr) = support::relay().await;
+    let mut remote = support::remote(&["/ip4/127.0.0.1/udp/0/quic-v1"], Answer::Own).await;
+    remote.reserve(&relay_addr).await;
+    let mut a = support::peer(
+        range(44450),
+        |c| c.with_opener_ttl(3),
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+    )
+    .await;
+    a.dial_through(&relay_addr, remote.node.peer_id).await;
+    let peer = a.peer_id;
+    remote
+        .node
+        .wait("the relayed connection", |e| match e {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if *peer_id == peer => Some(()),
+            _ => None,
+        })
+        .await;
+    for (count, expected) in [(2, 2), (21, 0)] {
+        let targets = decoys("127.0.0.1", count);
+        let named: Vec<Multiaddr> = targets
+            .iter()
+            .map(|s| quic(s.local_addr().unwrap()))
+            .collect();
+        let (answer, read) = remote.initiate(a.peer_id, &named).await;
+        assert!(!answer.is_empty());
+        for decoy in &targets {
+            let at = openers(decoy, Duration::from_millis(100));
+            assert_eq!(
+                at.len(),
+                expected,
+                "{count} named: {:?}",
+                decoy.local_addr()
+            );
+            assert!(
+                at.iter().all(|at| *at < read),
+                "{at:?} vs answer read at {read:?}"
+            );
+        }
+    }
+    drop(relay);
 }

@@ -23,6 +23,7 @@ use crate::dcutr::{
     candidates::{CANDIDATES, Candidates, TooManyCandidates},
     event::{Event, Tracked},
     filter::{Filter, Source, Verdict},
+    holepunch::{self, Opener},
     mapping::{Action, Mapping, Observation},
     nat::{MappingKind, NatStatus},
     renewal::Renewal,
@@ -35,7 +36,7 @@ use crate::dcutr::{
 #[behaviour(prelude = "libp2p_swarm::derive_prelude")]
 #[allow(missing_docs, unreachable_pub)]
 pub struct Inner {
-    dcutr: libp2p_dcutr::Behaviour,
+    dcutr: holepunch::Behaviour,
     stream: libp2p_stream::Behaviour,
 }
 
@@ -89,7 +90,7 @@ impl Behaviour {
         );
         Self {
             inner: Inner {
-                dcutr: libp2p_dcutr::Behaviour::new(local_peer_id),
+                dcutr: holepunch::Behaviour::new(local_peer_id, Opener::new(sockets.clone())),
                 stream,
             },
             birthday,
@@ -729,7 +730,11 @@ impl NetworkBehaviour for Behaviour {
             // Nothing queued in libp2p-dcutr: a moment to replace it.
             if self.renewal.due(self.attempts.len().1) {
                 let candidates = self.candidates.to_vec();
-                self.inner.dcutr = self.renewal.renew(self.local_peer_id, &candidates);
+                self.inner.dcutr = self.renewal.renew(
+                    self.local_peer_id,
+                    Opener::new(self.sockets.clone()),
+                    &candidates,
+                );
             }
             return Poll::Pending;
         };
@@ -740,7 +745,7 @@ impl NetworkBehaviour for Behaviour {
                 self.attempts
                     .requested(opts.connection_id(), opts.get_peer_id(), Instant::now());
             }
-            ToSwarm::GenerateEvent(libp2p_dcutr::Event {
+            ToSwarm::GenerateEvent(holepunch::Event {
                 remote_peer_id,
                 result: Err(error),
             }) => {

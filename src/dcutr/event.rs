@@ -43,8 +43,8 @@ pub struct Tracked {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
-    /// An event of the wrapped `libp2p_dcutr::Behaviour`, unchanged.
-    Dcutr(libp2p_dcutr::Event),
+    /// DCUtR's own report: a direct connection, or DCUtR gave up.
+    Dcutr(crate::DcutrEvent),
     /// The filter decided about an address candidate.
     Candidate(Verdict),
     /// One hole-punch attempt ended on this side: what was advertised and
@@ -67,8 +67,8 @@ pub enum Event {
     Nat(NatStatus),
 }
 
-impl From<libp2p_dcutr::Event> for Event {
-    fn from(event: libp2p_dcutr::Event) -> Self {
+impl From<crate::DcutrEvent> for Event {
+    fn from(event: crate::DcutrEvent) -> Self {
         Event::Dcutr(event)
     }
 }

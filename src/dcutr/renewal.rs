@@ -27,6 +27,8 @@ use libp2p_core::{ConnectedPoint, Multiaddr};
 use libp2p_identity::PeerId;
 use libp2p_swarm::{ConnectionId, FromSwarm, NetworkBehaviour, NewExternalAddrCandidate};
 
+use crate::dcutr::holepunch::{self, Opener};
+
 /// How many DCUtR dials may leave entries in libp2p-dcutr's maps before it
 /// is replaced (each entry is a few dozen bytes).
 pub(crate) const DEFAULT_BOUND: usize = 256;
@@ -83,9 +85,10 @@ impl Renewal {
     pub(crate) fn renew(
         &mut self,
         local: PeerId,
+        opener: Opener,
         candidates: &[Multiaddr],
-    ) -> libp2p_dcutr::Behaviour {
-        let mut dcutr = libp2p_dcutr::Behaviour::new(local);
+    ) -> holepunch::Behaviour {
+        let mut dcutr = holepunch::Behaviour::new(local, opener);
         for (id, (peer, endpoint)) in &self.direct {
             // The handlers are dummies: the swarm keeps the old ones.
             let _ = match endpoint {
@@ -172,7 +175,8 @@ mod tests {
         renewal.dialed();
         assert!(!renewal.due(1), "a dial under way holds the renewal back");
         assert!(renewal.due(0));
-        let mut dcutr = renewal.renew(me, &[]);
+        let sockets = crate::net::SocketTable::new(crate::PortRange::default(), 2).handle();
+        let mut dcutr = renewal.renew(me, Opener::new(sockets), &[]);
         assert_eq!(renewal.sizes(), (0, 1));
         // libp2p-dcutr panics when a direct connection it does not know
         // closes: both are known.

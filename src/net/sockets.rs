@@ -21,7 +21,10 @@ use libp2p_core::{
 };
 use libp2p_swarm::ConnectionId;
 
-use crate::net::{Family, NoPunchSocketReason, PortRange};
+use crate::net::{Family, NoPunchSocketReason, PortRange, wire::PunchSender};
+
+/// Openers per remote address: two, in case one is lost.
+pub(crate) const OPENERS: usize = 2;
 
 /// One bound punch socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +118,9 @@ struct Entry {
     socket: PunchSocket,
     /// Removal was requested; the listener has not closed yet.
     closing: bool,
+    /// The sender of its openers, found at its first opener (or why it
+    /// could not be, said once).
+    sender: Option<Result<PunchSender, ()>>,
 }
 
 /// What the dial being set up now is, as the DCUtR wrapper announced it in
@@ -278,6 +284,44 @@ impl PunchSockets {
         lock(&self.shared).opener_ttl
     }
 
+    /// Sends the openers of the punch socket that carries a dial to
+    /// `remote`: [`OPENERS`] datagrams of 8 random bytes whose TTL (the
+    /// opener TTL) is just large enough to leave our own NAT, so that it
+    /// maps the punch socket towards `remote` before `remote`'s own packets
+    /// arrive (which then come back as replies, not as new flows that a
+    /// router accepting unsolicited packets would take for its own and
+    /// clash with). Returns how many left. Off Linux, or without the
+    /// socket's descriptor, nothing is sent, said once per socket.
+    pub(crate) fn send_openers(&self, remote: SocketAddr) -> usize {
+        let mut shared = lock(&self.shared);
+        let ttl = shared.opener_ttl;
+        let Ok(listener) = shared.for_remote(remote.ip()).map(|s| s.listener) else {
+            return 0;
+        };
+        let Some(entry) = shared.entry_mut(listener) else {
+            return 0;
+        };
+        let bound = entry.socket.bound;
+        let sender = entry.sender.get_or_insert_with(|| {
+            PunchSender::find(bound).map_err(|error| {
+                tracing::info!(%bound, %error, "punches go without short-TTL openers: a router in front of this node that accepts unsolicited packets may remap the punch port");
+            })
+        });
+        let Ok(sender) = sender else {
+            return 0;
+        };
+        let mut sent = 0;
+        for _ in 0..OPENERS {
+            let payload: [u8; 8] = rand::random();
+            match sender.send(remote, Some(ttl), &payload) {
+                Ok(()) => sent += 1,
+                Err(error) => tracing::debug!(%remote, %error, "an opener did not leave"),
+            }
+        }
+        tracing::trace!(from=%bound, to=%remote, ttl, sent, "openers");
+        sent
+    }
+
     /// How many sockets of birthday winners' dials are open or about to
     /// close.
     pub(crate) fn fresh_sockets(&self) -> usize {
@@ -375,13 +419,6 @@ impl SocketTable {
         }
     }
 
-    /// The announced purpose of the dial being set up.
-    pub(crate) fn purpose(&self) -> DialPurpose {
-        lock(&self.shared)
-            .pending
-            .map_or(DialPurpose::Ordinary, |p| p.purpose)
-    }
-
     /// Fresh sockets to close now; registers `waker` to hear of the next.
     pub(crate) fn retired(&self, waker: &Waker) -> Vec<ListenerId> {
         let mut shared = lock(&self.shared);
@@ -403,6 +440,7 @@ impl SocketTable {
                 addresses,
             },
             closing: false,
+            sender: None,
         });
     }
 

@@ -6,12 +6,11 @@ use std::{
     net::{IpAddr, SocketAddr},
     pin::Pin,
     task::{Context, Poll, Waker},
-    time::Duration,
 };
 
 use crate::net::{
-    DialPurpose, Family, NoPunchSocket, NoPunchSocketReason, PunchSockets, QuicAddr, Route,
-    SocketTable, is_routable, wire::PunchSender,
+    Family, NoPunchSocket, NoPunchSocketReason, PunchSockets, QuicAddr, Route, SocketTable,
+    is_routable,
 };
 use libp2p_core::{
     Endpoint, Multiaddr, Transport as _,
@@ -72,19 +71,7 @@ struct Listener {
     /// Removal was requested; the inner transport still has to report it.
     closing: bool,
     inner: Inner,
-    /// A punch socket's sender of openers, found at its first punch (or
-    /// why it could not be).
-    openers: Option<Result<PunchSender, ()>>,
 }
-
-/// How long a punch dial waits after its openers, so that the other side's
-/// openers (sent at its own dial, a moment apart) have left its NAT before
-/// our first QUIC packet gets there: otherwise a router that accepts
-/// unsolicited packets makes a conntrack entry for it, and its own side's
-/// flow is remapped to another port.
-pub(crate) const OPENER_LEAD: Duration = Duration::from_millis(15);
-/// Openers per punch dial: two, in case one is lost.
-const OPENERS: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -164,7 +151,6 @@ impl Transport {
             bound: local,
             closing: false,
             inner,
-            openers: None,
         });
         tracing::debug!(from=%local, to=%remote, "birthday winner dials");
         Ok(dial)
@@ -195,7 +181,6 @@ impl Transport {
             bound: socket,
             closing: false,
             inner,
-            openers: None,
         })
     }
 
@@ -305,17 +290,7 @@ impl libp2p_core::Transport for Transport {
                     },
                 };
                 tracing::debug!(%addr, from=%socket.bound, role=?opts.role, "dial leaves from the punch socket");
-                let punch =
-                    opts.role == Endpoint::Listener || self.table.purpose() == DialPurpose::Punch;
-                let ttl = self.config.opener_ttl;
                 match self.listener_mut(socket.listener) {
-                    Some(listener) if punch => {
-                        let dial = listener.inner.dial(addr, opts)?;
-                        Ok(match listener.send_openers(remote, ttl) {
-                            true => after(OPENER_LEAD, dial),
-                            false => dial,
-                        })
-                    }
                     Some(listener) => listener.inner.dial(addr, opts),
                     // The table lists only sockets held here; never reached.
                     None => {
@@ -409,47 +384,6 @@ impl libp2p_core::Transport for Transport {
         this.waker = Some(cx.waker().clone());
         Poll::Pending
     }
-}
-
-impl Listener {
-    /// Sends this punch socket's openers to `remote`: datagrams with a TTL
-    /// just large enough to leave our own NAT, so that it maps the socket
-    /// towards `remote` before `remote`'s own packets arrive (which then
-    /// come back as replies, not as new flows a router may take for its
-    /// own). Returns whether they left. Off Linux (or without the socket's
-    /// descriptor) nothing is sent, once said.
-    fn send_openers(&mut self, remote: SocketAddr, ttl: u8) -> bool {
-        let bound = self.bound;
-        let sender = self.openers.get_or_insert_with(|| {
-            PunchSender::find(bound).map_err(|error| {
-                tracing::info!(%bound, %error, "punches go without short-TTL openers: a router in front of this node that accepts unsolicited packets may remap the punch port");
-            })
-        });
-        let Ok(sender) = sender else {
-            return false;
-        };
-        let mut sent = 0;
-        for _ in 0..OPENERS {
-            let payload: [u8; 8] = rand::random();
-            match sender.send(remote, Some(ttl), &payload) {
-                Ok(()) => sent += 1,
-                Err(error) => tracing::debug!(%remote, %error, "an opener did not leave"),
-            }
-        }
-        tracing::trace!(from=%bound, to=%remote, ttl, sent, "openers");
-        sent > 0
-    }
-}
-
-/// `dial`, started after `lead`.
-fn after(
-    lead: Duration,
-    dial: <Inner as libp2p_core::Transport>::Dial,
-) -> <Inner as libp2p_core::Transport>::Dial {
-    Box::pin(async move {
-        tokio::time::sleep(lead).await;
-        dial.await
-    })
 }
 
 impl std::fmt::Debug for Transport {

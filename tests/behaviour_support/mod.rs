@@ -9,7 +9,10 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::{SocketAddr, UdpSocket},
+    time::{Duration, SystemTime},
+};
 
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{
@@ -340,6 +343,10 @@ pub struct Remote {
     pub node: Node<RemoteBehaviour>,
     /// The address lists of the CONNECT messages it received.
     pub connects: mpsc::UnboundedReceiver<Vec<Multiaddr>>,
+    /// When it read each SYNC.
+    pub syncs: mpsc::UnboundedReceiver<SystemTime>,
+    /// Opens its own DCUtR streams ([`Remote::initiate`]).
+    control: libp2p_stream::Control,
     /// Its QUIC listen addresses.
     pub listen: Vec<Multiaddr>,
 }
@@ -392,6 +399,7 @@ pub async fn remote_with(
         swarm.listen_on(addr.parse().unwrap()).unwrap();
     }
     let mut control = swarm.behaviour().stream.new_control();
+    let own_control = control.clone();
     let mut incoming = control.accept(DCUTR).unwrap();
     if let Some(messages) = messages {
         let mut birthday = control.accept(BIRTHDAY).unwrap();
@@ -426,10 +434,12 @@ pub async fn remote_with(
         Answer::These(bytes) => bytes,
     };
     let (connect_tx, connects) = mpsc::unbounded_channel();
+    let (sync_tx, syncs) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some((_, mut stream)) = incoming.next().await {
             let answer = answer.clone();
             let connect_tx = connect_tx.clone();
+            let sync_tx = sync_tx.clone();
             tokio::spawn(async move {
                 // Their CONNECT, our CONNECT, their SYNC.
                 let Ok(message) = read_message(&mut stream).await else {
@@ -438,14 +448,19 @@ pub async fn remote_with(
                 let _ = connect_tx.send(obs_addrs(&message));
                 let _ = stream.write_all(&hole_punch(100, &answer)).await;
                 let _ = stream.flush().await;
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(5), read_message(&mut stream)).await;
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(Duration::from_secs(5), read_message(&mut stream)).await
+                {
+                    let _ = sync_tx.send(SystemTime::now());
+                }
             });
         }
     });
     Remote {
         node,
         connects,
+        syncs,
+        control: own_control,
         listen: addrs,
     }
 }
@@ -471,6 +486,74 @@ impl Remote {
         self.node
             .with(move |swarm| swarm.dial(circuit).unwrap())
             .await;
+    }
+
+    /// Reaches the relay and holds a reservation there.
+    pub async fn reserve(&mut self, relay: &Multiaddr) {
+        let dial = relay.clone();
+        self.node.with(move |swarm| swarm.dial(dial).unwrap()).await;
+        self.node
+            .wait("identify from the relay", |e| {
+                matches!(
+                    e,
+                    SwarmEvent::Behaviour(RemoteBehaviourEvent::Identify(
+                        identify::Event::Received { .. }
+                    ))
+                )
+                .then_some(())
+            })
+            .await;
+        let circuit = relay.clone().with(Protocol::P2pCircuit);
+        self.node
+            .with(move |swarm| swarm.listen_on(circuit).unwrap())
+            .await;
+        self.node
+            .wait("the reservation", |e| {
+                matches!(
+                    e,
+                    SwarmEvent::Behaviour(RemoteBehaviourEvent::RelayClient(
+                        relay::client::Event::ReservationReqAccepted { .. }
+                    ))
+                )
+                .then_some(())
+            })
+            .await;
+    }
+
+    /// Plays DCUtR's initiator towards `peer` (over the connection they
+    /// have, the relayed one): sends CONNECT with `candidates`, reads the
+    /// answer, sends SYNC. Returns the answer's addresses and when it was
+    /// read.
+    pub async fn initiate(
+        &mut self,
+        peer: PeerId,
+        candidates: &[Multiaddr],
+    ) -> (Vec<Multiaddr>, SystemTime) {
+        let connect = hole_punch(
+            100,
+            &candidates.iter().map(|a| a.to_vec()).collect::<Vec<_>>(),
+        );
+        let mut control = self.control.clone();
+        tokio::time::timeout(WAIT, async move {
+            let mut stream = control.open_stream(peer, DCUTR).await.unwrap();
+            stream.write_all(&connect).await.unwrap();
+            stream.flush().await.unwrap();
+            let answer = read_message(&mut stream).await.unwrap();
+            let read = SystemTime::now();
+            stream.write_all(&hole_punch(300, &[])).await.unwrap();
+            stream.flush().await.unwrap();
+            (obs_addrs(&answer), read)
+        })
+        .await
+        .expect("no DCUtR answer in time")
+    }
+
+    /// When the next SYNC was read.
+    pub async fn sync(&mut self) -> SystemTime {
+        tokio::time::timeout(WAIT, self.syncs.recv())
+            .await
+            .expect("no SYNC in time")
+            .expect("the remote stopped")
     }
 
     /// The next CONNECT's addresses.
@@ -515,4 +598,60 @@ fn obs_addrs(mut body: &[u8]) -> Vec<Multiaddr> {
         }
     }
     addrs
+}
+
+/// Makes `socket` report each datagram's TTL and the time the kernel took
+/// it in.
+pub fn record_ttl_and_time(socket: &UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    match socket.local_addr().unwrap() {
+        SocketAddr::V4(_) => setsockopt(socket, sockopt::Ipv4RecvTtl, &true).unwrap(),
+        SocketAddr::V6(_) => setsockopt(socket, sockopt::Ipv6RecvHopLimit, &true).unwrap(),
+    }
+    setsockopt(socket, sockopt::ReceiveTimestampns, &true).unwrap();
+}
+
+/// Receives datagrams on `socket` for `within`: each one's payload length,
+/// the TTL it arrived with, and when the kernel took it in.
+pub fn datagrams_with_ttl(socket: &UdpSocket, within: Duration) -> Vec<(usize, u8, SystemTime)> {
+    use std::{io::IoSliceMut, os::fd::AsRawFd};
+
+    use nix::sys::{
+        socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg},
+        time::TimeSpec,
+    };
+    record_ttl_and_time(socket);
+    socket.set_nonblocking(false).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let end = std::time::Instant::now() + within;
+    let mut got = Vec::new();
+    while std::time::Instant::now() < end {
+        let mut buf = [0u8; 2048];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!(i32, TimeSpec);
+        let Ok(message) = recvmsg::<SockaddrStorage>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        ) else {
+            continue;
+        };
+        let (mut ttl, mut at) = (None, None);
+        for c in message.cmsgs().unwrap() {
+            match c {
+                ControlMessageOwned::Ipv4Ttl(t) | ControlMessageOwned::Ipv6HopLimit(t) => {
+                    ttl = Some(u8::try_from(t).unwrap())
+                }
+                ControlMessageOwned::ScmTimestampns(ts) => {
+                    at = Some(SystemTime::UNIX_EPOCH + Duration::from(ts))
+                }
+                _ => {}
+            }
+        }
+        got.push((message.bytes, ttl.unwrap(), at.unwrap()));
+    }
+    got
 }
