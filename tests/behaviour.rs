@@ -653,12 +653,22 @@ async fn birthday_probes_go_only_to_an_ip_the_remote_advertised_and_stay_in_budg
 
 /// The openers (datagrams of 8 bytes with the opener TTL) among what
 /// reached `decoy` in `within`.
-fn openers(decoy: &UdpSocket, within: Duration) -> Vec<std::time::SystemTime> {
-    support::datagrams_with_ttl(decoy, within)
+async fn openers(decoy: &UdpSocket, within: Duration) -> Vec<std::time::SystemTime> {
+    datagrams(decoy, within)
+        .await
         .into_iter()
         .filter(|(len, ttl, _)| *len == 8 && *ttl == 3)
         .map(|(.., at)| at)
         .collect()
+}
+
+/// What reached `decoy` in `within` (read on a blocking thread, while the
+/// swarms run).
+async fn datagrams(decoy: &UdpSocket, within: Duration) -> Vec<(usize, u8, std::time::SystemTime)> {
+    let decoy = decoy.try_clone().unwrap();
+    tokio::task::spawn_blocking(move || support::datagrams_with_ttl(&decoy, within))
+        .await
+        .unwrap()
 }
 
 /// The initiator opens its NAT towards the responder's candidates before
@@ -672,7 +682,7 @@ async fn the_initiator_sends_its_openers_to_the_answer_before_sync() {
         connect_naming(range(44400), |c| c.with_opener_ttl(3), &targets).await;
     let sync = remote.sync().await;
     for decoy in &targets {
-        let at = openers(decoy, Duration::from_millis(300));
+        let at = openers(decoy, Duration::from_millis(300)).await;
         assert_eq!(at.len(), 2, "{:?}", decoy.local_addr());
         assert!(at.iter().all(|at| *at < sync), "{at:?} vs SYNC at {sync:?}");
     }
@@ -680,8 +690,9 @@ async fn the_initiator_sends_its_openers_to_the_answer_before_sync() {
 
 /// The responder opens its NAT towards the initiator's candidates before
 /// it answers CONNECT (the initiator punches after the answer): two openers
-/// with the opener TTL reach each candidate before the answer is read. A
-/// CONNECT naming more candidates than DCUtR ever sends gets no opener.
+/// with the opener TTL reach each candidate before the answer is read, and
+/// its QUIC handshake starts a moment after SYNC. A CONNECT naming more
+/// candidates than DCUtR ever sends gets no opener (and no dial).
 #[tokio::test]
 async fn the_responder_sends_its_openers_to_the_connect_before_its_answer() {
     let (relay, relay_addr) = support::relay().await;
@@ -711,17 +722,27 @@ async fn the_responder_sends_its_openers_to_the_connect_before_its_answer() {
         let (answer, read) = remote.initiate(a.peer_id, &named).await;
         assert!(!answer.is_empty());
         for decoy in &targets {
-            let at = openers(decoy, Duration::from_millis(100));
-            assert_eq!(
-                at.len(),
-                expected,
-                "{count} named: {:?}",
-                decoy.local_addr()
-            );
+            let got = datagrams(decoy, Duration::from_millis(200)).await;
+            let at: Vec<_> = got
+                .iter()
+                .filter(|(len, ttl, _)| *len == 8 && *ttl == 3)
+                .map(|(.., at)| *at)
+                .collect();
+            assert_eq!(at.len(), expected, "{count} named: {got:?}");
             assert!(
                 at.iter().all(|at| *at < read),
                 "{at:?} vs answer read at {read:?}"
             );
+            // Its QUIC handshake waits a moment after SYNC, which left
+            // after `read` (the initiator's punch starts half a round trip
+            // after SYNC).
+            match got.iter().find(|(len, ..)| *len >= 1200) {
+                Some((.., initial)) => assert!(
+                    initial.duration_since(read).unwrap() >= Duration::from_millis(10),
+                    "the handshake did not wait after SYNC: {got:?}"
+                ),
+                None => assert_eq!(expected, 0, "no QUIC Initial: {got:?}"),
+            }
         }
     }
     drop(relay);

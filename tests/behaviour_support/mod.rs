@@ -523,7 +523,7 @@ impl Remote {
     /// Plays DCUtR's initiator towards `peer` (over the connection they
     /// have, the relayed one): sends CONNECT with `candidates`, reads the
     /// answer, sends SYNC. Returns the answer's addresses and when it was
-    /// read.
+    /// read (SYNC left after that).
     pub async fn initiate(
         &mut self,
         peer: PeerId,

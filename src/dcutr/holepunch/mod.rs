@@ -1,7 +1,11 @@
 //! DCUtR itself: libp2p-dcutr 0.15's behaviour, connection handler and
-//! protocol (MIT, Copyright 2021 Protocol Labs), with one change: each side
-//! sends the punch socket's short-TTL openers to the other side's candidates
-//! the moment it has read them, and only then sends its next message.
+//! protocol (MIT, Copyright 2021 Protocol Labs), with two changes to the
+//! exchange:
+//! - each side sends the punch socket's short-TTL openers to the other
+//!   side's candidates the moment it has read them, and only then sends
+//!   its next message;
+//! - the responder dials 15 ms after SYNC, not at once
+//!   ([`protocol::inbound::RESPONDER_LEAD`]).
 //!
 //! - The responder (the side that dialed through the relay) opens towards
 //!   the candidates of the CONNECT it received before it answers with its
@@ -20,6 +24,13 @@
 //! it writes SYNC in the same task that reads the answer, and reports the
 //! candidates only after SYNC (half a round trip after it, on the
 //! initiator).
+//!
+//! The responder's wait is for an initiator that answers with random
+//! packets (go-libp2p's plays the QUIC server on its first two attempts):
+//! it starts half a round trip after sending SYNC, about when SYNC reaches
+//! the responder, and an Initial that reaches its NAT before its own
+//! packets opened it is dropped and sent again only at quinn's first probe
+//! timeout, about a second later (docs/interop.md, 3.).
 //!
 //! Everything else is libp2p-dcutr's, message for message, so that the
 //! other side may be stock rust-libp2p or go-libp2p: the protocol name, the
