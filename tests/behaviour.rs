@@ -680,7 +680,7 @@ async fn the_initiator_sends_its_openers_to_the_answer_before_sync() {
     let targets = decoys("127.0.0.1", 2);
     let (_relay, _a, mut remote) =
         connect_naming(range(44400), |c| c.with_opener_ttl(3), &targets).await;
-    let sync = remote.sync().await;
+    let sync = remote.sync().await.at;
     for decoy in &targets {
         let at = openers(decoy, Duration::from_millis(300)).await;
         assert_eq!(at.len(), 2, "{:?}", decoy.local_addr());
@@ -746,4 +746,26 @@ async fn the_responder_sends_its_openers_to_the_connect_before_its_answer() {
         }
     }
     drop(relay);
+}
+
+/// The initiator closes its DCUtR stream right after SYNC. libp2p-dcutr
+/// drops it after its half round trip's wait, which resets it, and a go
+/// responder that has not read SYNC by then reads the reset instead and
+/// does not dial (docs/interop.md, 2.). Rust yamux reads a reset as the
+/// stream's end, so the test tells them apart by when the end comes: with
+/// a 2 s round trip, the drop comes 1 s after SYNC.
+#[tokio::test]
+async fn the_initiator_closes_its_stream_right_after_sync() {
+    let (_relay, relay_addr) = support::relay().await;
+    let mut a = support::peer(range(44500), |c| c, &["/ip4/127.0.0.1/udp/0/quic-v1"]).await;
+    a.reserve(&relay_addr).await;
+    let mut remote = support::remote(
+        &["/ip4/127.0.0.1/udp/0/quic-v1"],
+        Answer::OwnAfter(Duration::from_secs(2)),
+    )
+    .await;
+    remote.dial_through(&relay_addr, a.peer_id).await;
+    let sync = remote.sync().await;
+    assert_eq!(sync.end, support::StreamEnd::Ended, "{sync:?}");
+    assert!(sync.end_after < Duration::from_millis(500), "{sync:?}");
 }

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use futures::{AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify,
     identity::Keypair,
@@ -343,12 +343,38 @@ pub struct Remote {
     pub node: Node<RemoteBehaviour>,
     /// The address lists of the CONNECT messages it received.
     pub connects: mpsc::UnboundedReceiver<Vec<Multiaddr>>,
-    /// When it read each SYNC.
-    pub syncs: mpsc::UnboundedReceiver<SystemTime>,
+    /// Each SYNC it read.
+    pub syncs: mpsc::UnboundedReceiver<SyncRead>,
     /// Opens its own DCUtR streams ([`Remote::initiate`]).
     control: libp2p_stream::Control,
     /// Its QUIC listen addresses.
     pub listen: Vec<Multiaddr>,
+}
+
+/// A SYNC the scripted remote read.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncRead {
+    /// When.
+    pub at: SystemTime,
+    /// How the stream went on after it.
+    pub end: StreamEnd,
+    /// How long after SYNC that was.
+    pub end_after: Duration,
+}
+
+/// How an initiator's DCUtR stream went on after SYNC, as the scripted
+/// remote read it (rust yamux reads a reset as the end of the stream, as
+/// it reads a close).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The read after SYNC saw the end of the stream.
+    Ended,
+    /// The read failed.
+    Failed,
+    /// More bytes came after SYNC.
+    MoreData,
+    /// Nothing within the wait.
+    Open,
 }
 
 /// What the scripted remote answers a CONNECT with.
@@ -357,6 +383,8 @@ pub enum Answer {
     Own,
     /// These address bytes, valid multiaddrs or not.
     These(Vec<Vec<u8>>),
+    /// Its own listen addresses, after a wait (a long round trip).
+    OwnAfter(Duration),
 }
 
 /// A scripted remote listening on each of `listen`, that answers every
@@ -429,9 +457,10 @@ pub async fn remote_with(
             .await,
         );
     }
-    let answer = match answer {
-        Answer::Own => addrs.iter().map(|a| a.to_vec()).collect(),
-        Answer::These(bytes) => bytes,
+    let (answer, wait) = match answer {
+        Answer::Own => (addrs.iter().map(|a| a.to_vec()).collect(), Duration::ZERO),
+        Answer::OwnAfter(wait) => (addrs.iter().map(|a| a.to_vec()).collect(), wait),
+        Answer::These(bytes) => (bytes, Duration::ZERO),
     };
     let (connect_tx, connects) = mpsc::unbounded_channel();
     let (sync_tx, syncs) = mpsc::unbounded_channel();
@@ -446,12 +475,26 @@ pub async fn remote_with(
                     return;
                 };
                 let _ = connect_tx.send(obs_addrs(&message));
+                tokio::time::sleep(wait).await;
                 let _ = stream.write_all(&hole_punch(100, &answer)).await;
                 let _ = stream.flush().await;
                 if let Ok(Ok(_)) =
                     tokio::time::timeout(Duration::from_secs(5), read_message(&mut stream)).await
                 {
-                    let _ = sync_tx.send(SystemTime::now());
+                    let at = SystemTime::now();
+                    let read = std::time::Instant::now();
+                    let mut more = [0; 1];
+                    let end = match tokio::time::timeout(WAIT, stream.read(&mut more)).await {
+                        Ok(Ok(0)) => StreamEnd::Ended,
+                        Ok(Ok(_)) => StreamEnd::MoreData,
+                        Ok(Err(_)) => StreamEnd::Failed,
+                        Err(_) => StreamEnd::Open,
+                    };
+                    let _ = sync_tx.send(SyncRead {
+                        at,
+                        end,
+                        end_after: read.elapsed(),
+                    });
                 }
             });
         }
@@ -548,8 +591,8 @@ impl Remote {
         .expect("no DCUtR answer in time")
     }
 
-    /// When the next SYNC was read.
-    pub async fn sync(&mut self) -> SystemTime {
+    /// The next SYNC read.
+    pub async fn sync(&mut self) -> SyncRead {
         tokio::time::timeout(WAIT, self.syncs.recv())
             .await
             .expect("no SYNC in time")

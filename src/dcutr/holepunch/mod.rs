@@ -1,11 +1,13 @@
 //! DCUtR itself: libp2p-dcutr 0.15's behaviour, connection handler and
-//! protocol (MIT, Copyright 2021 Protocol Labs), with two changes to the
+//! protocol (MIT, Copyright 2021 Protocol Labs), with three changes to the
 //! exchange:
 //! - each side sends the punch socket's short-TTL openers to the other
 //!   side's candidates the moment it has read them, and only then sends
 //!   its next message;
 //! - the responder dials 15 ms after SYNC, not at once
-//!   ([`protocol::inbound::RESPONDER_LEAD`]).
+//!   ([`protocol::inbound::RESPONDER_LEAD`]);
+//! - the initiator closes its stream after SYNC instead of dropping it,
+//!   which reset it (a go-libp2p responder could miss SYNC).
 //!
 //! - The responder (the side that dialed through the relay) opens towards
 //!   the candidates of the CONNECT it received before it answers with its

@@ -1,4 +1,5 @@
-//! The initiator's side: CONNECT out, CONNECT in, openers, SYNC out.
+//! The initiator's side: CONNECT out, CONNECT in, openers, SYNC out, the
+//! stream closed, half a round trip's wait.
 
 use std::{io, time::Instant};
 
@@ -47,6 +48,13 @@ pub(crate) async fn handshake(
     opener.open(&obs_addrs);
 
     stream.send(message(proto::Type::Sync, vec![])).await?;
+    // Closed, not dropped: yamux resets a stream dropped open, and go-yamux
+    // hands a reader the reset before the SYNC it has buffered, so a go
+    // responder that has not read SYNC yet would not dial (libp2p-dcutr
+    // drops it; docs/interop.md, 2.). SYNC is out either way.
+    if let Err(error) = stream.close().await {
+        tracing::debug!(%error, "the DCUtR stream did not close after SYNC");
+    }
 
     Delay::new(rtt / 2).await;
 
