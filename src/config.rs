@@ -79,9 +79,9 @@ impl Config {
         self
     }
 
-    /// Replaces the wrapped `libp2p_dcutr::Behaviour` after every `dials`
-    /// direct dials (256 by default), so that the entries libp2p-dcutr 0.15
-    /// never prunes stay bounded on a long-running node.
+    /// Replaces the wrapped DCUtR behaviour after every `dials` direct dials
+    /// (256 by default), so that the entries libp2p-dcutr 0.15's code never
+    /// prunes stay bounded on a long-running node.
     pub fn with_dcutr_renewal(mut self, dials: usize) -> Self {
         self.dcutr = self.dcutr.with_dcutr_renewal(dials);
         self

@@ -8,9 +8,10 @@
 //! - [`Transport`] replaces `with_quic()`. It binds a punch socket on a
 //!   port of a [`PortRange`] and sends every hole-punch dial from it, never
 //!   from another listener such as 443.
-//! - [`Behaviour`] replaces `libp2p::dcutr::Behaviour`. It wraps DCUtR
-//!   and hands it only address candidates on the punch range, and reports how
-//!   every punch went.
+//! - [`Behaviour`] replaces `libp2p::dcutr::Behaviour`. It runs DCUtR
+//!   (libp2p-dcutr 0.15's code, which sends the punch socket's short-TTL
+//!   openers inside the exchange), hands it only address candidates on the
+//!   punch range, and reports how every punch went.
 //!
 //! ```no_run
 //! use libp2p::{SwarmBuilder, identify, noise, ping, relay, swarm::NetworkBehaviour, yamux};

@@ -1,4 +1,4 @@
-//! The [`NetworkBehaviour`] that wraps `libp2p_dcutr::Behaviour`.
+//! The [`NetworkBehaviour`] that wraps DCUtR (`holepunch`).
 
 use std::{
     collections::VecDeque,
@@ -29,7 +29,7 @@ use crate::dcutr::{
     renewal::Renewal,
 };
 
-/// libp2p-dcutr, and the streams of the birthday negotiation, under one
+/// DCUtR, and the streams of the birthday negotiation, under one
 /// connection handler (the behaviour's `ConnectionHandler` names it).
 #[doc(hidden)]
 #[derive(NetworkBehaviour)]
@@ -40,7 +40,8 @@ pub struct Inner {
     stream: libp2p_stream::Behaviour,
 }
 
-/// `libp2p_dcutr::Behaviour` behind a candidate filter.
+/// DCUtR behind a candidate filter (libp2p-dcutr 0.15's behaviour, whose
+/// exchange also sends the punch socket's short-TTL openers).
 ///
 /// DCUtR advertises every address candidate the swarm reports. This wrapper
 /// decides first: candidates whose port is inside the punch range pass, those

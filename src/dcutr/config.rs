@@ -120,9 +120,9 @@ impl Config {
         self
     }
 
-    /// After how many of DCUtR's dials the wrapped `libp2p_dcutr::Behaviour`
-    /// is replaced by a new one (256 by default; at least 1). libp2p-dcutr
-    /// 0.15 keeps an entry per dial and never removes it; the replacement,
+    /// After how many of DCUtR's dials the wrapped DCUtR behaviour is
+    /// replaced by a new one (256 by default; at least 1). libp2p-dcutr
+    /// 0.15's code keeps an entry per dial and never removes it; the replacement,
     /// made only while none of its dials is under way, bounds that
     /// (`src/dcutr/renewal.rs`,
     /// `punches_go_on_across_renewals_and_dcutrs_maps_stay_bounded`).

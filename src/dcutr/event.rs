@@ -30,7 +30,7 @@ pub struct Tracked {
     pub birthday_peers: usize,
     /// Peers and destination IPs the birthday limits remember.
     pub limited: (usize, usize),
-    /// DCUtR dials since the wrapped `libp2p_dcutr::Behaviour` was made: an
+    /// DCUtR dials since the wrapped DCUtR behaviour was made: an
     /// upper bound on the entries of each of its two unpruned maps
     /// ([`Config::with_dcutr_renewal`](crate::Config::with_dcutr_renewal)).
     pub dcutr_entries: usize,

@@ -4,10 +4,13 @@
 //! identify reports our observed addresses as seen by each remote: the port
 //! of 443, an ephemeral port, a port the NAT rewrote. libp2p-dcutr advertises
 //! all of them to the peer it punches to, which then aims at ports our punch
-//! never leaves from. [`Behaviour`] wraps `libp2p_dcutr::Behaviour` and hands
-//! it only candidates inside the range (or translated onto the punch port).
-//! It must wrap DCUtR rather than sit beside it: the swarm shows every event to
-//! every behaviour.
+//! never leaves from. [`Behaviour`] wraps DCUtR and hands it only candidates
+//! inside the range (or translated onto the punch port). It must wrap DCUtR
+//! rather than sit beside it: the swarm shows every event to every behaviour.
+//!
+//! The DCUtR it wraps is libp2p-dcutr 0.15's code, taken in as `holepunch`
+//! so that each side's short-TTL openers leave inside the exchange, before
+//! the message the other side's punch waits for (see its module docs).
 //!
 //! The behaviour shares one table of punch sockets with the port-aware
 //! transport ([`PunchSockets`]), as libp2p-relay's client shares its state

@@ -7,9 +7,10 @@
 //! entry only when such a dial succeeds (`:237`). A node that punches for
 //! months grows both without bound.
 //!
-//! Neither map can be reached from outside, so the wrapper replaces the
+//! The copy in `holepunch` keeps both maps as libp2p-dcutr has them (it
+//! stays line for line what stock nodes run), so the wrapper replaces the
 //! whole behaviour: once `bound` dials have accumulated and none is under
-//! way (nothing can look an entry up any more), a new `libp2p_dcutr::Behaviour`
+//! way (nothing can look an entry up any more), a new DCUtR behaviour
 //! takes over. Its only other state is told to it first:
 //! - `direct_connections`, which it expects to hold every direct connection
 //!   that closes (`:156-161` panics otherwise): each open one is handed to

@@ -4,8 +4,9 @@
 //! - each side sends the punch socket's short-TTL openers to the other
 //!   side's candidates the moment it has read them, and only then sends
 //!   its next message;
-//! - the responder dials 15 ms after SYNC, not at once
-//!   ([`protocol::inbound::RESPONDER_LEAD`]);
+//! - each side dials 15 ms later than libp2p-dcutr's timing
+//!   ([`protocol::LEAD`]): the responder after SYNC, the initiator after
+//!   its half round trip;
 //! - the initiator closes its stream after SYNC instead of dropping it,
 //!   which reset it (a go-libp2p responder could miss SYNC).
 //!
@@ -27,12 +28,8 @@
 //! candidates only after SYNC (half a round trip after it, on the
 //! initiator).
 //!
-//! The responder's wait is for an initiator that answers with random
-//! packets (go-libp2p's plays the QUIC server on its first two attempts):
-//! it starts half a round trip after sending SYNC, about when SYNC reaches
-//! the responder, and an Initial that reaches its NAT before its own
-//! packets opened it is dropped and sent again only at quinn's first probe
-//! timeout, about a second later (docs/interop.md, 3.).
+//! The lead protects the other side's router when the other side sends no
+//! openers (see [`protocol::LEAD`]).
 //!
 //! Everything else is libp2p-dcutr's, message for message, so that the
 //! other side may be stock rust-libp2p or go-libp2p: the protocol name, the

@@ -1,7 +1,7 @@
 //! The responder's side: CONNECT in, openers, CONNECT out, SYNC in, a
 //! short wait.
 
-use std::{io, time::Duration};
+use std::io;
 
 use asynchronous_codec::Framed;
 use futures::prelude::*;
@@ -10,12 +10,8 @@ use libp2p_core::Multiaddr;
 use libp2p_swarm::Stream;
 use thiserror::Error;
 
-use super::{MAX_MESSAGE_SIZE_BYTES, addresses, message};
+use super::{LEAD, MAX_MESSAGE_SIZE_BYTES, addresses, message};
 use crate::dcutr::holepunch::{Opener, proto};
-
-/// How long the responder waits after SYNC before it dials (libp2p-dcutr
-/// dials at once).
-pub(crate) const RESPONDER_LEAD: Duration = Duration::from_millis(15);
 
 pub(crate) async fn handshake(
     stream: Stream,
@@ -56,10 +52,8 @@ pub(crate) async fn handshake(
     }
 
     // The initiator's punch starts half a round trip after it sent SYNC,
-    // about when SYNC arrives here: our first QUIC packet would reach its
-    // NAT before its own packets opened it, be dropped, and be sent again
-    // only at quinn's first probe timeout (about 1 s).
-    Delay::new(RESPONDER_LEAD).await;
+    // about when SYNC arrives here (see `LEAD`).
+    Delay::new(LEAD).await;
 
     Ok(obs_addrs)
 }

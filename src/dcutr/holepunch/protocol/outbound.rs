@@ -1,5 +1,5 @@
 //! The initiator's side: CONNECT out, CONNECT in, openers, SYNC out, the
-//! stream closed, half a round trip's wait.
+//! stream closed, half a round trip's wait and the lead.
 
 use std::{io, time::Instant};
 
@@ -10,7 +10,7 @@ use libp2p_core::Multiaddr;
 use libp2p_swarm::Stream;
 use thiserror::Error;
 
-use super::{MAX_MESSAGE_SIZE_BYTES, addresses, message};
+use super::{LEAD, MAX_MESSAGE_SIZE_BYTES, addresses, message};
 use crate::dcutr::holepunch::{Opener, PROTOCOL_NAME, proto};
 
 pub(crate) async fn handshake(
@@ -56,7 +56,7 @@ pub(crate) async fn handshake(
         tracing::debug!(%error, "the DCUtR stream did not close after SYNC");
     }
 
-    Delay::new(rtt / 2).await;
+    Delay::new(rtt / 2 + LEAD).await;
 
     Ok(obs_addrs)
 }
