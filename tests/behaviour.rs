@@ -651,14 +651,12 @@ async fn birthday_probes_go_only_to_an_ip_the_remote_advertised_and_stay_in_budg
     }
 }
 
-/// The openers (datagrams of 8 bytes with the opener TTL) among what
-/// reached `decoy` in `within`.
-async fn openers(decoy: &UdpSocket, within: Duration) -> Vec<std::time::SystemTime> {
-    datagrams(decoy, within)
-        .await
-        .into_iter()
+/// When the openers (datagrams of 8 bytes with the opener TTL, 3 here)
+/// among `got` arrived.
+fn opener_times(got: &[(usize, u8, std::time::SystemTime)]) -> Vec<std::time::SystemTime> {
+    got.iter()
         .filter(|(len, ttl, _)| *len == 8 && *ttl == 3)
-        .map(|(.., at)| at)
+        .map(|(.., at)| *at)
         .collect()
 }
 
@@ -684,11 +682,7 @@ async fn the_initiator_sends_its_openers_to_the_answer_before_sync() {
     let sync = remote.sync().await.at;
     for decoy in &targets {
         let got = datagrams(decoy, Duration::from_millis(300)).await;
-        let at: Vec<_> = got
-            .iter()
-            .filter(|(len, ttl, _)| *len == 8 && *ttl == 3)
-            .map(|(.., at)| *at)
-            .collect();
+        let at = opener_times(&got);
         assert_eq!(at.len(), 2, "{got:?}");
         assert!(at.iter().all(|at| *at < sync), "{at:?} vs SYNC at {sync:?}");
         // Its QUIC handshake starts the lead after its half round trip's
@@ -739,11 +733,7 @@ async fn the_responder_sends_its_openers_to_the_connect_before_its_answer() {
         assert!(!answer.is_empty());
         for decoy in &targets {
             let got = datagrams(decoy, Duration::from_millis(200)).await;
-            let at: Vec<_> = got
-                .iter()
-                .filter(|(len, ttl, _)| *len == 8 && *ttl == 3)
-                .map(|(.., at)| *at)
-                .collect();
+            let at = opener_times(&got);
             assert_eq!(at.len(), expected, "{count} named: {got:?}");
             assert!(
                 at.iter().all(|at| *at < read),
