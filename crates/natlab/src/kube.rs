@@ -111,18 +111,17 @@ impl KubeNode {
     /// builder says otherwise ([`LabBuilder::input`]); see
     /// [`RouterKind::default_input`].
     ///
-    /// A real node's `INPUT` policy is `ACCEPT`, so [`Input::Accept`] is the
-    /// realistic value; the lab keeps [`Input::Drop`] for now. With every
+    /// [`Input::Accept`], as a real node's `INPUT` policy is `ACCEPT`.
+    ///
+    /// It was [`Input::Drop`] while punchport's openers raced the other
+    /// side's first packet (a 15 ms lead at each punch dial): with every
     /// node open, `crates/lab/tests/scale.rs` (10 + 10 pods punching at once
-    /// on two loaded cores) ended 9 of 10 direct in one run: a pair lost the
-    /// race between one side's short-TTL openers and the other side's first
-    /// QUIC packet (a 15 ms lead, eaten by the load), and the node's
-    /// unreplied conntrack entry (30 s) then failed all three of DCUtR's
-    /// attempts. Flipping every Kubernetes node in the lab to open is this
-    /// one line, once that race is won.
+    /// on two loaded cores) once ended 9 of 10 direct. The openers now leave
+    /// inside DCUtR's exchange, before the message the other side's punch
+    /// waits for, and no longer race.
     ///
     /// [`LabBuilder::input`]: crate::LabBuilder::input
-    pub const DEFAULT_INPUT: Input = Input::Drop;
+    pub const DEFAULT_INPUT: Input = Input::Accept;
 
     /// The same node with the SNAT exemption for UDP source `ports`
     /// installed ahead of the CNI's rule.
@@ -198,9 +197,8 @@ impl RouterKind {
     /// What a router of this kind does with unsolicited packets addressed
     /// to itself unless [`LabBuilder::input`](crate::LabBuilder::input)
     /// says otherwise: [`Input::Drop`] for every classic [`Nat`], and
-    /// [`KubeNode::DEFAULT_INPUT`] (also [`Input::Drop`] today) for a
-    /// Kubernetes node. To make every Kubernetes node open by default,
-    /// change that constant.
+    /// [`KubeNode::DEFAULT_INPUT`] ([`Input::Accept`]) for a Kubernetes
+    /// node.
     pub fn default_input(self) -> Input {
         match self {
             RouterKind::Nat(_) => Input::Drop,
@@ -308,7 +306,7 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_drops_unsolicited_input_by_default() {
+    fn classic_kinds_drop_unsolicited_input_and_kube_nodes_accept_it() {
         assert_eq!(
             RouterKind::from(Nat::PortRestricted).default_input(),
             Input::Drop
@@ -316,7 +314,7 @@ mod tests {
         assert_eq!(RouterKind::from(Nat::Firewall).default_input(), Input::Drop);
         assert_eq!(
             RouterKind::from(KubeNode::FULLY_RANDOM.exempt(PUNCH_PORTS)).default_input(),
-            KubeNode::DEFAULT_INPUT
+            Input::Accept
         );
     }
 

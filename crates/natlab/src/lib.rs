@@ -145,9 +145,9 @@
 //! the reply tuple the inside host's own flow needs, and the kernel maps
 //! that flow to another source port: the conntrack clash (see [`Input`]).
 //! [`Router::accepts_unsolicited`] tells which a router is;
-//! [`RouterKind::default_input`] holds each kind's default, and
-//! [`KubeNode::DEFAULT_INPUT`] is the one line that makes every Kubernetes
-//! node open.
+//! [`RouterKind::default_input`] holds each kind's default: classic NATs
+//! drop, Kubernetes nodes accept ([`KubeNode::DEFAULT_INPUT`]), as real
+//! nodes do.
 //!
 //! ```no_run
 //! use natlab::{Input, Lab, Nat};
