@@ -97,16 +97,25 @@ fn dropping_routers_of_every_kind_stay_silent_and_track_nothing() {
 }
 
 #[test]
-fn the_default_input_of_every_kind_is_drop() {
+fn classic_kinds_drop_unsolicited_input_by_default_and_kube_nodes_accept_it() {
     require_lab!();
     let mut builder = Lab::builder();
     for (index, kind) in every_kind().into_iter().enumerate() {
         builder = builder.router(format!("d{index}x"), kind);
     }
     let lab = build(builder);
+    let relay = lab.relay();
     for router in lab.routers() {
         assert_eq!(router.input(), router.kind().default_input());
-        assert_eq!(router.input(), Input::Drop, "{}", router.kind());
+        let expected = match router.kind() {
+            RouterKind::Kube(_) => Input::Accept,
+            RouterKind::Nat(_) => Input::Drop,
+        };
+        assert_eq!(router.input(), expected, "{}", router.kind());
+        // What the kernel does agrees: an open node answers ICMP.
+        let (_, answer) = probe(relay, addr(router.wan_ip(), PUNCH_PORT));
+        let refused = matches!(answer, Err(e) if e.kind() == ErrorKind::ConnectionRefused);
+        assert_eq!(refused, expected == Input::Accept, "{}", router.kind());
     }
 }
 
