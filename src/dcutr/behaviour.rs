@@ -20,7 +20,7 @@ use crate::dcutr::{
     Config,
     attempts::{Attempts, DialFailure, Ended},
     birthday::{self, Birthday, Mine},
-    candidates::{CANDIDATES, Candidates, TooManyCandidates},
+    candidates::{CANDIDATES, TooManyCandidates},
     event::{Event, Tracked},
     filter::{Filter, Source, Verdict},
     holepunch::{self, Opener},
@@ -63,8 +63,6 @@ pub struct Behaviour {
     attempts: Attempts,
     /// Whether the NAT keeps the punch port; moving the punch socket.
     mapping: Mapping,
-    /// What DCUtR advertises: the same list, kept the same way.
-    candidates: Candidates,
     /// Replaces `inner.dcutr` now and then to bound its maps.
     renewal: Renewal,
     local_peer_id: PeerId,
@@ -99,7 +97,6 @@ impl Behaviour {
             filter: Filter::new(config, sockets.clone()),
             sockets,
             attempts: Attempts::default(),
-            candidates: Candidates::new(local_peer_id),
             renewal,
             local_peer_id,
             events: VecDeque::new(),
@@ -214,7 +211,7 @@ impl Behaviour {
     /// The candidates DCUtR advertises in its next CONNECT, in its order,
     /// each ending in `/p2p/<our id>`.
     pub fn candidates(&self) -> Vec<Multiaddr> {
-        self.candidates.to_vec()
+        self.inner.dcutr.candidates()
     }
 
     /// The local socket of connection `connection`, when it is known: the
@@ -386,7 +383,6 @@ impl Behaviour {
                     source=?verdict.source, observed=%verdict.addr, %candidate,
                     decision=?verdict.decision, "address candidate handed to DCUtR"
                 );
-                self.candidates.add(candidate.clone());
                 self.inner
                     .dcutr
                     .on_swarm_event(FromSwarm::NewExternalAddrCandidate(
@@ -639,7 +635,7 @@ impl NetworkBehaviour for Behaviour {
                         id,
                         peer,
                         endpoint.is_listener(),
-                        self.candidates.to_vec(),
+                        self.inner.dcutr.candidates(),
                         now,
                     );
                     let mine = self.mine();
@@ -730,7 +726,7 @@ impl NetworkBehaviour for Behaviour {
         let Poll::Ready(event) = self.inner.dcutr.poll(cx) else {
             // Nothing queued in libp2p-dcutr: a moment to replace it.
             if self.renewal.due(self.attempts.len().1) {
-                let candidates = self.candidates.to_vec();
+                let candidates = self.inner.dcutr.candidates();
                 self.inner.dcutr = self.renewal.renew(
                     self.local_peer_id,
                     Opener::new(self.sockets.clone()),

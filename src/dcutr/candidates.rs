@@ -1,5 +1,6 @@
-//! The candidates DCUtR advertises, kept exactly as libp2p-dcutr keeps them,
-//! so that attempt reports can say what CONNECT carried.
+//! The candidates DCUtR advertises, kept exactly as libp2p-dcutr keeps them.
+//! The DCUtR behaviour (`holepunch`) holds the one list; the wrapper reads
+//! it from there for attempt reports and [`Behaviour::candidates`](crate::Behaviour::candidates).
 //!
 //! libp2p-dcutr 0.15 (`behaviour.rs`, `Candidates`) keeps an LRU cache of
 //! 20 addresses: relayed ones are ignored, `/p2p/<own id>` is appended, a

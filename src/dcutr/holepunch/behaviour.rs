@@ -91,6 +91,11 @@ impl Behaviour {
         }
     }
 
+    /// The candidates the next CONNECT carries, in its order.
+    pub(crate) fn candidates(&self) -> Vec<Multiaddr> {
+        self.observed_addresses()
+    }
+
     fn observed_addresses(&self) -> Vec<Multiaddr> {
         self.address_candidates.to_vec()
     }

@@ -201,8 +201,9 @@ const ROLES_TRANSPORT: &str = "- **transport**: *client role* and *server role* 
   with the initiator role `InitiatorRole::Client` or `InitiatorRole::Server`: DCUtR's initiator \
   dials as a QUIC client, or sends random packets and accepts the other side's connection as the \
   server. Both run the same node binaries with the same swarm settings (including `V1Lazy` stream \
-  negotiation; `swarm_config` in `crates/node/src/peer/swarm.rs`); every punch dial sends its \
-  short-TTL openers first and starts QUIC 15 ms later (docs/architecture.md).
+  negotiation; `swarm_config` in `crates/node/src/peer/swarm.rs`); each side's DCUtR sends its \
+  short-TTL openers inside the exchange and dials 15 ms later than libp2p-dcutr would \
+  (docs/architecture.md).
 ";
 
 /// What the transport column means, in the other documents.
