@@ -155,7 +155,8 @@ fn short(kind: RouterKind) -> String {
 }
 
 /// The cells: hard against each easy kind, whichever side reserves, at 0
-/// and 25 ms; the others at 0 ms.
+/// and 25 ms; hard against an open easy router at 0, 1 and 25 ms; the
+/// others at 0 ms.
 pub fn cells() -> Vec<Cell> {
     let hard = Nat::Symmetric;
     let seed = |a: RouterKind, b: RouterKind, ms| cell(a, b, ms, Layout::With443);
@@ -166,10 +167,12 @@ pub fn cells() -> Vec<Cell> {
         }
         cells.push(seed(Nat::PortRestricted.into(), hard.into(), ms));
     }
-    cells.push(Cell {
-        inputs: (None, Some(Input::Accept)),
-        ..seed(hard.into(), Nat::PortRestricted.into(), 0)
-    });
+    for ms in [0, 1, 25] {
+        cells.push(Cell {
+            inputs: (None, Some(Input::Accept)),
+            ..seed(hard.into(), Nat::PortRestricted.into(), ms)
+        });
+    }
     cells.push(seed(hard.into(), Nat::FullCone.into(), 0));
     cells.push(seed(hard.into(), hard.into(), 0));
     cells.push(seed(
@@ -508,7 +511,7 @@ const OPEN_READING: &str = "## How to read it
 
 const READING: &str = "## How to read it
 
-- **pairing**: the router in front of the reserving peer (A, DCUtR's initiator) and the one in front of the dialing peer (B). *symmetric* is `snat ... fully-random`, an endpoint-dependent (\"hard\") NAT; *(open)*: that router accepts unsolicited packets addressed to itself (as a Kubernetes node does) instead of dropping them; *k8s fully-random* is a Kubernetes node whose CNI masquerades pod egress with `masquerade fully-random` (flannel's and Calico's rule), *+ exemption* adds the SNAT rule without random ports for the punch range ahead of it (docs/deploy/punch-snat-exemption.md). The others map endpoint-independently (or, the firewall, do not translate).
+- **pairing**: the router in front of the reserving peer (A, DCUtR's initiator) and the one in front of the dialing peer (B). *symmetric* is `snat ... fully-random`, an endpoint-dependent (\"hard\") NAT; *(open)*: that router accepts unsolicited packets addressed to itself (as a Kubernetes node does) instead of dropping them; *k8s fully-random* is a Kubernetes node whose CNI masquerades pod egress with `masquerade fully-random` (flannel's and Calico's rule) and which accepts unsolicited packets as real nodes do, *+ exemption* adds the SNAT rule without random ports for the punch range ahead of it (docs/deploy/punch-snat-exemption.md). The others map endpoint-independently (or, the firewall, do not translate).
 - **direct**: trials in which the dialing peer had a direct connection within the timeout, with the Wilson 95 % interval; **by birthday**: of those, how many a birthday attempt connected (the rest plain punching did).
 - **median, p90**: relayed to first direct connection at the dialing peer, over the successes.
 - **sockets (hard)**: sockets the endpoint-dependent side opened in the trial, over its attempts (at most 256 each, two attempts at most); **probes (easy)**: probes the other side sent (at most 1024 each). Medians over the trials.
