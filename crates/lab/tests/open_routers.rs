@@ -109,6 +109,13 @@ row!(stock_dialing_our_router_open_0_ms: OURS, STOCK, open true / false, 0 ms);
 row!(stock_reserving_our_router_open_0_ms: STOCK, OURS, open false / true, 0 ms);
 row!(go_dialing_our_router_open_0_ms: OURS, GO, open true / false, 0 ms);
 row!(go_reserving_our_router_open_0_ms: GO, OURS, open false / true, 0 ms);
+// Both routers open against stock and go at 0 ms: ours is protected by
+// the openers, theirs by our lead (we dial 15 ms after the moment their
+// side's punch starts, so their first packet has left their router).
+row!(stock_dialing_both_open_0_ms: OURS, STOCK, open true / true, 0 ms);
+row!(stock_reserving_both_open_0_ms: STOCK, OURS, open true / true, 0 ms);
+row!(go_dialing_both_open_0_ms: OURS, GO, open true / true, 0 ms);
+row!(go_reserving_both_open_0_ms: GO, OURS, open true / true, 0 ms);
 row!(stock_dialing_our_router_open_25_ms: OURS, STOCK, open true / false, 25 ms);
 row!(stock_reserving_our_router_open_25_ms: STOCK, OURS, open false / true, 25 ms);
 row!(go_dialing_our_router_open_25_ms: OURS, GO, open true / false, 25 ms);
