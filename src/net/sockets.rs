@@ -24,7 +24,7 @@ use libp2p_swarm::ConnectionId;
 use crate::net::{Family, NoPunchSocketReason, PortRange, wire::PunchSender};
 
 /// Openers per remote address: two, in case one is lost.
-pub(crate) const OPENERS: usize = 2;
+const OPENERS: usize = 2;
 
 /// One bound punch socket.
 #[derive(Debug, Clone, PartialEq, Eq)]

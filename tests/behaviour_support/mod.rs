@@ -509,9 +509,8 @@ pub async fn remote_with(
 }
 
 impl Remote {
-    /// Reaches the relay and dials `target` through it.
-    pub async fn dial_through(&mut self, relay: &Multiaddr, target: PeerId) {
-        let relay = relay.clone();
+    /// Dials the relay and waits for its identify.
+    async fn reach(&mut self, relay: &Multiaddr) {
         let dial = relay.clone();
         self.node.with(move |swarm| swarm.dial(dial).unwrap()).await;
         self.node
@@ -525,6 +524,12 @@ impl Remote {
                 .then_some(())
             })
             .await;
+    }
+
+    /// Reaches the relay and dials `target` through it.
+    pub async fn dial_through(&mut self, relay: &Multiaddr, target: PeerId) {
+        self.reach(relay).await;
+        let relay = relay.clone();
         let circuit = relay.with(Protocol::P2pCircuit).with(Protocol::P2p(target));
         self.node
             .with(move |swarm| swarm.dial(circuit).unwrap())
@@ -533,19 +538,7 @@ impl Remote {
 
     /// Reaches the relay and holds a reservation there.
     pub async fn reserve(&mut self, relay: &Multiaddr) {
-        let dial = relay.clone();
-        self.node.with(move |swarm| swarm.dial(dial).unwrap()).await;
-        self.node
-            .wait("identify from the relay", |e| {
-                matches!(
-                    e,
-                    SwarmEvent::Behaviour(RemoteBehaviourEvent::Identify(
-                        identify::Event::Received { .. }
-                    ))
-                )
-                .then_some(())
-            })
-            .await;
+        self.reach(relay).await;
         let circuit = relay.clone().with(Protocol::P2pCircuit);
         self.node
             .with(move |swarm| swarm.listen_on(circuit).unwrap())
