@@ -204,6 +204,10 @@ fn both_sides_stay_within_their_budgets_on_the_routers() {
         let outcome = lab
             .run(&Trial::port_aware().timeout(Duration::from_secs(20)))
             .unwrap();
+        if outcome.birthday_missed_twice() {
+            eprintln!("both birthday attempts missed (about 0.8 % of punches)");
+            continue;
+        }
         assert!(outcome.direct(), "{outcome:#?}");
         let (hard, easy) = (&outcome.a, &outcome.b);
         if hard.peer.birthdays.len() != 1 {
@@ -248,7 +252,10 @@ fn punches_direct(outcome: &Outcome) {
 /// The easy side's router accepts unsolicited packets (a Kubernetes node's
 /// INPUT policy is ACCEPT): the hard side's short-TTL datagrams die before
 /// it, so no conntrack entry takes the port the easy side probes from, and
-/// the punch ends direct, whichever side holds the reservation.
+/// the punch ends direct, whichever side holds the reservation: every trial
+/// but for a birthday punch's double miss (`Outcome::birthday_missed_twice`,
+/// a draw of about 0.8 % that an open router does not change), and at least
+/// one per row.
 #[test]
 fn an_easy_side_behind_an_open_router_punches_direct() {
     require_lab!();
@@ -268,11 +275,18 @@ fn an_easy_side_behind_an_open_router_punches_direct() {
             .inputs(inputs.0, inputs.1)
             .build()
             .unwrap();
+        let mut direct = 0;
         for _ in 0..2 {
             let outcome = lab
                 .run(&Trial::port_aware().timeout(Duration::from_secs(30)))
                 .unwrap();
+            if outcome.birthday_missed_twice() {
+                eprintln!("{a} / {b}: both birthday attempts missed (about 0.8 % of punches)");
+                continue;
+            }
             punches_direct(&outcome);
+            direct += 1;
         }
+        assert!(direct >= 1, "{a} / {b}: no trial direct");
     }
 }

@@ -25,23 +25,12 @@ fn trials(a: Nat, b: Nat, delay: Duration) -> Vec<Outcome> {
         .collect()
 }
 
-/// A birthday punch is a draw: one attempt meets with about 98 %, and a
-/// punch has two (the benchmark measured 119 of 120 punches direct,
-/// docs/benchmarks-hard-nat.md). A trial that ends relayed must therefore
-/// be exactly that miss: both attempts run to their end on both sides,
-/// neither connected. The rest end direct, at least one per row.
-fn missed_twice(outcome: &Outcome) -> bool {
-    !outcome.direct()
-        && [&outcome.a.peer, &outcome.b.peer]
-            .iter()
-            .all(|side| side.birthdays.len() == 2 && side.birthdays.iter().all(|b| !b.direct))
-}
-
-/// Every trial direct, but for a birthday punch's double miss. Where the
-/// easy side filters what it has not sent to (`birthday`), through a
-/// birthday punch: the hard side opened its sockets, the easy side's probes
-/// met one, both report the winner. A full cone accepts the hard side's
-/// plain DCUtR dial, which may win first.
+/// Every trial direct, but for a birthday punch's double miss (a draw of
+/// about 0.8 %: `Outcome::birthday_missed_twice`), and at least one direct
+/// per row. Where the easy side filters what it has not sent to
+/// (`birthday`), through a birthday punch: the hard side opened its sockets,
+/// the easy side's probes met one, both report the winner. A full cone
+/// accepts the hard side's plain DCUtR dial, which may win first.
 fn punches(a: Nat, b: Nat, delay: Duration, birthday: bool) {
     let outcomes = trials(a, b, delay);
     assert!(
@@ -49,7 +38,7 @@ fn punches(a: Nat, b: Nat, delay: Duration, birthday: bool) {
         "{a} / {b}: no trial direct: {outcomes:#?}"
     );
     for outcome in outcomes {
-        if birthday && missed_twice(&outcome) {
+        if birthday && outcome.birthday_missed_twice() {
             eprintln!("{a} / {b}: both birthday attempts missed (about 0.8 % of punches)");
             continue;
         }
@@ -142,7 +131,7 @@ fn pods_behind_a_random_fully_masquerade_punch_by_birthday() {
         let outcome = lab
             .run(&Trial::port_aware().timeout(Duration::from_secs(45)))
             .unwrap();
-        if missed_twice(&outcome) {
+        if outcome.birthday_missed_twice() {
             eprintln!("both birthday attempts missed (about 0.8 % of punches)");
             continue;
         }
@@ -222,7 +211,7 @@ fn with_a_relay_on_one_address_a_rewritten_port_punches_by_birthday_once_plain_f
                     .timeout(Duration::from_secs(45)),
             )
             .unwrap();
-        if missed_twice(&outcome) {
+        if outcome.birthday_missed_twice() {
             eprintln!("{a} / {b}: both birthday attempts missed (about 0.1 % of punches)");
             continue;
         }

@@ -205,6 +205,18 @@ impl Outcome {
         self.b.peer.direct()
     }
 
+    /// Whether the trial ended relayed through a birthday punch's double
+    /// miss, and nothing else: both sides ran both attempts to their end and
+    /// neither connected. A birthday attempt is a draw that meets with about
+    /// 98 % (docs/benchmarks-hard-nat.md), so a test of a birthday pairing
+    /// must accept this outcome in a trial and still ask for direct ones.
+    pub fn birthday_missed_twice(&self) -> bool {
+        !self.direct()
+            && [&self.a.peer, &self.b.peer]
+                .iter()
+                .all(|side| side.birthdays.len() == 2 && side.birthdays.iter().all(|b| !b.direct))
+    }
+
     /// Milliseconds from relayed to direct at the dialing peer.
     pub fn elapsed_ms(&self) -> Option<u64> {
         self.b.peer.elapsed_ms
