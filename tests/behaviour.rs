@@ -702,7 +702,10 @@ async fn the_initiator_sends_its_openers_to_the_answer_before_sync() {
 /// it answers CONNECT (the initiator punches after the answer): two openers
 /// with the opener TTL reach each candidate before the answer is read, and
 /// its QUIC handshake starts a moment after SYNC. A CONNECT naming more
-/// candidates than DCUtR ever sends gets no opener (and no dial).
+/// candidates than DCUtR ever sends gets no opener (and no dial), and
+/// neither does a candidate with an unspecified IP (which Linux would
+/// deliver to this host: a datagram to 0.0.0.0 goes to the sender's own
+/// address).
 #[tokio::test]
 async fn the_responder_sends_its_openers_to_the_connect_before_its_answer() {
     let (relay, relay_addr) = support::relay().await;
@@ -723,13 +726,19 @@ async fn the_responder_sends_its_openers_to_the_connect_before_its_answer() {
             _ => None,
         })
         .await;
-    for (count, expected) in [(2, 2), (21, 0)] {
+    for (count, expected, unspecified) in [(2, 2, false), (21, 0, false), (1, 0, true)] {
         let targets = decoys("127.0.0.1", count);
         // The first one named twice: it still gets two openers.
         let named: Vec<Multiaddr> = targets
             .iter()
             .chain(targets.first())
-            .map(|s| quic(s.local_addr().unwrap()))
+            .map(|s| {
+                let mut at = s.local_addr().unwrap();
+                if unspecified {
+                    at.set_ip(std::net::Ipv4Addr::UNSPECIFIED.into());
+                }
+                quic(at)
+            })
             .collect();
         let (answer, read) = remote.initiate(a.peer_id, &named).await;
         assert!(!answer.is_empty());

@@ -10,6 +10,7 @@
 
 use std::{
     collections::HashMap,
+    io,
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::Waker,
@@ -118,9 +119,24 @@ struct Entry {
     socket: PunchSocket,
     /// Removal was requested; the listener has not closed yet.
     closing: bool,
-    /// The sender of its openers, found at its first opener (or why it
-    /// could not be, said once).
-    sender: Option<Result<PunchSender, ()>>,
+    /// The sender of its openers and birthday probes, found at its first
+    /// use (or why it could not be, said once).
+    sender: Option<Result<Arc<PunchSender>, io::ErrorKind>>,
+}
+
+impl Entry {
+    /// Its sender, found at the first call.
+    fn sender(&mut self) -> Result<Arc<PunchSender>, io::ErrorKind> {
+        let bound = self.socket.bound;
+        self.sender
+            .get_or_insert_with(|| {
+                PunchSender::find(bound).map(Arc::new).map_err(|error| {
+                    tracing::info!(%bound, %error, "punches go without short-TTL openers or birthday probes: a router in front of this node that accepts unsolicited packets may remap the punch port");
+                    error.kind()
+                })
+            })
+            .clone()
+    }
 }
 
 /// What the dial being set up now is, as the DCUtR wrapper announced it in
@@ -302,12 +318,7 @@ impl PunchSockets {
             return 0;
         };
         let bound = entry.socket.bound;
-        let sender = entry.sender.get_or_insert_with(|| {
-            PunchSender::find(bound).map_err(|error| {
-                tracing::info!(%bound, %error, "punches go without short-TTL openers: a router in front of this node that accepts unsolicited packets may remap the punch port");
-            })
-        });
-        let Ok(sender) = sender else {
+        let Ok(sender) = entry.sender() else {
             return 0;
         };
         let mut sent = 0;
@@ -320,6 +331,31 @@ impl PunchSockets {
         }
         tracing::trace!(from=%bound, to=%remote, ttl, sent, "openers");
         sent
+    }
+
+    /// The sender of the open punch socket bound at `bound`: one per socket,
+    /// found at its first use (a scan of this process's descriptors) and
+    /// kept with the socket's entry. Fails with [`io::ErrorKind::NotFound`]
+    /// if no punch socket is bound there, or as [`PunchSender::find`] did at
+    /// the first use.
+    pub(crate) fn sender(&self, bound: SocketAddr) -> io::Result<Arc<PunchSender>> {
+        let mut shared = lock(&self.shared);
+        let entry = shared
+            .sockets
+            .iter_mut()
+            .find(|e| !e.closing && e.socket.bound == bound)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no open punch socket is bound at {bound}"),
+                )
+            })?;
+        entry.sender().map_err(|kind| {
+            io::Error::new(
+                kind,
+                format!("the descriptor of the punch socket at {bound} was not found"),
+            )
+        })
     }
 
     /// How many sockets of birthday winners' dials are open or about to

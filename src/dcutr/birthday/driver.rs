@@ -376,7 +376,8 @@ impl Birthday {
                                     self.hard.insert(*peer, io::HardSockets::new(punch.ip()));
                                 }
                                 (Role::Easy, Some(punch)) => {
-                                    self.probes.insert(*peer, io::Probes::new(punch));
+                                    self.probes
+                                        .insert(*peer, io::Probes::new(self.sockets.sender(punch)));
                                 }
                                 _ => {}
                             }

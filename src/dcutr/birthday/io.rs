@@ -119,21 +119,23 @@ impl HardSockets {
 /// The easy side's probes of one attempt, from the punch socket.
 #[derive(Debug)]
 pub(crate) struct Probes {
-    sender: Option<PunchSender>,
+    sender: Option<Arc<PunchSender>>,
     /// How many could not be sent, and the last error.
     pub(crate) failed: (u16, Option<io::Error>),
 }
 
 impl Probes {
-    /// Probes from the punch socket bound at `punch`.
-    pub(crate) fn new(punch: SocketAddr) -> Self {
-        match PunchSender::find(punch) {
+    /// Probes through the punch socket's sender
+    /// ([`PunchSockets::sender`](crate::net::PunchSockets::sender)), or
+    /// none, with why.
+    pub(crate) fn new(sender: io::Result<Arc<PunchSender>>) -> Self {
+        match sender {
             Ok(sender) => Self {
                 sender: Some(sender),
                 failed: (0, None),
             },
             Err(error) => {
-                tracing::warn!(%punch, %error, "birthday probes cannot leave from the punch socket");
+                tracing::warn!(%error, "birthday probes cannot leave from the punch socket");
                 Self {
                     sender: None,
                     failed: (0, Some(error)),
