@@ -208,10 +208,11 @@ fn document(runs: &[ScaleRun], busy: Option<&BusyRun>, stem: &str) -> String {
         doc,
         "# Many pods behind one node\n\n\
          Written by the `scale` benchmark (`crates/lab/src/bin/scale.rs`; \
-         `cargo build --release --examples -p punchport && cargo run --release -p punchport-lab --bin scale`), \
+         `cargo build --release --examples -p punchport && cargo run --release -p punchport-lab --bin scale -- --hard --busy`), \
          raw figures in [{json}]({json}). {pods} pods (hosts in their own network namespaces) sit behind \
          each of two Kubernetes nodes (natlab's `KubeNode::MASQUERADE`: flannel's masquerade rule, \
-         port-preserving until two pods collide); one relay (203.0.113.10 and .11, UDP 443) serves all. \
+         port-preserving until two pods collide; the nodes accept unsolicited packets, as real ones do, \
+         `KubeNode::DEFAULT_INPUT`); one relay (203.0.113.10 and .11, UDP 443) serves all. \
          The `b` pods start together and reserve; two seconds after the last is ready, every `a` pod \
          starts at the same moment and dials its `b` partner through the relay (`--persist`), and \
          DCUtR punches. All pods listen on 443 and bind the first free port of the range in their \
