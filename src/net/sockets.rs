@@ -569,6 +569,37 @@ mod tests {
         (table, handle, id)
     }
 
+    /// The openers and the birthday probes share one sender per punch
+    /// socket, found at its first use; it goes with the socket, and so does
+    /// its duplicate of the socket's descriptor: the port can be bound again.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_punch_sockets_sender_is_found_once_and_goes_with_the_socket() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let bound = socket.local_addr().unwrap();
+        let decoy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let table = SocketTable::new(PortRange::default(), 2);
+        let handle = table.handle();
+        let id = ListenerId::next();
+        table.bound(id, bound);
+        let first = handle.sender(bound).unwrap();
+        assert_eq!(handle.send_openers(decoy.local_addr().unwrap()), OPENERS);
+        assert!(Arc::ptr_eq(&first, &handle.sender(bound).unwrap()));
+        let other = sa("127.0.0.1:9");
+        assert_eq!(
+            handle.sender(other).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        table.closing(id);
+        assert_eq!(
+            handle.sender(bound).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        table.closed(id);
+        drop((first, socket));
+        std::net::UdpSocket::bind(bound).unwrap();
+    }
+
     #[test]
     fn one_socket_per_family_side_by_side() {
         let (table, handle, v4) = table();
